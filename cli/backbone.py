@@ -1,0 +1,7 @@
+"""CLI commands: (to be written)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,51 @@
+"""Options and helpers shared by every command (defined once, used everywhere)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from embedhead.errors import EmbedheadError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def library_errors(func: F) -> F:
+    """Turn library errors into ``click.ClickException`` (message, exit status 1)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except EmbedheadError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+seed_option = click.option(
+    "--seed", type=int, default=0, show_default=True, help="Random seed (runs are reproducible)."
+)
+device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where torch runs: auto picks cuda when available.",
+)
+store_option = click.option(
+    "--store",
+    "store",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Embedding store (.zarr folder or .h5 file) written by `embedhead embed`.",
+)
+backbone_option = click.option(
+    "--backbone",
+    required=True,
+    help="Backbone: local checkpoint folder, weights.ckpt, or Hugging Face Hub id.",
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
