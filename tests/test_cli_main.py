@@ -4,7 +4,7 @@ from embedhead.cli.main import main
 
 
 def test_help_lists_commands_with_summaries():
-    result = CliRunner().invoke(main, ["--help"])
+    result = CliRunner().invoke(main, ["--help"], prog_name="embedhead")
     assert result.exit_code == 0, result.output
     assert "Usage: embedhead" in result.output
     for name, command in main.commands.items():

@@ -1,0 +1,419 @@
+"""``embedhead simulate``: a realistic synthetic UCSC-style multiple alignment (MAF).
+
+Out: a MAF file (plain, or gzip when the name ends in ``.gz``) with a reference (default
+``hg38``, always ``+`` strand as in UCSC's hg38-based files) and query species at increasing
+divergence (default panTro6, susScr11, galGal6, xenTro10, danRer10). Each block:
+
+- a reference segment whose GC content varies from block to block (isochore-like, 35-62 %)
+  and drifts within long blocks; soft-masked repeats (lowercase): copies of a few repeat
+  families (mutated ~12 %) and microsatellites, ~30 % of the letters;
+- each present query evolved from the reference: substitutions with a transition bias
+  (transitions twice as likely as transversions), insertions and deletions with geometric
+  lengths, occasional runs of ``N`` (assembly gaps), lowercase inherited from the reference;
+  distant species are missing from more blocks (a block lacking a species yields no pair);
+- query rows on either strand: a ``-`` row's text is the reverse-complement strand and its
+  ``start`` counts from the end (forward start = srcSize - (start + size)); coordinates on each
+  chromosome increase from block to block and never overlap; ``srcSize`` is the chromosome size;
+- a few blocks longer than 5,000 columns (to exercise chunking);
+- ``a score=`` is the sum, over the query rows, of the exact pairwise score of that query
+  against the reference (the pairwise projection: columns where both are gaps dropped), computed
+  with :func:`embedhead.alignments.scoring.score_alignment` and the chosen scheme (default
+  HOXD70, gap 400 + 30 per column). With a single query species the file is pairwise and the
+  block score is exactly that pair's score, as in UCSC ``net`` MAFs.
+
+Everything is drawn from one seeded :class:`random.Random`, so a seed gives the same file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from embedhead.errors import ConfigError
+
+_COMPLEMENT = str.maketrans("ACGTNacgtn-", "TGCANtgcan-")
+_TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
+_TRANSVERSIONS = {"A": "CT", "G": "CT", "C": "AG", "T": "AG"}
+
+
+@dataclass(frozen=True)
+class SpeciesModel:
+    """How far a query species is from the reference, and where its sequence lives."""
+
+    db: str
+    substitution: float
+    indel: float
+    presence: float
+    minus_fraction: float
+    chroms: tuple[tuple[str, int], ...]
+
+
+REFERENCE_CHROMS: tuple[tuple[str, int], ...] = (
+    ("chr1", 248_956_422),
+    ("chr2", 242_193_529),
+    ("chr7", 159_345_973),
+    ("chr13", 114_364_328),
+    ("chrX", 156_040_895),
+)
+
+SPECIES: dict[str, SpeciesModel] = {
+    m.db: m
+    for m in (
+        SpeciesModel(
+            "panTro6", 0.012, 0.0008, 0.98, 0.05, (("chr1", 228_573_443), ("chr2A", 113_622_374))
+        ),
+        SpeciesModel(
+            "susScr11", 0.17, 0.012, 0.9, 0.5, (("chr6", 170_843_587), ("chr13", 208_334_590))
+        ),
+        SpeciesModel(
+            "galGal6", 0.26, 0.02, 0.55, 0.5, (("chr1", 197_608_386), ("chr4", 90_861_225))
+        ),
+        SpeciesModel(
+            "xenTro10", 0.30, 0.024, 0.45, 0.5, (("chr2", 169_156_014), ("chr8", 125_090_010))
+        ),
+        SpeciesModel(
+            "danRer10", 0.34, 0.028, 0.35, 0.5, (("chr5", 75_682_077), ("chr14", 52_660_232))
+        ),
+    )
+}
+DEFAULT_SPECIES = tuple(SPECIES)
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """Parameters of a simulated MAF."""
+
+    n_blocks: int = 200
+    seed: int = 0
+    reference: str = "hg38"
+    species: tuple[str, ...] = DEFAULT_SPECIES
+    mean_length: int = 600
+    long_fraction: float = 0.05
+    long_range: tuple[int, int] = (5_200, 9_000)
+    scoring: str = "hoxd70"
+
+    def validate(self) -> None:
+        """Raise ConfigError for unusable parameters."""
+        if self.n_blocks < 1:
+            raise ConfigError(f"--blocks must be >= 1, not {self.n_blocks}")
+        if self.mean_length < 20:
+            raise ConfigError(f"--mean-length must be >= 20, not {self.mean_length}")
+        if not 0 <= self.long_fraction <= 1:
+            raise ConfigError(f"--long-fraction must be in [0, 1], not {self.long_fraction}")
+        if not self.species:
+            raise ConfigError("at least one query species is needed")
+        unknown = [s for s in self.species if s not in SPECIES]
+        if unknown:
+            raise ConfigError(f"unknown species {', '.join(unknown)} (known: {', '.join(SPECIES)})")
+        if len(set(self.species)) != len(self.species):
+            raise ConfigError("a query species is listed twice")
+        if self.reference in self.species:
+            raise ConfigError(f"the reference {self.reference!r} is also a query species")
+        lo, hi = self.long_range
+        if not 0 < lo <= hi:
+            raise ConfigError(f"bad long block range {self.long_range}")
+
+
+@dataclass(frozen=True)
+class SimulateSummary:
+    """What ``simulate`` wrote."""
+
+    path: Path
+    n_blocks: int
+    n_rows: int
+    n_columns: int
+    max_columns: int
+    n_long_blocks: int
+    n_minus_rows: int
+    rows_per_species: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        per = ", ".join(f"{k} {v}" for k, v in self.rows_per_species.items())
+        return (
+            f"wrote {self.path}: {self.n_blocks} blocks, {self.n_rows} rows ({per}),"
+            f" {self.n_columns} columns (max {self.max_columns}, {self.n_long_blocks} blocks"
+            f" over 5000), {self.n_minus_rows} minus-strand rows"
+        )
+
+
+@dataclass(frozen=True)
+class SimRow:
+    """One row of a simulated block, MAF fields as written."""
+
+    src: str
+    start: int
+    size: int
+    strand: str
+    src_size: int
+    text: str
+
+
+# ---------------------------------------------------------------------------------------------
+# reference sequence
+
+
+def _random_base(rng: random.Random, gc: float) -> str:
+    r = rng.random()
+    if r < gc:
+        return "C" if r < gc / 2 else "G"
+    return "A" if r < gc + (1 - gc) / 2 else "T"
+
+
+def _repeat_library(rng: random.Random) -> list[str]:
+    """A few repeat-family consensus sequences (Alu-, L1- and MIR-sized)."""
+    return ["".join(_random_base(rng, 0.5) for _ in range(n)) for n in (290, 520, 180)]
+
+
+def _mutate(rng: random.Random, seq: str, rate: float) -> str:
+    return "".join(_random_base(rng, 0.5) if rng.random() < rate else b for b in seq)
+
+
+def _reference_segment(rng: random.Random, length: int, library: Sequence[str]) -> str:
+    """Soft-masked reference DNA of ``length`` letters (lowercase = repeats)."""
+    gc = rng.uniform(0.35, 0.62)
+    parts: list[str] = []
+    n = 0
+    while n < length:
+        gc = min(0.7, max(0.3, gc + rng.gauss(0, 0.01)))
+        r = rng.random()
+        if r < 0.25:
+            family = rng.choice(library)
+            lo = rng.randrange(len(family) // 2)
+            piece = _mutate(rng, family[lo : lo + rng.randint(60, len(family) - lo)], 0.12)
+            piece = piece.lower()
+        elif r < 0.31:
+            unit = "".join(_random_base(rng, gc) for _ in range(rng.randint(1, 4)))
+            piece = (unit * rng.randint(6, 20)).lower()
+        else:
+            piece = "".join(_random_base(rng, gc) for _ in range(rng.randint(40, 260)))
+        parts.append(piece)
+        n += len(piece)
+    return "".join(parts)[:length]
+
+
+# ---------------------------------------------------------------------------------------------
+# evolution of one query against the reference
+
+
+def _substitute(rng: random.Random, base: str) -> str:
+    upper = base.upper()
+    if upper not in _TRANSITION:
+        return base
+    new = _TRANSITION[upper] if rng.random() < 2 / 3 else rng.choice(_TRANSVERSIONS[upper])
+    return new.lower() if base.islower() else new
+
+
+def _geometric(rng: random.Random, mean: float, cap: int) -> int:
+    p = 1.0 / mean
+    k = 1
+    while rng.random() > p and k < cap:
+        k += 1
+    return k
+
+
+def _evolve(rng: random.Random, ref: str, model: SpeciesModel) -> tuple[list[str], dict[int, str]]:
+    """Per reference position the query letter or '-', and insertions after positions."""
+    out: list[str] = []
+    inserts: dict[int, str] = {}
+    deleting = 0
+    half_indel = model.indel / 2
+    for pos, base in enumerate(ref):
+        if deleting:
+            out.append("-")
+            deleting -= 1
+            continue
+        r = rng.random()
+        if r < model.substitution:
+            out.append(_substitute(rng, base))
+        elif r < model.substitution + half_indel:
+            deleting = _geometric(rng, 3.0, 60) - 1
+            out.append("-")
+            continue
+        else:
+            out.append(base)
+        if rng.random() < half_indel:
+            gc = 0.45
+            length = _geometric(rng, 3.0, 60)
+            inserts[pos] = "".join(_random_base(rng, gc) for _ in range(length))
+    if rng.random() < 0.05 and len(out) > 120:
+        lo = rng.randrange(len(out) - 100)
+        for i in range(lo, lo + rng.randint(10, 80)):
+            if out[i] != "-":
+                out[i] = "N"
+    return out, inserts
+
+
+def _assemble(
+    ref: str, queries: Sequence[tuple[list[str], dict[int, str]]]
+) -> tuple[str, list[str]]:
+    """Multiple alignment texts: reference columns plus each query's insertion columns."""
+    ref_cols: list[str] = []
+    q_cols: list[list[str]] = [[] for _ in queries]
+    for pos, base in enumerate(ref):
+        ref_cols.append(base)
+        for k, (letters, _) in enumerate(queries):
+            q_cols[k].append(letters[pos])
+        for k, (_, inserts) in enumerate(queries):
+            ins = inserts.get(pos)
+            if ins is None:
+                continue
+            ref_cols.append("-" * len(ins))
+            for j in range(len(queries)):
+                q_cols[j].append(ins if j == k else "-" * len(ins))
+    return "".join(ref_cols), ["".join(c) for c in q_cols]
+
+
+# ---------------------------------------------------------------------------------------------
+# coordinates
+
+
+class _Cursor:
+    """Non-overlapping, increasing placements on the chromosomes of one assembly."""
+
+    def __init__(self, chroms: Sequence[tuple[str, int]]) -> None:
+        self.chroms = list(chroms)
+        self.index = 0
+        self.next_free = {name: 10_000 for name, _ in chroms}
+
+    def place(self, rng: random.Random, size: int) -> tuple[str, int, int]:
+        """(chrom, forward start, chrom size) for ``size`` letters; may move to another chrom."""
+        if rng.random() < 0.08:
+            self.index = (self.index + 1) % len(self.chroms)
+        for _ in range(len(self.chroms)):
+            chrom, chrom_size = self.chroms[self.index]
+            start = self.next_free[chrom] + rng.randint(20, 3_000)
+            if start + size <= chrom_size:
+                self.next_free[chrom] = start + size
+                return chrom, start, chrom_size
+            self.index = (self.index + 1) % len(self.chroms)
+        raise ConfigError("too many blocks: the simulated chromosomes are full")
+
+
+def _letters(text: str) -> int:
+    return len(text) - text.count("-")
+
+
+def reverse_complement(text: str) -> str:
+    """Reverse complement of an aligned text (case and gaps kept)."""
+    return text.translate(_COMPLEMENT)[::-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# blocks
+
+
+def simulate_blocks(config: SimulateConfig) -> Iterator[tuple[int, list[SimRow]]]:
+    """Yield (score, rows) per block; rows[0] is the reference. See the module docstring."""
+    from embedhead.alignments.scoring import get_scheme, score_alignment
+
+    config.validate()
+    scheme = get_scheme(config.scoring)
+    rng = random.Random(config.seed)
+    library = _repeat_library(rng)
+    ref_cursor = _Cursor(REFERENCE_CHROMS)
+    cursors = {db: _Cursor(SPECIES[db].chroms) for db in config.species}
+    models = [SPECIES[db] for db in config.species]
+    for _ in range(config.n_blocks):
+        if rng.random() < config.long_fraction:
+            length = rng.randint(*config.long_range)
+        else:
+            length = max(30, int(rng.lognormvariate(0, 0.8) * config.mean_length / 1.377))
+        ref = _reference_segment(rng, length, library)
+        present = [m for m in models if rng.random() < m.presence]
+        if not present:
+            present = [models[0]]
+        evolved = [_evolve(rng, ref, m) for m in present]
+        ref_text, query_texts = _assemble(ref, evolved)
+        chrom, fstart, csize = ref_cursor.place(rng, length)
+        rows = [SimRow(f"{config.reference}.{chrom}", fstart, length, "+", csize, ref_text)]
+        score = 0
+        for model, text in zip(present, query_texts, strict=True):
+            size = _letters(text)
+            if size == 0:
+                continue
+            score += score_alignment(ref_text, text, scheme)
+            qchrom, qstart, qsize = cursors[model.db].place(rng, size)
+            if rng.random() < model.minus_fraction:
+                start = qsize - (qstart + size)
+                rows.append(SimRow(f"{model.db}.{qchrom}", start, size, "-", qsize, text))
+            else:
+                rows.append(SimRow(f"{model.db}.{qchrom}", qstart, size, "+", qsize, text))
+        yield score, rows
+
+
+def _write_block(fh: TextIO, score: int, rows: Sequence[SimRow]) -> None:
+    width = max(len(r.src) for r in rows)
+    start_w = max(len(str(r.start)) for r in rows)
+    size_w = max(len(str(r.size)) for r in rows)
+    total_w = max(len(str(r.src_size)) for r in rows)
+    fh.write(f"a score={score:.6f}\n")
+    for r in rows:
+        fh.write(
+            f"s {r.src:<{width}} {r.start:>{start_w}} {r.size:>{size_w}} {r.strand}"
+            f" {r.src_size:>{total_w}} {r.text}\n"
+        )
+    fh.write("\n")
+
+
+def write_maf(
+    path: str | os.PathLike[str], config: SimulateConfig, command: str = ""
+) -> SimulateSummary:
+    """Write the simulated MAF to ``path`` (gzip if it ends in ``.gz``), atomically."""
+    config.validate()
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name such as demo.maf.gz")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    n_blocks = n_rows = n_columns = max_columns = n_long = n_minus = 0
+    per_species: dict[str, int] = {db: 0 for db in config.species}
+    try:
+        with open(tmp, "wb") as raw:
+            gz = (
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+                if out.name.endswith(".gz")
+                else None
+            )
+            with io.TextIOWrapper(gz or raw, encoding="ascii", newline="\n") as fh:
+                fh.write(f"##maf version=1 scoring={config.scoring}.sum_of_pairs\n")
+                fh.write(
+                    f"# embedhead simulate: synthetic alignment, seed {config.seed};"
+                    f" reference {config.reference}, queries {','.join(config.species)}\n"
+                )
+                if command:
+                    fh.write(f"# command: {command}\n")
+                fh.write("\n")
+                for score, rows in simulate_blocks(config):
+                    _write_block(fh, score, rows)
+                    n_blocks += 1
+                    n_rows += len(rows)
+                    cols = len(rows[0].text)
+                    n_columns += cols
+                    max_columns = max(max_columns, cols)
+                    n_long += cols > 5000
+                    for r in rows[1:]:
+                        per_species[r.src.split(".", 1)[0]] += 1
+                        n_minus += r.strand == "-"
+                fh.write("##eof maf\n")
+            if gz is not None:
+                gz.close()
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return SimulateSummary(
+        path=out,
+        n_blocks=n_blocks,
+        n_rows=n_rows,
+        n_columns=n_columns,
+        max_columns=max_columns,
+        n_long_blocks=n_long,
+        n_minus_rows=n_minus,
+        rows_per_species=per_species,
+    )

@@ -1,0 +1,362 @@
+"""prepare end to end: dataset folder contents, real data, errors, CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from embedhead.alignments.reader import read_alignments
+from embedhead.alignments.scoring import HOXD70, score_alignment
+from embedhead.chunking import count_letters
+from embedhead.cli.main import main
+from embedhead.dataset import iter_fasta, load_dataset, normalise_sequence, sequence_id
+from embedhead.errors import ConfigError, InputError
+from embedhead.prepare import PrepareConfig, prepare
+
+DOG_AXT = "kent/hg17.canFam1.testDog.net.axt"
+MULTIZ = "kent/mafIndex.hg16.galGal2.mm3.rn3.maf"
+
+
+def check_dataset_invariants(out: Path) -> dict:
+    ds = load_dataset(out)
+    seqs = dict(ds.sequences())
+    for sid, seq in seqs.items():
+        assert sequence_id(seq) == sid and set(seq) <= set("ACGTN")
+    split_of_block: dict[str, set[str]] = defaultdict(set)
+    split_of_seq: dict[str, set[str]] = defaultdict(set)
+    positives = {(p.seq1, p.seq2) for p in ds.pairs if p.label == 1}
+    for p in ds.pairs:
+        assert len(seqs[p.seq1]) == p.len1 and len(seqs[p.seq2]) == p.len2
+        split_of_seq[p.seq1].add(p.split)
+        split_of_seq[p.seq2].add(p.split)
+        for block in p.block_id.split("|"):
+            split_of_block[block].add(p.split)
+        if p.label == 1:
+            assert p.norm_score == pytest.approx(p.score / max(p.len1, p.len2))
+        else:
+            assert math.isnan(p.score) and math.isnan(p.norm_score)
+            assert (p.seq1, p.seq2) not in positives and (p.seq2, p.seq1) not in positives
+            a, b = p.block_id.split("|")
+            assert a != b
+    assert all(len(s) == 1 for s in split_of_block.values())
+    assert all(len(s) == 1 for s in split_of_seq.values())
+    assert len(ds.pairs) == len({p.pair_id for p in ds.pairs})
+    info = ds.info
+    counts = info["counts"]
+    for split in ("train", "val", "test"):
+        for label in (0, 1):
+            n = sum(1 for p in ds.pairs if p.split == split and p.label == label)
+            assert counts[split][str(label)] == n
+    return {"ds": ds, "seqs": seqs}
+
+
+def test_prepare_simulated_maf(simulated_maf, tmp_path):
+    out = tmp_path / "ds"
+    cfg = PrepareConfig(reference="hg38", query="susScr11", chunk_size=2000, seed=1)
+    summary = prepare([simulated_maf], out, cfg)
+    got = check_dataset_invariants(out)
+    ds = got["ds"]
+    assert summary.n_positive == sum(p.label for p in ds.pairs) > 0
+    assert summary.n_negative == summary.n_positive  # ratio 1:1, many independent blocks
+    assert {p.db1 for p in ds.pairs} == {"hg38"} and {p.db2 for p in ds.pairs} == {"susScr11"}
+    assert max(max(p.len1, p.len2) for p in ds.pairs) <= 2000
+    assert any("/" in p.pair_id for p in ds.pairs if p.label == 1)  # some blocks were cut
+    info = ds.info
+    assert info["inputs"][0]["sha256"] and info["parameters"]["chunk_size"] == 2000
+    assert info["scoring_scheme"]["name"] == "HOXD70"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_prepare_is_deterministic_and_seeded(simulated_maf, tmp_path):
+    fingerprints = []
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        prepare([simulated_maf], tmp_path / name, PrepareConfig(query="galGal6", seed=seed))
+        fingerprints.append(load_dataset(tmp_path / name).fingerprint)
+    assert fingerprints[0] == fingerprints[1] != fingerprints[2]
+
+
+@pytest.mark.parametrize("split_by", ["chrom", "random"])
+@pytest.mark.parametrize("negatives", ["swap", "shuffle"])
+def test_prepare_options(simulated_maf, tmp_path, split_by, negatives):
+    cfg = PrepareConfig(query="panTro6", split_by=split_by, negatives=negatives, negative_ratio=2.0)
+    summary = prepare([simulated_maf], tmp_path / "ds", cfg)
+    ds = check_dataset_invariants(tmp_path / "ds")["ds"]
+    assert 0 < summary.n_negative <= 2 * summary.n_positive
+    if split_by == "chrom":
+        owners = defaultdict(set)
+        for p in ds.pairs:
+            if p.label == 1:
+                owners[p.chrom1].add(p.split)
+        assert all(len(s) == 1 for s in owners.values())
+
+
+def test_dog_axt_windows_rescore_and_match_the_texts(realdata, tmp_path):
+    path = realdata / DOG_AXT
+    out = tmp_path / "dog"
+    prepare([path], out, PrepareConfig(reference="hg17", query="canFam1", min_length=1))
+    got = check_dataset_invariants(out)
+    ds, seqs = got["ds"], got["seqs"]
+    by_block = defaultdict(list)
+    for p in ds.pairs:
+        if p.label == 1:
+            by_block[p.block_id].append(p)
+    blocks = list(read_alignments(path, target_db="hg17", query_db="canFam1"))
+    assert len(by_block) == len(blocks) == 50
+    n_cut = 0
+    for block in blocks:
+        pieces = sorted(by_block[f"{path.name}:{block.index}"], key=lambda p: p.start1)
+        t, q = block.rows
+        # every letter of both rows is in exactly one window, in order
+        assert "".join(seqs[p.seq1] for p in pieces) == normalise_sequence(t.text)
+        assert "".join(seqs[p.seq2] for p in pieces) == normalise_sequence(q.text)
+        assert all(p.db1 == "hg17" and p.db2 == "canFam1" for p in pieces)
+        total = sum(p.score for p in pieces)
+        if len(pieces) == 1:
+            assert total == block.score == score_alignment(t.text, q.text, HOXD70)
+        else:
+            n_cut += 1
+            # cutting can only split gap runs (one extra gap open per cut at most)
+            assert block.score - HOXD70.gap_open * (len(pieces) - 1) <= total <= block.score
+            assert max(max(p.len1, p.len2) for p in pieces) <= 5000
+        assert pieces[0].start1 == t.start and pieces[-1].end1 == t.start + t.size
+        if q.strand == "-":  # no chromosome sizes: forward coordinates unknown
+            assert all(p.start2 is None and p.end2 is None for p in pieces)
+    assert n_cut == 4
+
+
+def test_axt_minus_rows_get_forward_coordinates_with_chrom_sizes(realdata, tmp_path):
+    path = realdata / DOG_AXT
+    blocks = list(read_alignments(path))
+    sizes = {}
+    for b in blocks:
+        for r in b.rows:
+            sizes[r.chrom] = max(sizes.get(r.chrom, 0), r.start + r.size + 1000)
+    (tmp_path / "chrom.sizes").write_text("".join(f"{c}\t{n}\n" for c, n in sizes.items()))
+    cfg = PrepareConfig(
+        reference="hg17", query="canFam1", chrom_sizes=str(tmp_path / "chrom.sizes")
+    )
+    prepare([path], tmp_path / "ds", cfg)
+    ds = load_dataset(tmp_path / "ds")
+    minus = [b for b in blocks if b.rows[1].strand == "-"]
+    assert minus
+    for b in minus:
+        q = b.rows[1]
+        (p,) = [p for p in ds.pairs if p.pair_id == f"{path.name}:{b.index}"]
+        assert p.strand2 == "-"
+        assert (p.start2, p.end2) == (sizes[q.chrom] - (q.start + q.size), sizes[q.chrom] - q.start)
+
+
+def test_phast_reference_sequences_match_the_genome(realdata, tmp_path):
+    (_, genome), *_ = iter_fasta(realdata / "phast/chr22.14500000-15500000.fa")
+    prepare(
+        [realdata / "phast/chr22.14500000-15500000.maf"],
+        tmp_path / "ds",
+        PrepareConfig(reference="hg17", query="mm5", chunk_size=300),
+    )
+    got = check_dataset_invariants(tmp_path / "ds")
+    positives = [p for p in got["ds"].pairs if p.label == 1]
+    assert len(positives) > 100
+    for p in positives:
+        assert p.db1 == "hg17" and p.db2 == "mm5" and p.strand1 == "+"
+        assert got["seqs"][p.seq1] == normalise_sequence(genome[p.start1 : p.end1])
+
+
+def test_multispecies_maf_picks_the_requested_rows(realdata, tmp_path):
+    path = realdata / MULTIZ
+    prepare([path], tmp_path / "ds", PrepareConfig(reference="hg16", query="rn3", min_length=1))
+    ds = load_dataset(tmp_path / "ds")
+    seqs = dict(ds.sequences())
+    expected = {}
+    for b in read_alignments(path):
+        dbs = {r.db: r for r in b.rows}
+        if "hg16" in dbs and "rn3" in dbs:
+            expected[f"{path.name}:{b.index}"] = (dbs["hg16"], dbs["rn3"])
+    positives = [p for p in ds.pairs if p.label == 1]
+    assert len(positives) == len(expected) == 7
+    for p in positives:
+        ref, qry = expected[p.block_id]
+        assert seqs[p.seq1] == normalise_sequence(ref.text)
+        assert seqs[p.seq2] == normalise_sequence(qry.text)
+        assert (p.chrom2, p.strand2, p.start2) == (qry.chrom, qry.strand, qry.forward_start)
+        keep = [(a, b) for a, b in zip(ref.text, qry.text, strict=True) if (a, b) != ("-", "-")]
+        text1, text2 = ("".join(c[0] for c in keep), "".join(c[1] for c in keep))
+        assert p.score == score_alignment(text1, text2, HOXD70)
+    assert ds.info["n_blocks_without_pair"] == 22 - 7
+
+
+def test_thesis_csv_keeps_file_scores(tmp_path):
+    csv_path = tmp_path / "pairs.csv"
+    lines = ["id,score,seq1,seq2"]
+    for k in range(12):
+        lines.append(f"r{k},{100 + k},{'ACGT' * (20 + k)},{'AGGT' * (18 + k)}")
+    csv_path.write_text("\n".join(lines) + "\n")
+    prepare([csv_path], tmp_path / "ds", PrepareConfig(min_length=10))
+    ds = check_dataset_invariants(tmp_path / "ds")["ds"]
+    positives = sorted((p for p in ds.pairs if p.label == 1), key=lambda p: p.score)
+    assert [p.score for p in positives] == [100.0 + k for k in range(12)]
+    assert all(math.isnan(p.identity) for p in positives)
+    assert sum(1 for p in ds.pairs if p.label == 0) > 0
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_truncated_gzip_fails_cleanly(realdata, tmp_path):
+    data = gzip.compress((realdata / DOG_AXT).read_bytes())
+    bad = tmp_path / "truncated.axt.gz"
+    bad.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out" / "ds"
+    with pytest.raises(InputError, match="truncated"):
+        prepare([bad], out, PrepareConfig())
+    assert not out.exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_size_mismatch_is_reported_with_its_line(realdata, tmp_path):
+    with pytest.raises(InputError) as err:
+        prepare(
+            [realdata / "biopython/length_coords_mismatch.maf"], tmp_path / "ds", PrepareConfig()
+        )
+    assert err.value.line is not None and "length_coords_mismatch.maf" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_inputs_leave_no_folder(tmp_path):
+    empty = tmp_path / "empty.maf"
+    empty.write_text("")
+    ragged = tmp_path / "ragged.maf"
+    ragged.write_text("a score=1\ns a.c 0 4 + 10 ACGT\ns b.c 0 3 + 10 ACG\n\n")
+    for bad in (empty, ragged):
+        with pytest.raises(InputError, match=bad.name):
+            prepare([bad], tmp_path / "ds", PrepareConfig())
+        assert not (tmp_path / "ds").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.maf", "ragged.maf"]
+
+
+def test_existing_folder_needs_force(simulated_maf, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(ConfigError, match="--force"):
+        prepare([simulated_maf], out, PrepareConfig(query="panTro6"))
+    with pytest.raises(ConfigError, match="not a dataset folder"):  # never wipe other folders
+        prepare([simulated_maf], out, PrepareConfig(query="panTro6", force=True))
+    assert (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    prepare([simulated_maf], out, PrepareConfig(query="panTro6"))
+    first = load_dataset(out).fingerprint
+    with pytest.raises(ConfigError, match="--force"):
+        prepare([simulated_maf], out, PrepareConfig(query="galGal6"))
+    prepare([simulated_maf], out, PrepareConfig(query="galGal6", force=True))
+    assert load_dataset(out).fingerprint != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no temp or old folder left
+    empty = tmp_path / "empty_dir"
+    empty.mkdir()
+    prepare([simulated_maf], empty, PrepareConfig(query="panTro6"))  # empty folder is fine
+    assert (empty / "dataset.json").exists()
+
+
+def test_no_pairs_is_an_error(simulated_maf, tmp_path):
+    with pytest.raises(InputError, match="no pairs"):
+        prepare([simulated_maf], tmp_path / "ds", PrepareConfig(query="mm10"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"chunk_size": 0}, "chunk-size"),
+        ({"min_length": 0}, "min-length"),
+        ({"min_length": 6000}, "exceeds"),
+        ({"negatives": "mix"}, "negatives"),
+        ({"negative_ratio": -1.0}, "ratio"),
+        ({"split_by": "file"}, "split-by"),
+        ({"reference": "hg38", "query": "hg38"}, "both"),
+        ({"scoring": "nosuchmatrix"}, "scoring scheme"),
+    ],
+)
+def test_bad_config(simulated_maf, tmp_path, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        prepare([simulated_maf], tmp_path / "ds", PrepareConfig(**kwargs))
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_simulate_then_prepare(tmp_path):
+    runner = CliRunner()
+    maf = tmp_path / "sim.maf"
+    result = runner.invoke(
+        main, ["simulate", "--out", str(maf), "--blocks", "25", "--species", "galGal6"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "25 blocks" in result.output
+    out = tmp_path / "ds"
+    args = ["prepare", str(maf), "--out", str(out), "--reference", "hg38", "--query", "galGal6"]
+    result = runner.invoke(main, [*args, "--split-fractions", "0.6,0.2,0.2", "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    assert "positive" in result.output
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["command"].startswith("embedhead prepare ")
+    assert "--seed 2" in info["command"]
+    assert info["parameters"]["split_fractions"] == pytest.approx([0.6, 0.2, 0.2])
+    # again without --force: refused, exit 1, dataset untouched
+    before = (out / "pairs.tsv.gz").read_bytes()
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "--force" in result.output
+    assert (out / "pairs.tsv.gz").read_bytes() == before
+
+
+def test_cli_bad_input_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.maf"
+    bad.write_text("##maf version=1\na score=1\ns hg38.chr1 0 5 + 100 ACGT\ns x.c 0 4 + 9 ACGT\n")
+    result = CliRunner().invoke(main, ["prepare", str(bad), "--out", str(tmp_path / "ds")])
+    assert result.exit_code == 1
+    assert f"{bad}:3:" in result.output
+    assert not (tmp_path / "ds").exists()
+    result = CliRunner().invoke(
+        main, ["prepare", str(bad), "--out", str(tmp_path / "ds"), "--split-fractions", "1,2"]
+    )
+    assert result.exit_code == 1 and "three values" in result.output
+
+
+def test_letter_counts_helper():
+    assert count_letters("AC-G.T--") == 4
+
+
+def test_same_alignment_twice_never_leaks_or_pairs_overlapping_copies(realdata, tmp_path):
+    path = realdata / DOG_AXT
+    copy = tmp_path / "copy" / path.name
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    cfg = PrepareConfig(reference="hg17", query="canFam1", negatives="shuffle")
+    prepare([path, copy], tmp_path / "ds", cfg)
+    ds = check_dataset_invariants(tmp_path / "ds")["ds"]
+    split_of = {p.block_id: p.split for p in ds.pairs if p.label == 1}
+    assert len(split_of) == 100  # block ids stay distinct: "0-name:i" and "1-name:i"
+    for i in range(50):
+        assert split_of[f"0-{path.name}:{i}"] == split_of[f"1-{path.name}:{i}"]
+    for p in ds.pairs:
+        if p.label == 0:
+            a, b = (x.split(":", 1)[1] for x in p.block_id.split("|"))
+            assert a != b  # a block's copy overlaps it: never a negative source pair
+
+
+def test_single_long_block_is_cut_and_warned_about(realdata, tmp_path):
+    path = realdata / "kent/hg19.susScr3.chrM.lastz.axt.gz"  # one block of 15,580 columns
+    summary = prepare([path], tmp_path / "ds", PrepareConfig(reference="hg19", query="susScr3"))
+    assert summary.n_positive == 4 and summary.n_negative == 0  # chunks of one block only
+    assert any("train split has no negatives" in w for w in summary.warnings)
+    assert any("val split is empty" in w for w in summary.warnings)
+    ds = load_dataset(tmp_path / "ds")
+    assert ds.info["warnings"] == list(summary.warnings)
+    (block,) = read_alignments(path)
+    assert sum(p.len1 for p in ds.pairs) == block.rows[0].size
+    assert [p.start1 for p in ds.pairs][1:] == [p.end1 for p in ds.pairs][:-1]  # contiguous
