@@ -1,0 +1,200 @@
+"""``HyenaDNAConfig``: the architecture fields of a HyenaDNA checkpoint (``config.json``).
+
+The fields and their meaning follow the public ``LongSafari/hyenadna-*-seqlen-hf`` files. The
+defaults here are those of the public tiny-1k checkpoint (every public size shares all fields but
+``d_model``, ``n_layer``, ``d_inner`` and ``max_seq_len``); :func:`config_from_file` never relies on
+them: every architecture field must be present in the file (the library defaults of the original
+configuration class match no checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from transformers import PretrainedConfig
+
+from embedhead.errors import ConfigError, InputError
+
+#: Fields that define the network (and its numbers); identities hash exactly these.
+ARCH_FIELDS: tuple[str, ...] = (
+    "vocab_size",
+    "pad_vocab_size_multiple",
+    "d_model",
+    "n_layer",
+    "d_inner",
+    "max_seq_len",
+    "emb_dim",
+    "filter_order",
+    "short_filter_order",
+    "num_inner_mlps",
+    "hyena_order",
+    "activation_freq",
+    "train_freq",
+    "use_bias",
+    "layer_norm_epsilon",
+)
+
+#: Fields the forward pass ignores (dropouts are off at inference) but that a file may carry.
+OPTIONAL_FIELDS: tuple[str, ...] = (
+    "embed_dropout",
+    "hyena_dropout",
+    "hyena_filter_dropout",
+    "initializer_range",
+    "pad_token_id",
+    "tie_word_embeddings",
+)
+
+
+class HyenaDNAConfig(PretrainedConfig):  # type: ignore[misc]
+    """Configuration of a HyenaDNA backbone (model_type ``hyenadna``).
+
+    Extra keys of a ``config.json`` (``embedhead_random_init``, ``embedhead_name``, ``auto_map``)
+    are kept as attributes and written back by ``save_pretrained``.
+    """
+
+    model_type = "hyenadna"
+
+    vocab_size: int = 12
+    pad_vocab_size_multiple: int = 8
+    d_model: int = 128
+    n_layer: int = 2
+    d_inner: int = 512
+    max_seq_len: int = 1026
+    emb_dim: int = 5
+    filter_order: int = 64
+    short_filter_order: int = 3
+    num_inner_mlps: int = 2
+    hyena_order: int = 2
+    activation_freq: float | int = 10
+    train_freq: bool = True
+    use_bias: bool = True
+    embed_dropout: float | int = 0.1
+    hyena_dropout: float | int = 0.0
+    hyena_filter_dropout: float | int = 0.0
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02
+    pad_token_id: int | None = 4
+    tie_word_embeddings: bool = False
+
+    @property
+    def vocab_rows(self) -> int:
+        """Rows of the embedding table: vocab_size rounded up to pad_vocab_size_multiple."""
+        m = int(self.pad_vocab_size_multiple)
+        return ((int(self.vocab_size) + m - 1) // m) * m
+
+    def arch_dict(self) -> dict[str, Any]:
+        """The architecture fields (``ARCH_FIELDS``) as plain JSON values."""
+        out: dict[str, Any] = {}
+        for name in ARCH_FIELDS:
+            value = getattr(self, name)
+            if name in _FLOAT_FIELDS:
+                value = float(value)
+            elif isinstance(value, bool) or name in ("train_freq", "use_bias"):
+                value = bool(value)
+            else:
+                value = int(value)
+            out[name] = value
+        return out
+
+
+_FLOAT_FIELDS = ("activation_freq", "layer_norm_epsilon")
+_SUPPORTED = {"short_filter_order": 3, "num_inner_mlps": 2, "hyena_order": 2}
+
+
+def validate_config(config: HyenaDNAConfig, source: str | Path | None = None) -> None:
+    """Refuse configurations this implementation cannot run (ConfigError naming the field)."""
+    where = f"{source}: " if source is not None else ""
+    for name, value in _SUPPORTED.items():
+        if getattr(config, name) != value:
+            raise ConfigError(
+                f"{where}{name}={getattr(config, name)!r} is not supported "
+                f"(every public HyenaDNA checkpoint has {value})"
+            )
+    if not config.use_bias:
+        raise ConfigError(f"{where}use_bias=false is not supported (public checkpoints use true)")
+    for name in ("d_model", "n_layer", "d_inner", "max_seq_len", "emb_dim", "filter_order"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{where}{name} must be a positive integer, got {value!r}")
+    if config.emb_dim < 3 or config.emb_dim % 2 == 0:
+        raise ConfigError(f"{where}emb_dim must be odd and >= 3, got {config.emb_dim!r}")
+
+
+def config_from_file(path: str | Path) -> HyenaDNAConfig:
+    """Read a ``config.json``; every architecture field must be in the file.
+
+    Raises InputError (unreadable file, missing field, wrong model_type) or ConfigError
+    (unsupported values).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError("config.json not found", path) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read the configuration: {exc}", path) from exc
+    if not isinstance(data, dict):
+        raise InputError("config.json must hold a JSON object", path)
+    if isinstance(data.get("layer"), dict) and "max_seq_len" not in data:
+        data = translate_original_config(data, path)
+    model_type = data.get("model_type", "hyenadna")
+    if model_type != "hyenadna":
+        raise InputError(f"model_type is {model_type!r}, expected 'hyenadna'", path)
+    missing = [name for name in ARCH_FIELDS if name not in data]
+    if missing:
+        raise InputError(
+            f"config.json lacks the field(s) {', '.join(missing)} (embedhead reads every "
+            "architecture field from the file; the original library defaults match no checkpoint)",
+            path,
+        )
+    data.pop("model_type", None)
+    data.pop("auto_map", None)  # points at remote code that embedhead never runs
+    config = HyenaDNAConfig(**data)
+    validate_config(config, path)
+    return config
+
+
+#: Fields the original (Lightning) ``config.json`` does not carry: constants of the original code.
+ORIGINAL_CODE_CONSTANTS: dict[str, Any] = {
+    "num_inner_mlps": 2,
+    "train_freq": True,
+    "use_bias": True,
+    "layer_norm_epsilon": 1e-5,
+}
+_ORIGINAL_LAYER_FIELDS = {
+    "l_max": "max_seq_len",
+    "emb_dim": "emb_dim",
+    "filter_order": "filter_order",
+    "short_filter_order": "short_filter_order",
+    "w": "activation_freq",
+}
+
+
+def translate_original_config(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The nested config.json of the original ``weights.ckpt`` releases -> ``-hf`` fields.
+
+    Original layout: top-level d_model, n_layer, d_inner, vocab_size, pad_vocab_size_multiple,
+    and a ``layer`` dict (l_max, emb_dim, filter_order, short_filter_order, w, modulate, order).
+    Fields it lacks are constants of the original code (``ORIGINAL_CODE_CONSTANTS``).
+    """
+    layer = data["layer"]
+    if layer.get("_name_", "hyena") != "hyena":
+        raise InputError(f"layer._name_ is {layer.get('_name_')!r}, expected 'hyena'", path)
+    if not layer.get("modulate", True):
+        raise ConfigError(f"{path}: layer.modulate=false is not supported")
+    out: dict[str, Any] = {}
+    for name in ("d_model", "n_layer", "d_inner", "vocab_size", "pad_vocab_size_multiple"):
+        if name not in data:
+            raise InputError(f"config.json (original layout) lacks the field {name}", path)
+        out[name] = data[name]
+    for old, new in _ORIGINAL_LAYER_FIELDS.items():
+        if old not in layer:
+            raise InputError(f"config.json (original layout) lacks the field layer.{old}", path)
+        out[new] = layer[old]
+    out["hyena_order"] = layer.get("order", 2)
+    out["embed_dropout"] = data.get("embed_dropout", 0.1)
+    out.update(ORIGINAL_CODE_CONSTANTS)
+    out["model_type"] = "hyenadna"
+    return out

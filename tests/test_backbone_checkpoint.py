@@ -1,0 +1,390 @@
+"""Checkpoint formats, key layouts, safety of pickles, errors, identities and presets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import types
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from embedhead.backbone import PRESETS, BackboneIdentity, HyenaDNAModel, load_backbone
+from embedhead.backbone.config import HyenaDNAConfig
+from embedhead.backbone.presets import (
+    count_backbone_parameters,
+    init_backbone,
+    preset_config,
+    write_random_checkpoint,
+)
+from embedhead.errors import ConfigError, IncompatibleError, InputError
+
+torch.set_num_threads(1)
+
+SHAPE = {"d_model": 16, "n_layer": 2, "d_inner": 32, "max_seq_len": 64}
+IDS = torch.tensor([[7, 8, 9, 10, 11, 6, 7, 7, 9, 10] * 3])
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    return write_random_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "src", seed=3, init="stress", **SHAPE
+    )
+
+
+@pytest.fixture(scope="module")
+def hf_tensors(source):
+    return load_file(str(source / "model.safetensors"))
+
+
+def _folder(tmp_path, source, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(source / "config.json", folder / "config.json")
+    return folder
+
+
+def _lightning(hf_tensors, infix):
+    state = {}
+    for key, value in hf_tensors.items():
+        key = "model." + key.removeprefix("hyena.")
+        if infix:
+            for part in (".mixer.", ".mlp."):
+                if part in key and ".layers." in key:
+                    key = key.replace(part, part + "layer.", 1)
+        state[key] = value
+        if key.endswith("implicit_filter.1.freq"):
+            state[key.replace(".1.freq", ".3.freq")] = value.clone()
+            state[key.replace(".1.freq", ".5.freq")] = value.clone()
+    return state
+
+
+def _all_formats(tmp_path, source, hf_tensors):
+    """Folders/files holding the same weights in every accepted format and layout."""
+    sources = {"hf-safetensors": source}
+    folder = _folder(tmp_path, source, "bin")
+    state = dict(hf_tensors)
+    for key, value in hf_tensors.items():
+        if key.endswith("implicit_filter.1.freq"):
+            state[key.replace(".1.freq", ".3.freq")] = value
+            state[key.replace(".1.freq", ".5.freq")] = value
+    torch.save(state, folder / "pytorch_model.bin")
+    sources["hf-bin"] = folder
+    folder = _folder(tmp_path, source, "base")
+    save_file(
+        {k.removeprefix("hyena."): v for k, v in hf_tensors.items() if "lm_head" not in k},
+        str(folder / "model.safetensors"),
+    )
+    sources["base-safetensors"] = folder
+    for infix in (False, True):
+        name = "ckpt-mixer" if infix else "ckpt-plain"
+        folder = _folder(tmp_path, source, name)
+        ckpt = {
+            "state_dict": _lightning(hf_tensors, infix),
+            "epoch": 3,
+            "global_step": 1000,
+            "optimizer_states": [{"state": {}, "param_groups": [{"lr": 6e-4}]}],
+            "callbacks": {"ModelCheckpoint": {"best_model_score": torch.tensor(1.5)}},
+        }
+        torch.save(ckpt, folder / "weights.ckpt")
+        sources[name] = folder
+    sources["ckpt-file"] = folder / "weights.ckpt"
+    return sources
+
+
+def test_every_format_gives_identical_outputs_and_hash(tmp_path, source, hf_tensors):
+    sources = _all_formats(tmp_path, source, hf_tensors)
+    reference = load_backbone(source)
+    with torch.no_grad():
+        expected = reference(IDS)
+    for name, path in sources.items():
+        model = load_backbone(path)
+        with torch.no_grad():
+            assert torch.equal(model(IDS), expected), name
+        assert model.identity.weight_hash == reference.identity.weight_hash, name
+        assert model.identity.key == reference.identity.key, name
+
+
+def test_save_pretrained_round_trips_bit_for_bit(tmp_path, source):
+    model = load_backbone(source)
+    model.save_pretrained(tmp_path / "saved")
+    again = load_backbone(tmp_path / "saved")
+    original, copied = model.state_dict(), again.state_dict()
+    assert original.keys() == copied.keys()
+    assert all(torch.equal(original[k], copied[k]) for k in original)
+    with torch.no_grad():
+        assert torch.equal(again(IDS), model(IDS))
+    assert again.identity == model.identity
+    assert again.identity.random_init
+
+
+def test_transformers_from_pretrained_reads_our_files(source):
+    model = HyenaDNAModel.from_pretrained(source).eval()
+    with torch.no_grad():
+        assert torch.equal(model(IDS), load_backbone(source)(IDS))
+
+
+def test_weight_hash_changes_with_any_tensor(tmp_path, source, hf_tensors):
+    folder = _folder(tmp_path, source, "changed")
+    changed = dict(hf_tensors)
+    key = "hyena.backbone.layers.1.mixer.filter_fn.modulation.deltas"
+    changed[key] = changed[key].clone()
+    changed[key][0, 0, 3] += 1e-6
+    save_file(changed, str(folder / "model.safetensors"))
+    assert load_backbone(folder).identity.weight_hash != load_backbone(source).identity.weight_hash
+
+
+def test_pickle_needing_arbitrary_code_is_refused(tmp_path, source):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    folder = _folder(tmp_path, source, "evil")
+    torch.save({"state_dict": {"x": torch.zeros(1)}, "payload": Evil()}, folder / "weights.ckpt")
+    with pytest.raises(InputError, match=r"arbitrary code.*system"):
+        load_backbone(folder)
+    assert not marker.exists()
+
+
+def test_inert_config_objects_in_lightning_checkpoints_are_tolerated(tmp_path, source, hf_tensors):
+    """A fake omegaconf DictConfig in hyper_parameters: loaded as a placeholder, never imported."""
+    module = types.ModuleType("omegaconf.dictconfig")
+
+    class DictConfig:
+        def __init__(self, content):
+            self.content = content
+
+    DictConfig.__module__ = "omegaconf.dictconfig"
+    DictConfig.__qualname__ = "DictConfig"
+    module.DictConfig = DictConfig
+    fakes = {"omegaconf": types.ModuleType("omegaconf"), "omegaconf.dictconfig": module}
+    saved = {name: sys.modules.get(name) for name in fakes}
+    sys.modules.update(fakes)
+    folder = _folder(tmp_path, source, "omega")
+    try:
+        ckpt = {
+            "state_dict": _lightning(hf_tensors, True),
+            "hyper_parameters": DictConfig({"d_model": 16}),
+        }
+        torch.save(ckpt, folder / "weights.ckpt")
+    finally:
+        for name, previous in saved.items():
+            if previous is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = previous
+    model = load_backbone(folder)
+    assert model.identity.weight_hash == load_backbone(source).identity.weight_hash
+
+
+def test_missing_unknown_and_mismatched_keys_are_errors(tmp_path, source, hf_tensors):
+    cases = {
+        "missing": (
+            {k: v for k, v in hf_tensors.items() if "ln_f.bias" not in k},
+            "missing keys: backbone.ln_f.bias",
+        ),
+        "unknown": (
+            {**hf_tensors, "hyena.backbone.extra.weight": torch.zeros(2)},
+            "unknown keys: backbone.extra.weight",
+        ),
+        "shape": (
+            {**hf_tensors, "hyena.backbone.ln_f.bias": torch.zeros(17)},
+            r"shape mismatch for backbone.ln_f.bias: file has \[17\]",
+        ),
+    }
+    for name, (tensors, message) in cases.items():
+        folder = _folder(tmp_path, source, name)
+        save_file(tensors, str(folder / "model.safetensors"))
+        with pytest.raises(InputError, match=message) as info:
+            load_backbone(folder)
+        assert str(folder) in str(info.value)
+
+
+def test_config_that_does_not_match_the_weights_is_an_error(tmp_path, source):
+    folder = _folder(tmp_path, source, "bigger")
+    shutil.copy(source / "model.safetensors", folder / "model.safetensors")
+    config = json.loads((folder / "config.json").read_text())
+    config["max_seq_len"] = 128
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match=r"pos_emb.z: file has \[1, 64, 5\].*\[1, 128, 5\]"):
+        load_backbone(folder)
+
+
+def test_config_fields_are_read_from_the_file(tmp_path, source):
+    folder = _folder(tmp_path, source, "nofield")
+    shutil.copy(source / "model.safetensors", folder / "model.safetensors")
+    config = json.loads((folder / "config.json").read_text())
+    del config["d_inner"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match=r"lacks the field.*d_inner"):
+        load_backbone(folder)
+    config["d_inner"] = 32
+    config["auto_map"] = {"AutoModel": "modeling_hyena.HyenaDNAModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    model = load_backbone(folder)
+    assert not hasattr(model.config, "auto_map")
+    model.save_pretrained(tmp_path / "resaved")
+    assert "auto_map" not in json.loads((tmp_path / "resaved" / "config.json").read_text())
+    config["d_inner"] = 32
+    config["model_type"] = "bert"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match="model_type"):
+        load_backbone(folder)
+
+
+def test_unequal_shared_frequencies_are_an_error(tmp_path, source, hf_tensors):
+    folder = _folder(tmp_path, source, "freq")
+    state = _lightning(hf_tensors, False)
+    key = next(k for k in state if k.endswith(".5.freq"))
+    state[key] = state[key] + 1
+    torch.save({"state_dict": state}, folder / "weights.ckpt")
+    with pytest.raises(InputError, match="shared module"):
+        load_backbone(folder)
+
+
+def test_missing_sources_are_clear_errors(tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="no such checkpoint"):
+        load_backbone(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no weights found"):
+        load_backbone(tmp_path / "empty")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(ConfigError, match="cannot resolve the Hub id 'nobody/no-such-model'"):
+        load_backbone("nobody/no-such-model")
+
+
+def test_hub_id_resolves_from_the_local_cache(tmp_path, source, monkeypatch):
+    cache = tmp_path / "hub"
+    repo = cache / "models--LongSafari--hyenadna-fake-hf"
+    commit = "0" * 40
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(source / name, snapshot / name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    model = load_backbone("LongSafari/hyenadna-fake-hf")
+    assert model.identity.weight_hash == load_backbone(source).identity.weight_hash
+
+
+def test_identity_round_trip_and_key(source):
+    identity = load_backbone(source).identity
+    assert identity.random_init and identity.name == "random-tiny-1k-custom"
+    data = json.loads(json.dumps(identity.to_dict()))
+    assert BackboneIdentity.from_dict(data) == identity
+    renamed = BackboneIdentity.from_dict({**data, "name": "elsewhere", "key": None})
+    assert renamed.key == identity.key
+    with pytest.raises(IncompatibleError):
+        BackboneIdentity.from_dict({**data, "weight_hash": "0" * 64})
+    other = BackboneIdentity.from_dict({**data, "weight_hash": "0" * 64, "key": None})
+    assert other.key != identity.key
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset_parameter_counts_match_the_table(preset):
+    config = preset_config(preset)
+    assert count_backbone_parameters(config) == PRESETS[preset].parameters
+    with torch.device("meta"):
+        model = HyenaDNAModel(config)
+    assert sum(p.numel() for p in model.parameters()) == PRESETS[preset].parameters
+
+
+def test_init_backbone_writes_a_random_hf_checkpoint(tmp_path):
+    out = init_backbone("tiny-1k", tmp_path / "a", seed=1)
+    config = json.loads((out / "config.json").read_text())
+    assert config["embedhead_random_init"] is True and config["model_type"] == "hyenadna"
+    keys = load_file(str(out / "model.safetensors")).keys()
+    assert "lm_head.weight" in keys and all(k.startswith(("hyena.", "lm_head")) for k in keys)
+    model = load_backbone(out)
+    assert model.identity.name == "random-tiny-1k" and model.identity.random_init
+    assert sum(p.numel() for p in model.parameters()) == PRESETS["tiny-1k"].parameters
+    same = load_backbone(init_backbone("tiny-1k", tmp_path / "b", seed=1))
+    other = load_backbone(init_backbone("tiny-1k", tmp_path / "c", seed=2))
+    assert same.identity.key == model.identity.key != other.identity.key
+    with pytest.raises(ConfigError, match="not an empty folder"):
+        init_backbone("tiny-1k", tmp_path / "a")
+    with pytest.raises(ConfigError, match="unknown preset"):
+        init_backbone("huge-9g", tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+def test_config_class_is_a_transformers_config():
+    config = HyenaDNAConfig(d_model=32)
+    assert config.model_type == "hyenadna" and config.vocab_rows == 16
+    assert HyenaDNAConfig.from_dict(config.to_dict()).d_model == 32
+
+
+def test_original_nested_config_beside_weights_ckpt(tmp_path, source, hf_tensors):
+    hf = json.loads((source / "config.json").read_text())
+    original = {
+        "d_model": hf["d_model"],
+        "n_layer": hf["n_layer"],
+        "d_inner": hf["d_inner"],
+        "vocab_size": 12,
+        "resid_dropout": 0.0,
+        "embed_dropout": 0.1,
+        "fused_mlp": False,
+        "fused_dropout_add_ln": True,
+        "checkpoint_mixer": True,
+        "checkpoint_mlp": False,
+        "residual_in_fp32": True,
+        "pad_vocab_size_multiple": 8,
+        "layer": {
+            "_name_": "hyena",
+            "emb_dim": 5,
+            "filter_order": 64,
+            "short_filter_order": 3,
+            "l_max": hf["max_seq_len"],
+            "modulate": True,
+            "w": 10,
+            "lr": 6e-4,
+            "wd": 0.0,
+            "lr_pos_emb": 0.0,
+        },
+    }
+    folder = tmp_path / "original"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(original))
+    torch.save({"state_dict": _lightning(hf_tensors, True)}, folder / "weights.ckpt")
+    model = load_backbone(folder / "weights.ckpt")
+    reference = load_backbone(source)
+    assert model.identity.key == reference.identity.key
+    assert not model.identity.random_init and model.identity.name == "original"
+    del original["layer"]["l_max"]
+    (folder / "config.json").write_text(json.dumps(original))
+    with pytest.raises(InputError, match=r"layer\.l_max"):
+        load_backbone(folder)
+
+
+def test_shared_tiny_backbone_fixture_and_top_level_api(tiny_backbone_dir):
+    import embedhead
+
+    model = embedhead.load_backbone(tiny_backbone_dir)
+    assert model.config.d_model == 16 and model.config.max_seq_len == 512
+    assert model.identity.random_init and model.identity.name.startswith("random-")
+    ids, lengths = embedhead.tokenize(["ACGT", "AC"])
+    assert model(ids).shape == (2, 4, 16) and lengths.tolist() == [4, 2]
+
+
+def test_unreadable_weight_files_are_clear_errors(tmp_path, source):
+    folder = _folder(tmp_path, source, "garbage")
+    (folder / "pytorch_model.bin").write_bytes(b"this is not a pickle")
+    with pytest.raises(InputError, match=r"pytorch_model\.bin") as info:
+        load_backbone(folder)
+    assert "weights" in str(info.value) or "torch.load" in str(info.value)
+    folder = _folder(tmp_path, source, "garbage-st")
+    (folder / "model.safetensors").write_bytes(b"\x00" * 5)
+    with pytest.raises(InputError, match="cannot read safetensors"):
+        load_backbone(folder)
