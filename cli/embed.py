@@ -1,7 +1,177 @@
-"""CLI commands: (to be written)."""
+"""CLI commands of the embed stage: ``embed`` and the ``store`` group (info, verify, merge)."""
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
+from embedhead.cli.common import backbone_option, device_option, library_errors, quiet_option
+
 COMMANDS: list[click.Command] = []
+
+
+@click.command("embed")
+@click.argument("source", type=click.Path(exists=True, path_type=str))
+@backbone_option
+@click.option(
+    "--store",
+    "store",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Store to create or extend: STORE.zarr (folder) or STORE.h5 (file).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float16", "bfloat16", "float32"]),
+    default="float16",
+    show_default=True,
+    help="Storage dtype (bfloat16 is stored as raw uint16 bits; reads give float32).",
+)
+@device_option
+@click.option(
+    "--batch-tokens",
+    type=click.IntRange(min=1),
+    default=1 << 16,
+    show_default=True,
+    help="Padded tokens per backbone call (batches are length-sorted).",
+)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Truncate sequences to this many nucleotides (default: refuse over-long ones).",
+)
+@click.option("--pooled-only", is_flag=True, help="Store only pooled (mean) embeddings.")
+@quiet_option
+@library_errors
+def embed_command(
+    source: str,
+    backbone: str,
+    store: str,
+    dtype: str,
+    device: str,
+    batch_tokens: int,
+    max_length: int | None,
+    pooled_only: bool,
+    quiet: bool,
+) -> None:
+    """Embed each unique sequence once into a store (resumable).
+
+    Every sequence of a dataset folder (or FASTA file) not yet in the store is embedded.
+
+    The backbone runs once per unique sequence; rerunning the same command after an
+    interruption resumes where it stopped. Under torchrun each rank writes its own shard,
+    merged by rank 0 at the end.
+
+    \b
+    Examples:
+      embedhead embed ds/ --backbone bb/ --store ds.zarr
+      embedhead embed seqs.fa --backbone bb/ --store seqs.h5 --dtype bfloat16 --max-length 1024
+      torchrun --nproc-per-node 4 -m embedhead embed ds/ --backbone bb/ --store ds.zarr
+    """
+    from embedhead.store.embed import EmbedConfig, embed_dataset
+
+    config = EmbedConfig(
+        dtype=dtype,
+        device=device,
+        batch_tokens=batch_tokens,
+        max_length=max_length,
+        pooled_only=pooled_only,
+        progress=not quiet,
+        command=shlex.join(
+            [
+                "embedhead",
+                "embed",
+                source,
+                "--backbone",
+                backbone,
+                "--store",
+                store,
+                "--dtype",
+                dtype,
+                "--device",
+                device,
+                "--batch-tokens",
+                str(batch_tokens),
+                *(["--max-length", str(max_length)] if max_length else []),
+                *(["--pooled-only"] if pooled_only else []),
+            ]
+        ),
+    )
+    summary = embed_dataset(source, store, backbone, config)
+    if summary.rank == 0 and not quiet:
+        click.echo(summary.describe())
+
+
+@click.group("store")
+def store_group() -> None:
+    """Inspect, check and merge embedding stores.
+
+    \b
+    Examples:
+      embedhead store info ds.zarr
+      embedhead store verify ds.zarr --dataset ds/
+      embedhead store merge ds.zarr
+    """
+
+
+@store_group.command("info")
+@click.argument("store", type=click.Path(exists=True, path_type=str))
+@library_errors
+def store_info_command(store: str) -> None:
+    """Counts, bytes per nucleotide, backbone and dtype of a store.
+
+    \b
+    Example:
+      embedhead store info ds.zarr
+    """
+    from embedhead.store.verify import store_info
+
+    click.echo(store_info(store).describe())
+
+
+@store_group.command("verify")
+@click.argument("store", type=click.Path(exists=True, path_type=str))
+@click.option(
+    "--dataset",
+    "source",
+    type=click.Path(exists=True, path_type=str),
+    default=None,
+    help="Dataset folder or FASTA file whose every sequence must be present.",
+)
+@library_errors
+def store_verify_command(store: str, source: str | None) -> None:
+    """Check index, finite values and lengths; exit 1 on problems.
+
+    \b
+    Example:
+      embedhead store verify ds.zarr --dataset ds/
+    """
+    from embedhead.store.verify import verify_store
+
+    report = verify_store(store, source)
+    click.echo(report.describe())
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@store_group.command("merge")
+@click.argument("store", type=click.Path(path_type=str))
+@library_errors
+def store_merge_command(store: str) -> None:
+    """Merge shards left in STORE.parts/ into the store.
+
+    Shards remain when a distributed run was interrupted; the next run merges them too.
+
+    \b
+    Example:
+      embedhead store merge ds.zarr
+    """
+    from embedhead.store import merge_parts
+
+    added = merge_parts(store)
+    click.echo(f"{store}: merged {added} sequences from shards")
+
+
+COMMANDS.extend([embed_command, store_group])

@@ -1,0 +1,199 @@
+"""Benchmarks of the embed stage (prints figures; asserts nothing).
+
+1. Store overhead: ``embed_sequences`` into a float16 Zarr store against the bare backbone
+   forward (tokenize + forward + pooled mean + copy to host) on the same batches.
+   Target: under 10% extra.
+2. Backbone work per pair on a prepare-style dataset with 1:1 negatives (negatives re-pair the
+   positives' sequences): unique sequences embedded per pair (the thesis's per-pair design
+   embeds 2 per pair) and batched backbone calls per pair. Target: <= 0.5 calls per pair.
+3. Bytes on disk per nucleotide (Zarr and HDF5, float16 and bfloat16, against 2 * d_model raw).
+4. Peak resident memory of successive embed runs with growing numbers of sequences (must not
+   grow with the number of sequences).
+
+Run: ``.venv/bin/python benchmarks/bench_embed.py`` (under a minute on 2 idle CPU cores);
+``--scale 4`` for bigger runs, ``--device cuda`` on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def random_sequences(n: int, low: int, high: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        seq = "".join(rng.choices("ACGT", k=rng.randint(low, high)))
+        out.append((f"s{seed}-{i}", seq))
+    return out
+
+
+def reset_peak_rss() -> None:
+    """Reset the kernel's high-water mark of this process (Linux; no-op elsewhere)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def rss_mib() -> float:
+    """Current resident memory (Linux), else the peak."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mib()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory since the last reset (VmHWM), or since start (ru_maxrss)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bare_forward(model: Any, items: list[tuple[str, str]], batch_tokens: int) -> float:
+    """Seconds for tokenize + forward + pooled mean + host copy over the embed plan's batches."""
+    import torch
+
+    from embedhead.store.plan import group_items, plan_batches
+    from embedhead.tokenizer import tokenize
+
+    start = time.perf_counter()
+    for batch in plan_batches(group_items(items, None), batch_tokens):
+        ids, lengths = tokenize([u.seq for u in batch])
+        with torch.inference_mode():
+            out = model(ids)
+            mask = (
+                torch.arange(out.shape[1], device=out.device)[None, :]
+                < lengths.to(out.device)[:, None]
+            )
+            pooled = (out * mask[..., None]).sum(1) / lengths.to(out.device)[:, None]
+            out.cpu().numpy()
+            pooled.cpu().numpy()
+    return time.perf_counter() - start
+
+
+def embed_into(
+    model: Any, items: list[tuple[str, str]], path: Path, dtype: str, batch_tokens: int
+) -> float:
+    from embedhead.store import open_writer
+    from embedhead.store.embed import EmbedConfig, embed_sequences, store_attrs
+
+    start = time.perf_counter()
+    with open_writer(path, store_attrs(model, EmbedConfig(dtype=dtype))) as writer:
+        embed_sequences(items, writer, model, batch_tokens=batch_tokens)
+    return time.perf_counter() - start
+
+
+def prepare_style_pairs(n_positives: int, seed: int) -> tuple[list[tuple[str, str]], int]:
+    """(id, seq) items of every pair side, and the number of pairs (positives + 1:1 negatives)."""
+    from embedhead.dataset import sequence_id
+
+    seqs = [s for _, s in random_sequences(2 * n_positives, 80, 400, seed)]
+    ids = [sequence_id(s) for s in seqs]
+    pairs = [(ids[2 * i], ids[2 * i + 1]) for i in range(n_positives)]
+    rng = random.Random(seed)
+    order = list(range(n_positives))
+    rng.shuffle(order)
+    pairs += [
+        (ids[2 * order[k]], ids[2 * order[(k + 1) % n_positives] + 1]) for k in range(n_positives)
+    ]
+    by_id = dict(zip(ids, seqs, strict=True))
+    items = [(sid, by_id[sid]) for pair in pairs for sid in pair]
+    return items, len(pairs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every job size")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-tokens", type=int, default=1 << 14)
+    parser.add_argument("--preset", default="tiny-1k", help="backbone shape (random weights)")
+    args = parser.parse_args()
+
+    import torch
+
+    from embedhead.backbone import load_backbone
+    from embedhead.backbone.presets import init_backbone
+    from embedhead.store.verify import store_info
+
+    work = Path(tempfile.mkdtemp(prefix="bench_embed_"))
+    try:
+        model = load_backbone(init_backbone(args.preset, work / "bb"), device=args.device)
+        d_model = int(model.config.d_model)
+        print(f"backbone {args.preset} (d_model {d_model}) on {args.device}, "
+              f"torch threads {torch.get_num_threads()}")  # fmt: skip
+
+        # 1. store overhead
+        items = random_sequences(int(40 * args.scale), 200, 600, seed=1)
+        nt = sum(len(s) for _, s in items)
+        bare_forward(model, items[:8], args.batch_tokens)  # warm-up
+        bare = min(bare_forward(model, items, args.batch_tokens) for _ in range(2))
+        timed = []
+        for rep in range(2):
+            timed.append(
+                embed_into(model, items, work / f"t{rep}.zarr", "float16", args.batch_tokens)
+            )
+        embed = min(timed)
+        print(f"[throughput] {len(items)} sequences, {nt} nt")
+        print(f"  bare forward   {bare:7.2f} s  {nt / bare:12,.0f} nt/s")
+        print(f"  embed -> zarr  {embed:7.2f} s  {nt / embed:12,.0f} nt/s")
+        print(f"  store overhead {100 * (embed / bare - 1):+6.1f} %   (target < 10 %)")
+
+        # 2. backbone work per pair
+        from embedhead.store import open_writer
+        from embedhead.store.embed import EmbedConfig, embed_sequences, store_attrs
+
+        pair_items, n_pairs = prepare_style_pairs(int(100 * args.scale), seed=2)
+        attrs = store_attrs(model, EmbedConfig())
+        with open_writer(work / "pairs.zarr", attrs) as writer:
+            stats = embed_sequences(pair_items, writer, model, batch_tokens=args.batch_tokens)
+        print(f"[pairs] {n_pairs} pairs (1:1 negatives), {len(pair_items)} pair sides")
+        print(f"  sequences embedded per pair {stats.n_embedded / n_pairs:.3f}  (thesis: 2.0)")
+        print(
+            f"  backbone calls per pair     {stats.backbone_calls / n_pairs:.3f}  (target <= 0.5)"
+        )
+
+        # 3. bytes on disk per nucleotide
+        print(f"[disk] raw float16 would be {2 * d_model} bytes per nucleotide")
+        for name, dtype in (
+            ("f16.zarr", "float16"),
+            ("bf16.zarr", "bfloat16"),
+            ("f16.h5", "float16"),
+        ):
+            embed_into(model, items[:20], work / name, dtype, args.batch_tokens)
+            info = store_info(work / name)
+            per_nt = info.bytes_per_nucleotide
+            print(f"  {name:10s} {dtype:9s} {per_nt:8.1f} bytes per nucleotide")
+
+        # 4. peak memory vs number of sequences
+        print("[memory] peak RSS during each run, and its rise over the RSS before the run")
+        print("         (batch budget 2048 tokens; the rise must not grow with the sequence count)")
+        warm = random_sequences(100, 20, 40, seed=9)
+        embed_into(model, warm, work / "warm.zarr", "float16", 2048)
+        for k, n in enumerate(int(x * args.scale) for x in (150, 600, 2400)):
+            seqs = random_sequences(n, 20, 40, seed=10 + k)
+            reset_peak_rss()
+            before = rss_mib()
+            embed_into(model, seqs, work / f"m{k}.zarr", "float16", 2048)
+            peak = peak_rss_mib()
+            print(
+                f"  {n:7d} sequences  {sum(len(s) for _, s in seqs):9d} nt  "
+                f"peak {peak:8.1f} MiB  rise {peak - before:7.1f} MiB"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,324 @@
+"""Backend-independent reader and writer interfaces of an embedding store.
+
+Reader (:class:`EmbeddingStore`): ``get(id) -> (L, D) float32``, ``get_pooled(ids) -> (N, D)
+float32``, ``iter_chunks(...)`` streaming sequential scans in storage order. Backends implement
+four primitives (attributes, committed index, a row range of ``positions``, rows of ``pooled``);
+everything else (decoding, lookup, chunked scans) lives here.
+
+Writer (:class:`StoreWriter`): ``write(ids, lengths, positions, pooled)`` appends sequences,
+``commit()`` makes everything written so far visible at once, ``close()`` finalises.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from embedhead.errors import ConfigError, InputError
+from embedhead.store import layout
+
+
+@dataclass(frozen=True)
+class StoreChunk:
+    """A block of sequences read in one go.
+
+    ``embeddings[i]``: (lengths[i], D) float32 (empty tuple when positions were not asked for
+    or the store is pooled-only); ``pooled``: (n, D) float32.
+    """
+
+    ids: tuple[str, ...]
+    lengths: tuple[int, ...]
+    embeddings: tuple[np.ndarray, ...]
+    pooled: np.ndarray
+
+
+class EmbeddingStore(abc.ABC):
+    """Read-only view of the committed part of a store (thread-compatible, not thread-safe)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.attrs: dict[str, Any] = self._read_attrs()
+        version = self.attrs.get("format_version")
+        if version != layout.FORMAT_VERSION:
+            raise InputError(
+                f"unsupported store format_version {version!r} "
+                f"(this embedhead reads {layout.FORMAT_VERSION})",
+                path,
+            )
+        ids, offsets, lengths = self._read_index(int(self.attrs[layout.N_SEQUENCES]))
+        self._ids: list[str] = ids
+        self._offsets = offsets
+        self._lengths = lengths
+        self._row: dict[str, int] = {sid: i for i, sid in enumerate(ids)}
+        if len(self._row) != len(ids):
+            raise InputError("store index holds duplicate ids (corrupt store)", path)
+
+    # -- backend primitives ----------------------------------------------------------------
+    @abc.abstractmethod
+    def _read_attrs(self) -> dict[str, Any]:
+        """Root attributes as plain JSON values."""
+
+    @abc.abstractmethod
+    def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """First ``n`` entries of ids, offsets (int64), lengths (int64)."""
+
+    @abc.abstractmethod
+    def _read_positions(self, start: int, stop: int) -> np.ndarray:
+        """Raw rows ``start:stop`` of ``positions`` (storage dtype)."""
+
+    @abc.abstractmethod
+    def _read_pooled(self, rows: np.ndarray) -> np.ndarray:
+        """Raw rows of ``pooled`` at sorted unique indices ``rows``."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release file handles."""
+
+    # -- public API ------------------------------------------------------------------------
+    def __enter__(self) -> EmbeddingStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Backbone identity dict (name, config, weight_hash, random_init)."""
+        return dict(self.attrs["backbone"])
+
+    @property
+    def d_model(self) -> int:
+        return int(self.attrs["d_model"])
+
+    @property
+    def dtype(self) -> str:
+        """Logical storage dtype: float16, bfloat16 or float32 (reads always give float32)."""
+        return str(self.attrs["dtype"])
+
+    @property
+    def pooled_only(self) -> bool:
+        return bool(self.attrs["pooled_only"])
+
+    @property
+    def n_positions(self) -> int:
+        return int(self.attrs[layout.N_POSITIONS])
+
+    def ids(self) -> list[str]:
+        """Committed sequence ids in storage order."""
+        return list(self._ids)
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._row
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _index_of(self, sid: str) -> int:
+        try:
+            return self._row[sid]
+        except KeyError:
+            raise InputError(f"sequence {sid!r} is not in the store", self.path) from None
+
+    def length(self, sid: str) -> int:
+        """Number of stored positions of sequence ``sid``."""
+        return int(self._lengths[self._index_of(sid)])
+
+    def lengths(self) -> np.ndarray:
+        """(N,) int64 lengths in storage order."""
+        return self._lengths.copy()
+
+    def offsets(self) -> np.ndarray:
+        """(N,) int64 offsets into ``positions`` in storage order."""
+        return self._offsets.copy()
+
+    def _require_positions(self) -> None:
+        if self.pooled_only:
+            raise ConfigError(
+                f"{self.path}: store was written with --pooled-only and holds no per-position "
+                "embeddings"
+            )
+
+    def get(self, sid: str) -> np.ndarray:
+        """Per-position embeddings of one sequence: (L, D) float32."""
+        self._require_positions()
+        i = self._index_of(sid)
+        start = int(self._offsets[i])
+        return layout.decode(self._read_positions(start, start + int(self._lengths[i])), self.dtype)
+
+    def get_many(self, sids: Sequence[str]) -> list[np.ndarray]:
+        """Per-position embeddings of several sequences, in the order asked."""
+        out: dict[str, np.ndarray] = {}
+        for chunk in self.iter_chunks(list(dict.fromkeys(sids))):
+            out.update(zip(chunk.ids, chunk.embeddings, strict=True))
+        return [out[s] for s in sids]
+
+    def get_pooled(self, sids: Sequence[str]) -> np.ndarray:
+        """Pooled embeddings: (len(sids), D) float32, rows in the order asked."""
+        idx = np.fromiter((self._index_of(s) for s in sids), dtype=np.int64, count=len(sids))
+        if idx.size == 0:
+            return np.zeros((0, self.d_model), dtype=np.float32)
+        uniq, inverse = np.unique(idx, return_inverse=True)
+        return layout.decode(self._read_pooled(uniq), self.dtype)[inverse]
+
+    def iter_chunks(
+        self,
+        sids: Iterable[str] | None = None,
+        *,
+        max_positions: int = 1 << 18,
+        max_sequences: int = 4096,
+        positions: bool = True,
+    ) -> Iterator[StoreChunk]:
+        """Stream sequences (all, or ``sids``) in storage order, one contiguous read per chunk.
+
+        A chunk spans at most ``max_positions`` rows (a longer sequence forms a chunk alone)
+        and at most ``max_sequences`` sequences; memory stays bounded whatever the store size.
+        ``positions=False`` (or a pooled-only store) yields pooled rows only.
+        """
+        if positions:
+            self._require_positions()
+        if sids is None:
+            order = np.arange(len(self._ids), dtype=np.int64)
+        else:
+            order = np.unique(np.fromiter((self._index_of(s) for s in sids), dtype=np.int64))
+        start = 0
+        while start < order.size:
+            stop = start + 1
+            first = int(self._offsets[order[start]])
+            while stop < order.size and stop - start < max_sequences:
+                j = order[stop]
+                if int(self._offsets[j] + self._lengths[j]) - first > max_positions:
+                    break
+                stop += 1
+            yield self._read_chunk(order[start:stop], positions)
+            start = stop
+
+    def _read_chunk(self, rows: np.ndarray, positions: bool) -> StoreChunk:
+        ids = tuple(self._ids[int(i)] for i in rows)
+        lengths = tuple(int(self._lengths[i]) for i in rows)
+        pooled = layout.decode(self._read_pooled(rows), self.dtype)
+        embeddings: tuple[np.ndarray, ...] = ()
+        if positions:
+            first = int(self._offsets[rows[0]])
+            last = int(self._offsets[rows[-1]] + self._lengths[rows[-1]])
+            block = layout.decode(self._read_positions(first, last), self.dtype)
+            embeddings = tuple(
+                block[int(self._offsets[i]) - first : int(self._offsets[i]) - first + n]
+                for i, n in zip(rows, lengths, strict=True)
+            )
+        return StoreChunk(ids=ids, lengths=lengths, embeddings=embeddings, pooled=pooled)
+
+    def iter_raw(self, max_positions: int = 1 << 20) -> Iterator[RawBlock]:
+        """Storage-order blocks of raw (encoded) data: ids, lengths, positions or None, pooled.
+
+        Used to merge stores without decoding; positions rows of a block are contiguous.
+        """
+        n = len(self._ids)
+        start = 0
+        while start < n:
+            stop = start + 1
+            first = int(self._offsets[start])
+            while stop < n:
+                if int(self._offsets[stop] + self._lengths[stop]) - first > max_positions:
+                    break
+                stop += 1
+            rows = np.arange(start, stop, dtype=np.int64)
+            last = int(self._offsets[stop - 1] + self._lengths[stop - 1])
+            pos = None if self.pooled_only else self._read_positions(first, last)
+            yield self._ids[start:stop], self._lengths[start:stop], pos, self._read_pooled(rows)
+            start = stop
+
+
+RawBlock = tuple[list[str], np.ndarray, "np.ndarray | None", np.ndarray]
+"""ids, lengths (n,), positions (sum(lengths), D) or None, pooled (n, D): encoded data."""
+
+
+def select_block(block: RawBlock, keep: Sequence[bool]) -> RawBlock:
+    """The sequences of a raw block whose ``keep`` flag is set (positions sliced to match)."""
+    ids, lengths, positions, pooled = block
+    if all(keep):
+        return block
+    mask = np.asarray(keep, dtype=bool)
+    lens = np.asarray(lengths, dtype=np.int64)
+    if positions is not None:
+        starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
+        parts = [positions[s : s + n] for s, n, k in zip(starts, lens, mask, strict=True) if k]
+        positions = np.concatenate(parts) if parts else positions[:0]
+    kept = [sid for sid, k in zip(ids, mask, strict=True) if k]
+    return kept, lens[mask], positions, pooled[mask]
+
+
+class StoreWriter(abc.ABC):
+    """Appends sequences to a store; nothing is visible to readers before ``commit()``."""
+
+    attrs: dict[str, Any]
+
+    @abc.abstractmethod
+    def __contains__(self, sid: object) -> bool:
+        """True when ``sid`` is committed (or written and pending commit) in this writer."""
+
+    @abc.abstractmethod
+    def write_raw(
+        self,
+        ids: Sequence[str],
+        lengths: Sequence[int] | np.ndarray,
+        positions: np.ndarray | None,
+        pooled: np.ndarray,
+    ) -> None:
+        """Append already-encoded data: positions (sum(lengths), D) or None, pooled (n, D)."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Atomically make every written sequence visible (the crash-consistency point)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Commit, finalise (trim / assemble) and release the store."""
+
+    @abc.abstractmethod
+    def abandon(self) -> None:
+        """Release without finalising after an error: committed data stays, ready to resume."""
+
+    @property
+    def dtype(self) -> str:
+        return str(self.attrs["dtype"])
+
+    @property
+    def pooled_only(self) -> bool:
+        return bool(self.attrs["pooled_only"])
+
+    def write(
+        self,
+        ids: Sequence[str],
+        positions: Sequence[np.ndarray],
+        pooled: np.ndarray,
+    ) -> None:
+        """Append float32 data: ``positions[i]`` (L_i, D), ``pooled`` (n, D); encodes it."""
+        lengths = [int(p.shape[0]) for p in positions]
+        block = None
+        if not self.pooled_only:
+            block = layout.encode(np.concatenate(list(positions), axis=0), self.dtype)
+        self.write_raw(ids, lengths, block, layout.encode(pooled, self.dtype))
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()

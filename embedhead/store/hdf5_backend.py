@@ -1,0 +1,187 @@
+"""HDF5 backend: one ``.h5`` file holding the layout of :mod:`embedhead.store.layout`.
+
+An HDF5 file can be corrupted by a process killed mid-write, so embedhead never writes into a
+live ``.h5`` file. New sequences go to a crash-safe Zarr journal in the sidecar folder
+``STORE.h5.parts/`` (see :mod:`embedhead.store.zarr_backend`); when a run finishes, the file is
+re-assembled from the old file plus the journal into ``.STORE.h5.tmp-*``, fsynced and renamed
+over ``STORE.h5`` in one step, and the journal is removed. A killed run leaves the old file
+intact and its committed journal entries are reused by the next run. Root attributes are JSON
+strings (``json.loads(f.attrs["backbone"])``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from embedhead.errors import InputError
+from embedhead.store import layout
+from embedhead.store.base import EmbeddingStore, StoreWriter, select_block
+
+
+class Hdf5EmbeddingStore(EmbeddingStore):
+    """Reader of a ``.h5`` embedding store."""
+
+    def __init__(self, path: str | Path) -> None:
+        if not Path(path).is_file():
+            raise InputError("embedding store not found", path)
+        try:
+            self._file = h5py.File(str(path), "r")
+        except OSError as exc:
+            raise InputError(f"not an embedding store (cannot open as HDF5: {exc})", path) from exc
+        super().__init__(str(path))
+
+    def _read_attrs(self) -> dict[str, Any]:
+        if "format_version" not in self._file.attrs:
+            raise InputError("not an embedding store (no format_version attribute)", self.path)
+        return layout.attrs_from_hdf5(dict(self._file.attrs))
+
+    def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        if n == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return [], empty, empty.copy()
+        ids = [s.decode() if isinstance(s, bytes) else str(s) for s in self._file[layout.IDS][:n]]
+        offsets = np.asarray(self._file[layout.OFFSETS][:n], dtype=np.int64)
+        lengths = np.asarray(self._file[layout.LENGTHS][:n], dtype=np.int64)
+        return ids, offsets, lengths
+
+    def _read_positions(self, start: int, stop: int) -> np.ndarray:
+        return np.asarray(self._file[layout.POSITIONS][start:stop])
+
+    def _read_pooled(self, rows: np.ndarray) -> np.ndarray:
+        pooled = self._file[layout.POOLED]
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        if hi - lo <= 4 * rows.size:
+            block = np.asarray(pooled[lo:hi])
+            return block if hi - lo == rows.size else block[rows - lo]
+        return np.asarray(pooled[rows])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
+    start = ds.shape[0]
+    ds.resize((start + values.shape[0], *ds.shape[1:]))
+    ds[start:] = values
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """fsync ``tmp``, rename it over ``target`` in one step, fsync the folder."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def assemble_hdf5(
+    target: str | Path, attrs: dict[str, Any], sources: Sequence[EmbeddingStore]
+) -> tuple[int, int]:
+    """Write ``target`` from ``sources`` (first occurrence of an id wins) via temp + rename.
+
+    Returns (n_sequences, n_positions) of the new file.
+    """
+    target = Path(target)
+    for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed assembly
+        stale.unlink(missing_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    d_model, dtype = int(attrs["d_model"]), str(attrs["dtype"])
+    rows = layout.rows_per_chunk(d_model, dtype)
+    sdt = layout.storage_dtype(dtype)
+    pooled_only = bool(attrs["pooled_only"])
+    seen: set[str] = set()
+    n = p = 0
+    try:
+        with h5py.File(tmp, "w") as f:
+            packed = dict(compression="gzip", compression_opts=4, shuffle=True)
+            if not pooled_only:
+                f.create_dataset(
+                    layout.POSITIONS, shape=(0, d_model), maxshape=(None, d_model),
+                    chunks=(rows, d_model), dtype=sdt, **packed,
+                )  # fmt: skip
+            f.create_dataset(
+                layout.POOLED, shape=(0, d_model), maxshape=(None, d_model),
+                chunks=(rows, d_model), dtype=sdt, **packed,
+            )  # fmt: skip
+            f.create_dataset(
+                layout.IDS, shape=(0,), maxshape=(None,), chunks=(layout.INDEX_CHUNK,),
+                dtype=h5py.string_dtype("utf-8"), **packed,
+            )  # fmt: skip
+            for name in (layout.OFFSETS, layout.LENGTHS):
+                f.create_dataset(
+                    name, shape=(0,), maxshape=(None,), chunks=(layout.INDEX_CHUNK,),
+                    dtype="int64", **packed,
+                )  # fmt: skip
+            for source in sources:
+                for block in source.iter_raw():
+                    ids, lens, positions, pooled = select_block(
+                        block, [sid not in seen for sid in block[0]]
+                    )
+                    if not ids:
+                        continue
+                    seen.update(ids)
+                    if not pooled_only:
+                        assert positions is not None
+                        _append(f[layout.POSITIONS], positions)
+                    offsets = p + np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
+                    _append(f[layout.POOLED], pooled)
+                    _append(f[layout.IDS], np.asarray(ids, dtype=object))
+                    _append(f[layout.OFFSETS], offsets)
+                    _append(f[layout.LENGTHS], lens)
+                    n += len(ids)
+                    p += int(lens.sum())
+            final = {**attrs, layout.N_SEQUENCES: n, layout.N_POSITIONS: p}
+            for key, value in layout.attrs_to_hdf5(final).items():
+                f.attrs[key] = value
+        publish(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n, p
+
+
+class Hdf5JournalWriter(StoreWriter):
+    """Writes new sequences to a Zarr journal shard; ``close()`` re-assembles the ``.h5`` file."""
+
+    def __init__(self, path: str | Path, journal: StoreWriter) -> None:
+        self.path = Path(path)
+        self._journal = journal
+        self.attrs = dict(journal.attrs)
+        self._existing: set[str] = set()
+        if self.path.exists():
+            with Hdf5EmbeddingStore(self.path) as store:
+                self._existing = set(store.ids())
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._existing or sid in self._journal
+
+    def write_raw(
+        self,
+        ids: Sequence[str],
+        lengths: Sequence[int] | np.ndarray,
+        positions: np.ndarray | None,
+        pooled: np.ndarray,
+    ) -> None:
+        self._journal.write_raw(ids, lengths, positions, pooled)
+
+    def commit(self) -> None:
+        """Commit to the journal (crash-safe); the ``.h5`` file changes only on ``close()``."""
+        self._journal.commit()
+
+    def close(self) -> None:
+        from embedhead.store import merge_parts
+
+        self._journal.close()
+        merge_parts(self.path)
+
+    def abandon(self) -> None:
+        self._journal.abandon()

@@ -1,0 +1,99 @@
+"""The one logical layout of an embedding store, shared by the Zarr and HDF5 backends.
+
+Arrays (``N`` committed sequences, ``P`` committed positions, ``D`` = backbone ``d_model``)::
+
+    positions  (P, D)  storage dtype   per-position embeddings of all sequences, concatenated
+    pooled     (N, D)  storage dtype   masked mean over each sequence's positions
+    ids        (N,)    utf-8 string    sequence id
+    offsets    (N,)    int64           first row of the sequence in ``positions``
+    lengths    (N,)    int64           number of rows (nucleotides embedded, pads never stored)
+
+Root attributes: ``format_version``, ``backbone`` (identity dict: name, config, weight_hash,
+random_init), ``backbone_key``, ``tokenizer``, ``dtype`` (logical: float16|bfloat16|float32),
+``storage_dtype`` (bfloat16 is stored as raw ``uint16`` bit patterns), ``d_model``,
+``pooled_only``, ``max_length`` (truncation used, or None), ``command``, ``created``, and the
+commit marker ``n_sequences`` / ``n_positions``: only the first ``n_sequences`` index entries
+and ``n_positions`` rows are committed. Rows beyond them (left by an interrupted run) must be
+ignored; they are overwritten by the next run and trimmed when a run finishes.
+
+Zarr keeps attributes as JSON; HDF5 keeps every root attribute as a JSON-encoded string.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+POSITIONS = "positions"
+POOLED = "pooled"
+IDS = "ids"
+OFFSETS = "offsets"
+LENGTHS = "lengths"
+
+N_SEQUENCES = "n_sequences"
+N_POSITIONS = "n_positions"
+
+DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32")
+DEFAULT_DTYPE = "float16"
+STORAGE_DTYPES: dict[str, str] = {"float16": "float16", "bfloat16": "uint16", "float32": "float32"}
+
+ZARR_SUFFIXES: tuple[str, ...] = (".zarr",)
+HDF5_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5")
+PARTS_SUFFIX = ".parts"
+"""Sidecar folder ``STORE.parts/``: per-rank shards / the HDF5 journal (merged, then removed)."""
+
+TARGET_CHUNK_BYTES = 1 << 20
+INDEX_CHUNK = 1 << 13
+
+
+def storage_dtype(dtype: str) -> np.dtype[Any]:
+    """Numpy dtype used on disk for a logical store dtype."""
+    if dtype not in STORAGE_DTYPES:
+        raise ValueError(f"unknown store dtype {dtype!r} (choose from {', '.join(DTYPES)})")
+    return np.dtype(STORAGE_DTYPES[dtype])
+
+
+def rows_per_chunk(d_model: int, dtype: str) -> int:
+    """Rows per chunk so that one chunk holds about 1 MiB (a power of two, 256..65536)."""
+    row_bytes = max(1, d_model * storage_dtype(dtype).itemsize)
+    rows = 1 << max(0, (TARGET_CHUNK_BYTES // row_bytes).bit_length() - 1)
+    return int(min(65536, max(256, rows)))
+
+
+def encode(values: np.ndarray, dtype: str) -> np.ndarray:
+    """float32 array (..., D) -> on-disk array of the logical ``dtype`` (bfloat16: RNE bits)."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if dtype == "bfloat16":
+        bits = values.view(np.uint32).astype(np.uint64)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        out = rounded.astype(np.uint16)
+        nan = np.isnan(values)
+        if nan.any():
+            out[nan] = 0x7FC0
+        return out
+    return values.astype(storage_dtype(dtype))
+
+
+def decode(raw: np.ndarray, dtype: str) -> np.ndarray:
+    """On-disk array -> float32 (bfloat16 bits are shifted into the high half of a float32)."""
+    if dtype == "bfloat16":
+        return (np.asarray(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    return np.asarray(raw).astype(np.float32, copy=False)
+
+
+def attrs_to_hdf5(attrs: dict[str, Any]) -> dict[str, str]:
+    """HDF5 keeps each root attribute as JSON text (nested dicts do not fit HDF5 attributes)."""
+    return {key: json.dumps(value, sort_keys=True) for key, value in attrs.items()}
+
+
+def attrs_from_hdf5(raw: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`attrs_to_hdf5`."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        out[key] = json.loads(text)
+    return out

@@ -1,0 +1,160 @@
+"""``store info`` and ``store verify``: what a store holds, and whether it is sound.
+
+``store_info(path) -> StoreInfo`` (counts, bytes on disk per nucleotide, backbone, dtype).
+``verify_store(path, source=None) -> VerifyReport``: the index is consistent (unique ids,
+positive lengths, contiguous non-overlapping offsets within ``positions``), every value of
+``positions`` and ``pooled`` is finite, and, given a dataset folder or FASTA file, every one of
+its sequences is present with the right length (truncation to ``max_length`` included).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedhead.store import open_store, part_paths
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """Summary of a store (``bytes_per_nucleotide`` = bytes on disk / stored positions)."""
+
+    path: str
+    backend: str
+    n_sequences: int
+    n_positions: int
+    bytes_on_disk: int
+    dtype: str
+    d_model: int
+    pooled_only: bool
+    backbone: dict[str, Any]
+    format_version: int
+    pending_parts: int
+    command: str
+
+    @property
+    def bytes_per_nucleotide(self) -> float:
+        return self.bytes_on_disk / self.n_positions if self.n_positions else 0.0
+
+    def describe(self) -> str:
+        name = self.backbone.get("name", "?")
+        key = self.backbone.get("key", "?")
+        random = " (RANDOM weights)" if self.backbone.get("random_init") else ""
+        lines = [
+            f"store          {self.path} ({self.backend}, format {self.format_version})",
+            f"sequences      {self.n_sequences}",
+            f"positions      {self.n_positions}",
+            f"bytes on disk  {self.bytes_on_disk} ({self.bytes_per_nucleotide:.1f} per nucleotide)",
+            f"dtype          {self.dtype}, d_model {self.d_model}"
+            + (", pooled only" if self.pooled_only else ""),
+            f"backbone       {name} [{key}]{random}",
+            f"command        {self.command}",
+        ]
+        if self.pending_parts:
+            lines.append(
+                f"pending shards {self.pending_parts} (run `embedhead store merge {self.path}`)"
+            )
+        return "\n".join(lines)
+
+
+def disk_usage(path: str | Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            total += (Path(root) / name).stat().st_size
+    return total
+
+
+def store_info(path: str | Path) -> StoreInfo:
+    """Counts, size on disk, backbone and dtype of a store."""
+    with open_store(path) as store:
+        attrs = store.attrs
+        return StoreInfo(
+            path=str(path),
+            backend="zarr" if Path(path).is_dir() else "hdf5",
+            n_sequences=len(store),
+            n_positions=int(store.lengths().sum()),
+            bytes_on_disk=disk_usage(path),
+            dtype=store.dtype,
+            d_model=store.d_model,
+            pooled_only=store.pooled_only,
+            backbone=store.identity,
+            format_version=int(attrs["format_version"]),
+            pending_parts=len(part_paths(path)),
+            command=str(attrs.get("command", "")),
+        )
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Problems found (empty when the store is sound)."""
+
+    path: str
+    n_checked: int
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self, limit: int = 20) -> str:
+        if self.ok:
+            return f"{self.path}: OK ({self.n_checked} sequences checked)"
+        shown = list(self.problems[:limit])
+        if len(self.problems) > limit:
+            shown.append(f"... and {len(self.problems) - limit} more")
+        head = f"{self.path}: {len(self.problems)} problem(s) in {self.n_checked} sequences"
+        return "\n".join([head, *("  " + p for p in shown)])
+
+
+def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyReport:
+    """Check index consistency, finiteness, and (with ``source``) presence and lengths."""
+    problems: list[str] = []
+    with open_store(path) as store:
+        ids = store.ids()
+        offsets, lengths = store.offsets(), store.lengths()
+        if len(set(ids)) != len(ids):
+            problems.append("duplicate ids in the index")
+        for sid, n in zip(ids, lengths, strict=True):
+            if n <= 0:
+                problems.append(f"{sid}: length {n}")
+        if not store.pooled_only and len(ids):
+            expected = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            for sid, off, exp in zip(ids, offsets, expected, strict=True):
+                if off != exp:
+                    problems.append(f"{sid}: offset {off}, expected {exp}")
+                    break
+        for chunk in store.iter_chunks(positions=not store.pooled_only):
+            for i, sid in enumerate(chunk.ids):
+                if not np.isfinite(chunk.pooled[i]).all():
+                    problems.append(f"{sid}: non-finite pooled embedding")
+            for sid, emb, n in zip(chunk.ids, chunk.embeddings, chunk.lengths, strict=False):
+                if emb.shape != (n, store.d_model):
+                    problems.append(f"{sid}: positions shape {emb.shape}, expected {n} rows")
+                elif not np.isfinite(emb).all():
+                    problems.append(f"{sid}: non-finite per-position embeddings")
+        if source is not None:
+            problems.extend(_check_presence(store, Path(source)))
+        return VerifyReport(path=str(path), n_checked=len(ids), problems=tuple(problems))
+
+
+def _check_presence(store: Any, source: Path) -> list[str]:
+    from embedhead.store.embed import source_records
+
+    max_length = store.attrs.get("max_length")
+    problems: list[str] = []
+    for sid, seq in source_records(source):
+        expected = len(seq) if max_length is None else min(len(seq), int(max_length))
+        if sid not in store:
+            problems.append(f"{sid}: missing from the store")
+        elif store.length(sid) != expected:
+            problems.append(f"{sid}: {store.length(sid)} positions stored, expected {expected}")
+    return problems

@@ -1,0 +1,234 @@
+"""Zarr v3 backend: a ``.zarr`` folder holding the layout of :mod:`embedhead.store.layout`.
+
+Crash safety: zarr's local store writes every chunk and metadata file to a temporary file and
+renames it over the old one, so a killed process leaves each file either old or new. Data rows
+and index entries are written first; the commit marker (root attributes ``n_sequences`` /
+``n_positions``, one atomic file) is updated last, so readers and resumed runs only ever see
+complete sequences. Rows past the marker are leftovers, overwritten by the next append.
+Single writer per store folder (distributed runs write one shard folder per rank).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from embedhead.errors import ConfigError, InputError
+from embedhead.store import layout
+from embedhead.store.base import EmbeddingStore, StoreWriter
+
+_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+
+
+def _open_group(path: str | Path, mode: str) -> zarr.Group:
+    try:
+        return zarr.open_group(str(path), mode=mode)  # type: ignore[arg-type]
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise InputError(f"not an embedding store (cannot open as Zarr: {exc})", path) from exc
+
+
+class ZarrEmbeddingStore(EmbeddingStore):
+    """Reader of a ``.zarr`` embedding store."""
+
+    def __init__(self, path: str | Path) -> None:
+        if not Path(path).is_dir():
+            raise InputError("embedding store not found", path)
+        self._group = _open_group(path, "r")
+        super().__init__(str(path))
+
+    def _read_attrs(self) -> dict[str, Any]:
+        attrs = dict(self._group.attrs)
+        if "format_version" not in attrs:
+            raise InputError("not an embedding store (no format_version attribute)", self.path)
+        return attrs
+
+    def _array(self, name: str) -> zarr.Array:
+        node = self._group[name]
+        assert isinstance(node, zarr.Array)
+        return node
+
+    def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        if n == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return [], empty, empty.copy()
+        ids = [str(s) for s in np.asarray(self._array(layout.IDS)[:n])]
+        offsets = np.asarray(self._array(layout.OFFSETS)[:n], dtype=np.int64)
+        lengths = np.asarray(self._array(layout.LENGTHS)[:n], dtype=np.int64)
+        return ids, offsets, lengths
+
+    def _read_positions(self, start: int, stop: int) -> np.ndarray:
+        return np.asarray(self._array(layout.POSITIONS)[start:stop])
+
+    def _read_pooled(self, rows: np.ndarray) -> np.ndarray:
+        pooled = self._array(layout.POOLED)
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        if hi - lo == rows.size:
+            return np.asarray(pooled[lo:hi])
+        if hi - lo <= 4 * rows.size:
+            return np.asarray(pooled[lo:hi])[rows - lo]
+        return np.asarray(pooled.get_orthogonal_selection((rows, slice(None))))
+
+    def close(self) -> None:
+        """Nothing to release (zarr opens files per read)."""
+
+
+def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
+    """Create an empty store atomically (built in a temporary folder, then renamed)."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    d_model, dtype = int(attrs["d_model"]), str(attrs["dtype"])
+    try:
+        group = zarr.open_group(str(tmp), mode="w")
+        rows = layout.rows_per_chunk(d_model, dtype)
+        sdt = layout.storage_dtype(dtype)
+        if not attrs["pooled_only"]:
+            group.create_array(
+                layout.POSITIONS, shape=(0, d_model), chunks=(rows, d_model), dtype=sdt,
+                compressors=_COMPRESSOR, fill_value=0,
+            )  # fmt: skip
+        group.create_array(
+            layout.POOLED, shape=(0, d_model), chunks=(rows, d_model), dtype=sdt,
+            compressors=_COMPRESSOR, fill_value=0,
+        )  # fmt: skip
+        group.create_array(layout.IDS, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype=str)
+        for name in (layout.OFFSETS, layout.LENGTHS):
+            group.create_array(name, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype="int64")
+        group.attrs.update({**attrs, layout.N_SEQUENCES: 0, layout.N_POSITIONS: 0})
+        os.rename(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def lock_folder(path: str | Path) -> int:
+    """Exclusive advisory lock on a store folder (released when the fd closes or the process dies).
+
+    Returns the fd; ConfigError when another process holds the lock.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(
+            f"{path}: another process is writing this store (one writer per store; "
+            "use torchrun to embed in parallel)"
+        ) from None
+    return fd
+
+
+class ZarrStoreWriter(StoreWriter):
+    """Appends to a ``.zarr`` store in place; ``commit()`` rewrites the marker atomically.
+
+    Holds an exclusive lock on the folder while open (a second writer gets a ConfigError).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock: int | None = lock_folder(path)
+        try:
+            self._open(path)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def _open(self, path: str | Path) -> None:
+        reader = ZarrEmbeddingStore(path)
+        self.attrs = dict(reader.attrs)
+        self._ids: set[str] = set(reader.ids())
+        self._n = len(reader)
+        self._p = reader.n_positions
+        reader.close()
+        self._group = _open_group(path, "r+")
+        self._committed = (self._n, self._p)
+
+    def _array(self, name: str) -> zarr.Array:
+        node = self._group[name]
+        assert isinstance(node, zarr.Array)
+        return node
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._ids
+
+    def __len__(self) -> int:
+        return self._n
+
+    @staticmethod
+    def _ensure_rows(array: zarr.Array, needed: int) -> None:
+        if array.shape[0] < needed:
+            grown = max(needed, int(array.shape[0] * 1.5), array.chunks[0])
+            array.resize((grown, *array.shape[1:]))
+
+    def write_raw(
+        self,
+        ids: Sequence[str],
+        lengths: Sequence[int] | np.ndarray,
+        positions: np.ndarray | None,
+        pooled: np.ndarray,
+    ) -> None:
+        n = len(ids)
+        if n == 0:
+            return
+        lens = np.asarray(lengths, dtype=np.int64)
+        offsets = self._p + np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
+        total = int(lens.sum())
+        if not self.pooled_only:
+            assert positions is not None and positions.shape[0] == total
+            arr = self._array(layout.POSITIONS)
+            self._ensure_rows(arr, self._p + total)
+            arr[self._p : self._p + total] = positions
+        arr = self._array(layout.POOLED)
+        self._ensure_rows(arr, self._n + n)
+        arr[self._n : self._n + n] = pooled
+        for name, values in (
+            (layout.IDS, np.asarray(list(ids), dtype=str)),
+            (layout.OFFSETS, offsets),
+            (layout.LENGTHS, lens),
+        ):
+            arr = self._array(name)
+            self._ensure_rows(arr, self._n + n)
+            arr[self._n : self._n + n] = values
+        self._ids.update(ids)
+        self._n += n
+        self._p += total
+
+    def commit(self) -> None:
+        if (self._n, self._p) == self._committed:
+            return
+        self._group.attrs.update({layout.N_SEQUENCES: self._n, layout.N_POSITIONS: self._p})
+        self._committed = (self._n, self._p)
+
+    def close(self) -> None:
+        """Commit, then trim the arrays to the committed sizes (plain readers see exact shapes)."""
+        self.commit()
+        for name, rows in (
+            (layout.POSITIONS, self._p),
+            (layout.POOLED, self._n),
+            (layout.IDS, self._n),
+            (layout.OFFSETS, self._n),
+            (layout.LENGTHS, self._n),
+        ):
+            if name == layout.POSITIONS and self.pooled_only:
+                continue
+            arr = self._array(name)
+            if arr.shape[0] != rows:
+                arr.resize((rows, *arr.shape[1:]))
+        self._unlock()
+
+    def abandon(self) -> None:
+        """Keep what is committed; uncommitted rows are overwritten by the next run."""
+        self._unlock()

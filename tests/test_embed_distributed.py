@@ -1,0 +1,63 @@
+"""Two torchrun processes (gloo, CPU) write their own shards; merged, they equal one process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from embedhead.store import open_store, parts_dir
+from embedhead.store.distributed import DistContext, dist_context
+from embedhead.store.embed import EmbedConfig, embed_dataset
+
+torch.set_num_threads(1)
+BATCH_TOKENS = 300
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_equals_one_process(tmp_path, tiny_dataset_dir, tiny_backbone_dir):
+    """HDF5 targets share the merge path with the HDF5 journal (tests of the store cover it)."""
+    suffix = ".zarr"
+    store = tmp_path / f"two{suffix}"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "embedhead", "embed", str(tiny_dataset_dir), "--backbone", str(tiny_backbone_dir),
+        "--store", str(store), "--device", "cpu", "--dtype", "float32",
+        "--batch-tokens", str(BATCH_TOKENS), "--quiet",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert not parts_dir(store).exists()
+
+    one = tmp_path / f"one{suffix}"
+    config = EmbedConfig(dtype="float32", device="cpu", batch_tokens=BATCH_TOKENS, progress=False)
+    embed_dataset(tiny_dataset_dir, one, tiny_backbone_dir, config)
+    with open_store(store) as two_proc, open_store(one) as one_proc:
+        assert len(one_proc) == 40
+        assert sorted(two_proc.ids()) == sorted(one_proc.ids())
+        ids = one_proc.ids()
+        differ = [s for s in ids if not np.array_equal(two_proc.get(s), one_proc.get(s))]
+        assert not differ, f"{len(differ)} sequences differ"
+        np.testing.assert_array_equal(two_proc.get_pooled(ids), one_proc.get_pooled(ids))
+        assert two_proc.identity == one_proc.identity
+
+
+def test_rank_and_world_from_torchrun_environment(monkeypatch):
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert dist_context() == DistContext(rank=3, world_size=4, local_rank=1)
+    assert dist_context().device_for("cpu") == "cpu"
+    monkeypatch.setenv("RANK", "4")
+    from embedhead.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="RANK=4"):
+        dist_context()
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name)
+    assert dist_context() == DistContext()
