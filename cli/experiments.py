@@ -1,7 +1,263 @@
-"""CLI commands: (to be written)."""
+"""CLI commands of the experiments area: ``sweep``, ``experiment``, ``baselines``, ``report``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from embedhead.cli.common import library_errors, quiet_option, seed_option, store_option
+
+
+def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
+    for row in ranked[:top]:
+        params = " ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items()
+        )
+        click.echo(
+            f"  #{row['rank']} trial {row['trial']}: val {metric} "
+            f"{row['val_mean']:.4f} ± {row['val_std']:.4f}  {params}"
+        )
+
+
+@click.command("sweep")
+@click.argument("dataset", type=click.Path(path_type=str))
+@store_option
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Sweep folder; an existing one with the same settings is resumed.",
+)
+@click.option("--trials", type=int, default=20, show_default=True, help="Number of trials.")
+@click.option("--repeats", type=int, default=1, show_default=True, help="Training seeds per trial.")
+@click.option(
+    "--space",
+    "space_file",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Search space (JSON/YAML). Default: the thesis space (lr, weight decay, dropout, "
+    "layers, units).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Fixed TrainConfig/HeadConfig overrides for every trial (JSON).",
+)
+@click.option(
+    "--task", type=click.Choice(["classification", "regression"]), default=None, help="Task."
+)
+@click.option(
+    "--head", "head_kind", type=click.Choice(["thesis", "pooled"]), default=None, help="Head."
+)
+@click.option("--epochs", type=int, default=None, help="Maximum epochs per trial.")
+@click.option("--metric", default=None, help="Validation metric to rank by (default roc_auc / r2).")
+@click.option(
+    "--workers",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Trials trained at once (worker processes sharing one data load); 0 = one per core.",
+)
+@seed_option
+@quiet_option
+@library_errors
+def sweep_command(
+    dataset: str,
+    store: str,
+    out_dir: str,
+    trials: int,
+    repeats: int,
+    space_file: str | None,
+    config_file: str | None,
+    task: str | None,
+    head_kind: str | None,
+    epochs: int | None,
+    metric: str | None,
+    workers: int,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """Random hyper-parameter search on the cached embeddings (resumable).
+
+    Writes sweep.json / sweep.csv (trials ranked by the validation metric), trials.jsonl
+    (one line per finished trial; rerun the same command to resume) and best.json, which
+    `embedhead train --config best.json` reuses.
+
+    \b
+    Example:
+      embedhead sweep ds/ --store ds.zarr --out sweep/ --trials 20 --head pooled --epochs 10
+      embedhead sweep ds/ --store ds.zarr --out sweep/ --space space.json --repeats 3
+      embedhead train ds/ --store ds.zarr --out best-run/ --config sweep/best.json
+    """
+    from embedhead.sweep import sweep_from_files
+
+    overrides: dict[str, Any] = {}
+    if task is not None:
+        overrides["task"] = task
+    if head_kind is not None:
+        overrides["head"] = head_kind
+    if epochs is not None:
+        overrides["epochs"] = epochs
+
+    def progress(rec: dict[str, Any]) -> None:
+        if quiet:
+            return
+        val = rec.get("val", {})
+        keys = ("loss", "accuracy", "roc_auc", "mse", "r2")
+        summary = " ".join(f"val_{k}={val[k]:.4f}" for k in keys if isinstance(val.get(k), float))
+        status = summary if rec.get("status") == "ok" else f"FAILED: {rec.get('error')}"
+        click.echo(f"trial {rec['trial']} repeat {rec['repeat']}: {status}", err=True)
+
+    result = sweep_from_files(
+        dataset,
+        store,
+        out_dir,
+        space_file=space_file,
+        config_file=config_file,
+        overrides=overrides,
+        n_trials=trials,
+        repeats=repeats,
+        seed=seed,
+        workers=workers,
+        metric=metric,
+        progress=progress,
+    )
+    click.echo(
+        f"{result.n_trained} trained, {result.n_resumed} resumed, "
+        f"{result.elapsed_s:.1f} s; ranked by val {result.metric}:"
+    )
+    _echo_top(result.ranked, result.metric)
+    click.echo(f"results: {result.out_dir / 'sweep.csv'}")
+    if result.best_config is not None:
+        click.echo(f"best config: {result.out_dir / 'best.json'}")
+
+
+@click.command("experiment")
+@click.argument("file", type=click.Path(path_type=str))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Results folder."
+)
+@quiet_option
+@library_errors
+def experiment_command(file: str, out_dir: str, quiet: bool) -> None:
+    """The thesis's tables from one experiment file (species, tasks, repeats, train sizes).
+
+    Per-species test metrics (mean ± std over repeats), cross-species matrix, learning curve
+    and regression metrics, as Markdown + CSV/JSON, plus report.md.
+
+    \b
+    Example:
+      embedhead experiment experiment.json --out results/
+    \b
+    experiment.json:
+      {"datasets": {"chicken": {"dataset": "ds_chicken/", "store": "chicken.zarr"},
+                    "zebrafish": {"dataset": "ds_zebrafish/", "store": "zebrafish.zarr"}},
+       "tasks": ["classification", "regression"], "repeats": 5,
+       "train_sizes": [100, 1000], "config": {"head": "pooled", "epochs": 20}}
+    """
+    from embedhead.experiment import run_experiment_file
+
+    def progress(message: str) -> None:
+        if not quiet:
+            click.echo(message, err=True)
+
+    result = run_experiment_file(file, out_dir, progress=progress)
+    click.echo(f"tables: {result.out_dir / 'experiment.md'}")
+    click.echo(f"report: {result.report.path}")
+
+
+@click.command("baselines")
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Results folder."
+)
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    default="classification",
+    show_default=True,
+)
+@click.option(
+    "--k",
+    "ks",
+    default="2,3,4,5,6",
+    show_default=True,
+    help="Comma-separated k values of the k-mer profile baseline.",
+)
+@click.option(
+    "--models",
+    default="kmer,gc,length",
+    show_default=True,
+    help="Comma-separated baselines to fit.",
+)
+@seed_option
+@library_errors
+def baselines_command(
+    dataset: str, out_dir: str, task: str, ks: str, models: str, seed: int
+) -> None:
+    """Baselines without embeddings (k-mer profiles, GC content, length) on the same splits.
+
+    \b
+    Example:
+      embedhead baselines ds/ --out baselines/
+      embedhead baselines ds/ --out baselines-reg/ --task regression --k 3,4,5
+    """
+    from embedhead.baselines import BaselineConfig, baselines_markdown, run_and_write
+    from embedhead.errors import ConfigError
+
+    try:
+        k_values = tuple(int(k) for k in ks.split(",") if k.strip())
+    except ValueError as exc:
+        raise ConfigError(f"--k must be comma-separated integers, not {ks!r}") from exc
+    config = BaselineConfig(
+        models=tuple(m.strip() for m in models.split(",") if m.strip()),
+        ks=k_values,
+        task=task,
+        seed=seed,
+    )
+    results, path = run_and_write(dataset, out_dir, config)
+    click.echo(baselines_markdown(results), nl=False)
+    click.echo(f"results: {path}")
+
+
+@click.command("report")
+@click.argument("directory", type=click.Path(path_type=str))
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Markdown file to write (default DIRECTORY/report.md).",
+)
+@click.option("--no-plots", is_flag=True, help="Markdown only, even with matplotlib installed.")
+@library_errors
+def report_command(directory: str, out_file: str | None, no_plots: bool) -> None:
+    """Markdown summary (+ PNG plots with the `plots` extra) of every result in a folder.
+
+    Reads sweep.json, experiment.json, baselines.json and run.json files found below
+    DIRECTORY. Without matplotlib the report says plots were skipped.
+
+    \b
+    Example:
+      embedhead report results/
+    """
+    from embedhead.report import write_report
+
+    report = write_report(directory, out=out_file, plots=not no_plots)
+    click.echo(f"report: {report.path}")
+    if report.plots_skipped and not no_plots:
+        click.echo("plots skipped: install the plots extra (pip install 'embedhead[plots]')")
+    elif report.plots:
+        click.echo(f"{len(report.plots)} plot(s) in {report.plots[0].parent}")
+
+
+COMMANDS: list[click.Command] = [
+    sweep_command,
+    experiment_command,
+    baselines_command,
+    report_command,
+]

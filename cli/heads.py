@@ -1,7 +1,271 @@
-"""CLI commands: (to be written)."""
+"""CLI commands of the heads area: ``train``, ``evaluate``, ``predict`` (thin wrappers)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from embedhead.cli.common import (
+    backbone_option,
+    device_option,
+    library_errors,
+    quiet_option,
+    seed_option,
+    store_option,
+)
+
+# Override keys taken from flags only when given on the command line (flag > --config > default).
+_FLAG_KEYS = {
+    "task": "task",
+    "head_kind": "head",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "weight_decay": "weight_decay",
+    "dropout": "dropout",
+    "patience": "patience",
+    "train_size": "train_size",
+    "seed": "seed",
+    "device": "device",
+    "loader": "loader",
+}
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source != click.core.ParameterSource.DEFAULT
+
+
+@click.command("train")
+@click.argument("dataset", type=click.Path(path_type=str))
+@store_option
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Run folder to create (must not exist or be empty).",
+)
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    default="classification",
+    show_default=True,
+    help="Predict the label (BCE) or the normalised score (MSE).",
+)
+@click.option(
+    "--head",
+    "head_kind",
+    type=click.Choice(["thesis", "pooled"]),
+    default="thesis",
+    show_default=True,
+    help="thesis: conv1d on per-position embeddings; pooled: MLP on pooled vectors (fast).",
+)
+@click.option("--epochs", type=int, default=30, show_default=True, help="Maximum epochs.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
+@click.option("--dropout", type=float, default=0.5, show_default=True)
+@click.option(
+    "--patience",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Early stopping: epochs without validation improvement (0 = off).",
+)
+@click.option(
+    "--repeats",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Train this many seeds (seed, seed+1, ...) and report mean and std.",
+)
+@click.option(
+    "--train-size",
+    type=int,
+    default=None,
+    help="Subsample the training split to N pairs (learning curves).",
+)
+@click.option(
+    "--loader",
+    type=click.Choice(["auto", "memory", "stream"]),
+    default="auto",
+    show_default=True,
+    help="Hold embeddings in memory or stream them from the store.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=str),
+    default=None,
+    help="JSON of HeadConfig/TrainConfig field overrides (e.g. a sweep's best config); "
+    "flags given on the command line win.",
+)
+@seed_option
+@device_option
+@quiet_option
+@click.pass_context
+@library_errors
+def train_command(
+    ctx: click.Context,
+    dataset: str,
+    store: str,
+    out_dir: str,
+    repeats: int,
+    config_path: str | None,
+    quiet: bool,
+    **flags: Any,
+) -> None:
+    """Train a Siamese head on the cached embeddings of a dataset.
+
+    \b
+    Examples:
+      embedhead train ds/ --store ds.zarr --out run/
+      embedhead train ds/ --store ds.zarr --out reg/ --task regression --head pooled
+      embedhead train ds/ --store ds.zarr --out rep/ --repeats 10 --train-size 1000
+      embedhead train ds/ --store ds.zarr --out best/ --config sweep/best.json
+    """
+    from embedhead.heads.train import (
+        RepeatsResult,
+        iter_metric_lines,
+        load_config_overrides,
+        run_training,
+    )
+
+    overrides: dict[str, Any] = load_config_overrides(config_path) if config_path else {}
+    for name, key in _FLAG_KEYS.items():
+        if _given(ctx, name):
+            overrides[key] = flags[name]
+
+    def progress(row: dict[str, Any]) -> None:
+        if not quiet:
+            click.echo(
+                f"epoch {row['epoch']:3d}  train_loss={row['train_loss']:.4f}  "
+                f"val_loss={row['val_loss']:.4f}",
+                err=True,
+            )
+
+    result = run_training(dataset, store, out_dir, overrides, repeats=repeats, progress=progress)
+    if isinstance(result, RepeatsResult):
+        click.echo(f"{result.path}: {len(result.runs)} runs (seeds {result.summary['seeds']})")
+        for split, values in result.summary["metrics"].items():
+            parts = [
+                f"{k}={v['mean']:.4f}±{v['std']:.4f}" for k, v in values.items() if k != "loss"
+            ]
+            click.echo(f"{split:5s} " + " ".join(parts))
+    else:
+        click.echo(
+            f"{result.path}: best epoch {result.fit.best_epoch} of {len(result.fit.history)}"
+        )
+        for line in iter_metric_lines(result.fit.metrics):
+            click.echo(line)
+
+
+@click.command("evaluate")
+@click.argument("run_dir", type=click.Path(path_type=str))
+@click.option(
+    "--dataset",
+    "dataset",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Dataset folder (any dataset: e.g. another species' pairs).",
+)
+@store_option
+@click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@device_option
+@library_errors
+def evaluate_command(
+    run_dir: str, dataset: str, store: str, split: str, as_json: bool, device: str
+) -> None:
+    """Evaluate a trained head on a split of a dataset (refuses a store of another backbone).
+
+    \b
+    Examples:
+      embedhead evaluate run/ --dataset ds/ --store ds.zarr
+      embedhead evaluate run/ --dataset zebrafish/ --store zebrafish.zarr --split test
+    """
+    import json
+
+    from embedhead.heads.evaluate import evaluate_run
+    from embedhead.heads.run import jsonable
+    from embedhead.heads.train import iter_metric_lines
+
+    metrics = evaluate_run(run_dir, dataset, store, split, device=device)
+    if as_json:
+        click.echo(json.dumps(jsonable(metrics), indent=2))
+        return
+    for line in iter_metric_lines({split: metrics}):
+        click.echo(line)
+    if "confusion_matrix" in metrics:
+        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+        click.echo(f"confusion tn={tn} fp={fp} fn={fn} tp={tp}")
+
+
+@click.command("predict")
+@click.argument("run_dir", type=click.Path(path_type=str))
+@backbone_option
+@click.option(
+    "--pairs",
+    "pairs_path",
+    type=click.Path(path_type=str),
+    default=None,
+    help="A prepare pairs.tsv(.gz), or a TSV with seq1 and seq2 columns of sequences.",
+)
+@click.option(
+    "--fasta",
+    type=click.Path(path_type=str),
+    nargs=2,
+    default=None,
+    help="Two FASTA files; record i of the first is paired with record i of the second.",
+)
+@click.option(
+    "--store",
+    "store",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Embedding cache to read and extend (default: a temporary store).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Output TSV (pair_id, seq ids, lengths, probability or score).",
+)
+@device_option
+@library_errors
+def predict_command(
+    run_dir: str,
+    backbone: str,
+    pairs_path: str | None,
+    fasta: tuple[str, str] | None,
+    store: str | None,
+    out_path: str,
+    device: str,
+) -> None:
+    """Score new pairs end to end, embedding only sequences the store lacks.
+
+    \b
+    Examples:
+      embedhead predict run/ --backbone bb/ --pairs new_pairs.tsv --out scores.tsv
+      embedhead predict run/ --backbone bb/ --fasta human.fa chicken.fa --store ds.zarr --out s.tsv
+    """
+    from embedhead.heads.predict import predict_to_tsv
+
+    rows = predict_to_tsv(
+        run_dir,
+        backbone,
+        out_path,
+        pairs_path=pairs_path,
+        fasta=fasta or None,
+        store_path=store,
+        device=device,
+    )
+    click.echo(f"{out_path}: {len(rows)} pairs scored")
+
+
+COMMANDS: list[click.Command] = [train_command, evaluate_command, predict_command]

@@ -18,3 +18,435 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip(f"real alignment data not found at {REALDATA}")
     return REALDATA
+
+
+# ---------------------------------------------------------------------------------------------
+# embed / store area (issue 4): a tiny dataset folder written directly with embedhead.dataset
+# helpers, so stages after `prepare` can be tested without it. Session-scoped, deterministic.
+# `tiny_dataset_dir` layout: 40 unique random sequences (lengths 20..120), 60 pairs (30
+# positives, 30 negatives that reuse the same sequences), train/val/test each with both labels.
+# ---------------------------------------------------------------------------------------------
+TINY_DATASET_SEQUENCES = 40
+TINY_DATASET_PAIRS = 60
+
+
+def write_tiny_dataset(
+    out_dir: Path, *, n_sequences: int = TINY_DATASET_SEQUENCES, seed: int = 0
+) -> Path:
+    """Write a small valid dataset folder (sequences.fa.gz, pairs.tsv.gz, dataset.json)."""
+    import csv
+    import gzip
+    import json
+    import math
+    import random
+
+    from embedhead.dataset import (
+        INFO_FILE,
+        PAIR_COLUMNS,
+        PAIRS_FILE,
+        SEQUENCES_FILE,
+        PairRecord,
+        format_pair_row,
+        sequence_id,
+    )
+
+    rng = random.Random(seed)
+    seqs: dict[str, str] = {}
+    while len(seqs) < n_sequences:
+        seq = "".join(rng.choice("ACGT") for _ in range(rng.randint(20, 120)))
+        seqs.setdefault(sequence_id(seq), seq)
+    ids = list(seqs)
+    half = n_sequences // 2
+    records: list[PairRecord] = []
+    splits = ("train", "val", "test")
+    for i in range(half):  # positives: sequence i with sequence half + i
+        a, b = ids[i], ids[half + i]
+        la, lb = len(seqs[a]), len(seqs[b])
+        score = float(rng.randint(10, 200))
+        records.append(
+            PairRecord(
+                pair_id=f"p{i:04d}",
+                label=1,
+                seq1=a,
+                seq2=b,
+                len1=la,
+                len2=lb,
+                score=score,
+                norm_score=score / max(la, lb),
+                identity=rng.random(),
+                db1="hg38",
+                chrom1="chr1",
+                start1=1000 * i,
+                end1=1000 * i + la,
+                strand1="+",
+                db2="galGal6",
+                chrom2="chr2",
+                start2=2000 * i,
+                end2=2000 * i + lb,
+                strand2="+",
+                block_id=f"b{i:04d}",
+                split=splits[i % 3],
+            )
+        )
+    for i in range(half):  # negatives: the same sequences, shuffled partners (1:1)
+        a, b = ids[i], ids[half + (i + 1 + rng.randrange(half - 1)) % half]
+        records.append(
+            PairRecord(
+                pair_id=f"n{i:04d}",
+                label=0,
+                seq1=a,
+                seq2=b,
+                len1=len(seqs[a]),
+                len2=len(seqs[b]),
+                score=math.nan,
+                norm_score=math.nan,
+                identity=math.nan,
+                db1="hg38",
+                chrom1="",
+                start1=None,
+                end1=None,
+                strand1="+",
+                db2="galGal6",
+                chrom2="",
+                start2=None,
+                end2=None,
+                strand2="+",
+                block_id="",
+                split=splits[i % 3],
+            )
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with gzip.open(out_dir / SEQUENCES_FILE, "wt") as fh:
+        for sid, seq in seqs.items():
+            fh.write(f">{sid}\n{seq}\n")
+    with gzip.open(out_dir / PAIRS_FILE, "wt", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(PAIR_COLUMNS)
+        for rec in records:
+            writer.writerow(format_pair_row(rec))
+    info = {
+        "command": "tests/conftest.py write_tiny_dataset",
+        "seed": seed,
+        "counts": {
+            s: {
+                "positives": sum(r.split == s and r.label == 1 for r in records),
+                "negatives": sum(r.split == s and r.label == 0 for r in records),
+            }
+            for s in splits
+        },
+        "n_sequences": len(seqs),
+    }
+    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small valid dataset folder (see write_tiny_dataset); treat it as read-only."""
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny_dataset") / "ds")
+
+
+# ---------------------------------------------------------------------------------------------
+# sweeps / experiments / baselines area (issue 6): a *learnable* toy dataset folder. Positives
+# pair a random sequence with a mutated copy of itself (substitutions at `mutation_rate`),
+# negatives pair two unrelated random sequences of equal length, so k-mer similarity (not
+# length) separates the labels.
+# Lengths 60..140, splits assigned round-robin so every split holds both labels.
+# ---------------------------------------------------------------------------------------------
+def write_related_dataset(
+    out_dir: Path,
+    *,
+    n_positives: int = 60,
+    mutation_rate: float = 0.1,
+    gc: float = 0.5,
+    seed: int = 0,
+) -> Path:
+    """Write a dataset folder whose labels are learnable from sequence similarity."""
+    import csv
+    import gzip
+    import json
+    import math
+    import random
+
+    from embedhead.dataset import (
+        INFO_FILE,
+        PAIR_COLUMNS,
+        PAIRS_FILE,
+        SEQUENCES_FILE,
+        PairRecord,
+        format_pair_row,
+        sequence_id,
+    )
+
+    rng = random.Random(seed)
+    weights = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]
+
+    def random_seq(length: int | None = None) -> str:
+        k = rng.randint(60, 140) if length is None else length
+        return "".join(rng.choices("ACGT", weights=weights, k=k))
+
+    def mutate(seq: str) -> str:
+        return "".join(
+            rng.choice([b for b in "ACGT" if b != c]) if rng.random() < mutation_rate else c
+            for c in seq
+        )
+
+    seqs: dict[str, str] = {}
+    records: list[PairRecord] = []
+    splits = ("train", "val", "test")
+
+    def add(i: int, label: int, a: str, b: str) -> None:
+        ida, idb = sequence_id(a), sequence_id(b)
+        seqs[ida], seqs[idb] = a, b
+        score = float(len(a)) * (1 - 2 * mutation_rate) if label else math.nan
+        records.append(
+            PairRecord(
+                pair_id=f"{'p' if label else 'n'}{i:05d}",
+                label=label,
+                seq1=ida,
+                seq2=idb,
+                len1=len(a),
+                len2=len(b),
+                score=score,
+                norm_score=score / max(len(a), len(b)) if label else math.nan,
+                identity=1 - mutation_rate if label else math.nan,
+                db1="ref",
+                chrom1="chr1" if label else "",
+                start1=None,
+                end1=None,
+                strand1="+",
+                db2="qry",
+                chrom2="chr1" if label else "",
+                start2=None,
+                end2=None,
+                strand2="+",
+                block_id=f"b{i:05d}" if label else "",
+                split=splits[i % 3],
+            )
+        )
+
+    for i in range(n_positives):
+        a = random_seq()
+        add(i, 1, a, mutate(a))
+    for i in range(n_positives):  # same lengths as positives: length alone tells nothing
+        a = random_seq()
+        add(i, 0, a, random_seq(len(a)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with gzip.open(out_dir / SEQUENCES_FILE, "wt") as fh:
+        for sid, seq in seqs.items():
+            fh.write(f">{sid}\n{seq}\n")
+    with gzip.open(out_dir / PAIRS_FILE, "wt", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(PAIR_COLUMNS)
+        for rec in records:
+            writer.writerow(format_pair_row(rec))
+    info = {"command": "tests/conftest.py write_related_dataset", "seed": seed}
+    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def related_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A learnable toy dataset folder (see write_related_dataset); treat it as read-only."""
+    return write_related_dataset(tmp_path_factory.mktemp("related_dataset") / "ds")
+
+
+# ---------------------------------------------------------------------------------------------
+# heads area (issue 5): an in-memory stand-in for an embedding store, so head training can be
+# tested on plain arrays. `DictStore` has the reader API the heads use (identity, d_model, ids,
+# __contains__, length, get, get_many, get_pooled, close). `signal_store(dataset)` gives each
+# positive pair a shared random direction, so pairs are learnable (positives close, negatives not).
+# ---------------------------------------------------------------------------------------------
+class DictStore:
+    """Embedding store backed by a dict of (L, D) float32 arrays."""
+
+    def __init__(self, arrays, identity=None, path="dict-store"):
+        import numpy as np
+
+        self.arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+        self.path = path
+        self._identity = dict(identity or {"name": "fake", "config": {"d": 1}, "weight_hash": "0"})
+        self.closed = False
+
+    @property
+    def identity(self):
+        return dict(self._identity)
+
+    @property
+    def d_model(self):
+        return next(iter(self.arrays.values())).shape[1]
+
+    def ids(self):
+        return list(self.arrays)
+
+    def __contains__(self, sid):
+        return sid in self.arrays
+
+    def __len__(self):
+        return len(self.arrays)
+
+    def length(self, sid):
+        return self.arrays[sid].shape[0]
+
+    def get(self, sid):
+        return self.arrays[sid].copy()
+
+    def get_many(self, sids):
+        return [self.get(s) for s in sids]
+
+    def get_pooled(self, sids):
+        import numpy as np
+
+        return np.stack([self.arrays[s].mean(axis=0) for s in sids]).astype(np.float32)
+
+    def close(self):
+        self.closed = True
+
+
+def signal_store(dataset, d_model=8, seed=0, noise=0.3, identity=None):
+    """DictStore for a dataset: sequences of a positive pair share a random direction."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    base = {}
+    for p in dataset.pairs:
+        if p.label == 1:
+            v = rng.normal(size=d_model)
+            base[p.seq1] = v
+            base[p.seq2] = v
+    arrays = {}
+    for p in dataset.pairs:
+        for sid, n in ((p.seq1, p.len1), (p.seq2, p.len2)):
+            if sid not in arrays:
+                v = base.get(sid, rng.normal(size=d_model))
+                arrays[sid] = v[None, :] + noise * rng.normal(size=(n, d_model))
+    return DictStore(arrays, identity=identity)
+
+
+@pytest.fixture(scope="session")
+def dict_store_cls():
+    """The DictStore class (tests build their own stores)."""
+    return DictStore
+
+
+@pytest.fixture(scope="session")
+def make_signal_store():
+    """signal_store(dataset, d_model=8, seed=0, noise=0.3, identity=None) -> DictStore."""
+    return signal_store
+
+
+# --- prepare / simulate (issue 2: prepare & simulate stages) -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def simulated_maf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small seeded synthetic multi-species MAF (gzip) written by `embedhead simulate`."""
+    from embedhead.simulate import SimulateConfig, write_maf
+
+    path = tmp_path_factory.mktemp("simulated") / "sim.maf.gz"
+    write_maf(path, SimulateConfig(n_blocks=60, seed=7, mean_length=300, long_fraction=0.1))
+    return path
+
+
+# --- sweeps / experiments (issue 6): an in-memory k-mer "store" for fast head training ----------
+class KmerFakeStore:
+    """(issue 6) An in-memory stand-in for an embedding store (the heads' StoreReader protocol).
+
+    Per-position embedding of position i = one-hot of the 3-mer starting at i, times 8
+    (shape (L, 64) float32; the last 2 positions repeat the last full 3-mer); pooled vector =
+    their mean. Similar sequences get similar vectors, so heads can learn `related_dataset_dir`
+    without a backbone.
+    """
+
+    d_model = 64
+
+    def __init__(self, dataset_dir: Path, identity: dict | None = None) -> None:
+        import numpy as np
+
+        from embedhead.dataset import load_dataset
+
+        self.identity = identity or {"name": "kmer-fake", "weight_hash": "fake", "config": {}}
+        self._arrays: dict[str, np.ndarray] = {}
+        codes = {c: i for i, c in enumerate("ACGT")}
+        for sid, seq in load_dataset(dataset_dir).sequences():
+            idx = [
+                16 * codes.get(seq[i], 0) + 4 * codes.get(seq[i + 1], 0) + codes.get(seq[i + 2], 0)
+                for i in range(len(seq) - 2)
+            ]
+            idx += idx[-1:] * 2
+            arr = np.zeros((len(seq), 64), dtype=np.float32)
+            arr[np.arange(len(seq)), idx] = 8.0
+            self._arrays[sid] = arr
+        self.n_get = 0
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._arrays
+
+    def length(self, sid: str) -> int:
+        return int(self._arrays[sid].shape[0])
+
+    def get(self, sid: str):
+        self.n_get += 1
+        return self._arrays[sid]
+
+    def get_pooled(self, sids):
+        import numpy as np
+
+        self.n_get += len(sids)
+        return np.stack([self._arrays[s].mean(axis=0) for s in sids])
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def related_fake_store(related_dataset_dir: Path) -> KmerFakeStore:
+    """(issue 6) KmerFakeStore over `related_dataset_dir` (in memory, no backbone)."""
+    return KmerFakeStore(related_dataset_dir)
+
+
+# --- backbone (issue 3): tiny random HyenaDNA checkpoints ---------------------------------------
+TINY_BACKBONE = {"d_model": 16, "n_layer": 2, "d_inner": 32, "max_seq_len": 512}
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny RANDOM checkpoint folder (-hf layout; d_model 16, 2 layers, max_seq_len 512).
+
+    Load it with ``embedhead.backbone.load_backbone(tiny_backbone_dir)``; for other shapes call
+    ``embedhead.backbone.presets.write_random_checkpoint(out_dir, seed=..., **overrides)``.
+    """
+    from embedhead.backbone.presets import write_random_checkpoint
+
+    return write_random_checkpoint(
+        tmp_path_factory.mktemp("backbone") / "tiny", preset="tiny-1k", seed=0, **TINY_BACKBONE
+    )
+
+
+@pytest.fixture(scope="session")
+def heads_tiny_store(
+    tmp_path_factory: pytest.TempPathFactory, tiny_dataset_dir: Path, tiny_backbone_dir: Path
+) -> Path:
+    """(issue 5) A real .zarr store of `tiny_dataset_dir` embedded by `tiny_backbone_dir`."""
+    from embedhead.store.embed import EmbedConfig, embed_dataset
+
+    path = tmp_path_factory.mktemp("heads_store") / "tiny.zarr"
+    embed_dataset(
+        tiny_dataset_dir, path, tiny_backbone_dir, EmbedConfig(progress=False, device="cpu")
+    )
+    return path
+
+
+# --- sweeps / experiments (issue 6): a real .zarr store of `related_dataset_dir` -----------------
+@pytest.fixture(scope="session")
+def related_store(
+    tmp_path_factory: pytest.TempPathFactory, related_dataset_dir: Path, tiny_backbone_dir: Path
+) -> Path:
+    """(issue 6) `related_dataset_dir` embedded by the tiny RANDOM backbone into a .zarr store."""
+    from embedhead.store.embed import EmbedConfig, embed_dataset
+
+    path = tmp_path_factory.mktemp("related_store") / "related.zarr"
+    embed_dataset(
+        related_dataset_dir, path, tiny_backbone_dir, EmbedConfig(progress=False, device="cpu")
+    )
+    return path

@@ -1,0 +1,294 @@
+"""Baselines that need no embeddings, fitted on the same splits as the heads.
+
+So users see what the embeddings add, three small models read a dataset folder directly:
+
+- ``kmer``: per k in ``ks`` (default 2..6), the cosine similarity and L1 distance of the two
+  sequences' k-mer frequency profiles -> features (N, 2 * len(ks));
+- ``gc``: GC content of each sequence and their absolute difference -> (N, 3);
+- ``length``: log lengths, their absolute difference and the min/max length ratio -> (N, 4).
+
+Classification: standardised features -> logistic regression (scikit-learn), the inverse
+regularisation ``C`` chosen on the validation split, test metrics reported.
+Regression (positives only, target ``norm_score``): ridge regression, ``alpha`` chosen on
+validation. Output: a list of :class:`BaselineResult`, written as ``baselines.json`` and a
+Markdown table by :func:`write_baselines`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedhead.dataset import PairRecord, load_dataset
+from embedhead.errors import ConfigError, InputError
+from embedhead.heads.metrics import classification_metrics, regression_metrics
+from embedhead.kmers import gc_content, kmer_profiles, profile_similarity
+from embedhead.report import atomic_write_text, fmt, markdown_table, write_json
+
+MODELS = ("kmer", "gc", "length")
+TASKS = ("classification", "regression")
+BASELINES_FILE = "baselines.json"
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """What to fit: models, k values, regularisation grids, task and seed."""
+
+    models: tuple[str, ...] = MODELS
+    ks: tuple[int, ...] = (2, 3, 4, 5, 6)
+    c_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+    alpha_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+    task: str = "classification"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.models) - set(MODELS)
+        if unknown or not self.models:
+            raise ConfigError(
+                f"unknown baseline model(s) {sorted(unknown)} (choose from {', '.join(MODELS)})"
+            )
+        if not self.ks or any(k < 1 or k > 12 for k in self.ks):
+            raise ConfigError(f"k values must be between 1 and 12, not {list(self.ks)}")
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r} (choose from {', '.join(TASKS)})")
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """One fitted baseline: chosen hyper-parameter, validation and test metrics."""
+
+    model: str
+    task: str
+    features: tuple[str, ...]
+    chosen: dict[str, float]
+    val: dict[str, Any]
+    test: dict[str, Any]
+    n_train: int
+    n_val: int
+    n_test: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        out = asdict(self)
+        out["features"] = list(self.features)
+        return out
+
+
+def _split_pairs(pairs: Sequence[PairRecord], task: str) -> dict[str, list[PairRecord]]:
+    out: dict[str, list[PairRecord]] = {"train": [], "val": [], "test": []}
+    for p in pairs:
+        if task == "regression" and (p.label != 1 or not math.isfinite(p.norm_score)):
+            continue
+        out[p.split].append(p)
+    return out
+
+
+def _load_sequences(dataset_path: Path, wanted: set[str]) -> dict[str, str]:
+    from embedhead.dataset import iter_fasta
+
+    seqs: dict[str, str] = {}
+    for sid, seq in iter_fasta(dataset_path / "sequences.fa.gz"):
+        if sid in wanted:
+            seqs[sid] = seq
+    missing = wanted - seqs.keys()
+    if missing:
+        raise InputError(
+            f"{len(missing)} sequence id(s) used by pairs are missing, e.g. {sorted(missing)[0]}",
+            dataset_path / "sequences.fa.gz",
+        )
+    return seqs
+
+
+def build_features(
+    pairs: Sequence[PairRecord], seqs: dict[str, str], model: str, ks: Sequence[int]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Feature matrix (N, F) float64 of ``model`` for ``pairs``, and the F feature names."""
+    ids = sorted({p.seq1 for p in pairs} | {p.seq2 for p in pairs})
+    row_of = {sid: i for i, sid in enumerate(ids)}
+    r1 = np.fromiter((row_of[p.seq1] for p in pairs), dtype=np.int64, count=len(pairs))
+    r2 = np.fromiter((row_of[p.seq2] for p in pairs), dtype=np.int64, count=len(pairs))
+    if model == "kmer":
+        cols: list[np.ndarray] = []
+        names: list[str] = []
+        for k in ks:
+            profiles = kmer_profiles([seqs[sid] for sid in ids], k)
+            cosine, l1 = profile_similarity(profiles, r1, r2)
+            cols += [cosine, l1]
+            names += [f"cos_k{k}", f"l1_k{k}"]
+        return np.column_stack(cols), tuple(names)
+    if model == "gc":
+        gc = np.array([gc_content(seqs[sid]) for sid in ids])
+        g1, g2 = gc[r1], gc[r2]
+        return np.column_stack([g1, g2, np.abs(g1 - g2)]), ("gc1", "gc2", "gc_absdiff")
+    if model == "length":
+        n = np.array([len(seqs[sid]) for sid in ids], dtype=np.float64)
+        n1, n2 = n[r1], n[r2]
+        l1, l2 = np.log1p(n1), np.log1p(n2)
+        ratio = np.minimum(n1, n2) / np.maximum(np.maximum(n1, n2), 1.0)
+        return (
+            np.column_stack([l1, l2, np.abs(l1 - l2), ratio]),
+            ("log_len1", "log_len2", "log_len_absdiff", "len_ratio"),
+        )
+    raise ConfigError(f"unknown baseline model {model!r}")
+
+
+def roc_points(y_true: np.ndarray, prob: np.ndarray, max_points: int = 200) -> dict[str, Any]:
+    """ROC curve of (N,) labels and probabilities, thinned to <= ``max_points`` points."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    if len(np.unique(y_true)) < 2:
+        return {}
+    fpr, tpr, _ = roc_curve(y_true, prob)
+    keep = np.unique(np.linspace(0, fpr.shape[0] - 1, min(max_points, fpr.shape[0])).astype(int))
+    return {
+        "fpr": fpr[keep].tolist(),
+        "tpr": tpr[keep].tolist(),
+        "auc": float(roc_auc_score(y_true, prob)),
+    }
+
+
+def _fit_classifier(
+    x: dict[str, np.ndarray], y: dict[str, np.ndarray], config: BaselineConfig
+) -> tuple[float, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    best: tuple[float, float, Any] | None = None
+    for c in config.c_grid:
+        model = make_pipeline(
+            StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=config.seed)
+        )
+        model.fit(x["train"], y["train"])
+        prob = model.predict_proba(x["val"])[:, 1]
+        val = classification_metrics(y["val"], prob)
+        score = val.get("roc_auc", math.nan)
+        score = val["accuracy"] if not math.isfinite(score) else score
+        if best is None or score > best[0]:
+            best = (score, c, model)
+    assert best is not None
+    _, c, model = best
+    val = classification_metrics(y["val"], model.predict_proba(x["val"])[:, 1])
+    prob = model.predict_proba(x["test"])[:, 1]
+    return c, val, classification_metrics(y["test"], prob), roc_points(y["test"], prob)
+
+
+def _fit_regressor(
+    x: dict[str, np.ndarray], y: dict[str, np.ndarray], config: BaselineConfig
+) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    best: tuple[float, float, Any] | None = None
+    for alpha in config.alpha_grid:
+        model = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+        model.fit(x["train"], y["train"])
+        val = regression_metrics(y["val"], model.predict(x["val"]))
+        score = -val["mse"]
+        if best is None or score > best[0]:
+            best = (score, alpha, model)
+    assert best is not None
+    _, alpha, model = best
+    val = regression_metrics(y["val"], model.predict(x["val"]))
+    test = regression_metrics(y["test"], model.predict(x["test"]))
+    return alpha, val, test
+
+
+def run_baselines(
+    dataset_dir: str | Path, config: BaselineConfig | None = None
+) -> list[BaselineResult]:
+    """Fit every baseline of ``config`` on train, choose on val, report test metrics."""
+    config = config or BaselineConfig()
+    dataset = load_dataset(dataset_dir)
+    splits = _split_pairs(dataset.pairs, config.task)
+    for name, rows in splits.items():
+        if not rows:
+            what = "positive pairs with a score" if config.task == "regression" else "pairs"
+            raise InputError(f"the {name} split has no {what}", dataset.path)
+    if config.task == "classification":
+        labels = {p.label for p in splits["train"]}
+        if labels != {0, 1}:
+            raise InputError("the train split needs both labels for a classifier", dataset.path)
+    wanted = {sid for rows in splits.values() for p in rows for sid in (p.seq1, p.seq2)}
+    seqs = _load_sequences(dataset.path, wanted)
+    results: list[BaselineResult] = []
+    for model in config.models:
+        x: dict[str, np.ndarray] = {}
+        y: dict[str, np.ndarray] = {}
+        names: tuple[str, ...] = ()
+        extra: dict[str, Any] = {"ks": list(config.ks)} if model == "kmer" else {}
+        for split, rows in splits.items():
+            x[split], names = build_features(rows, seqs, model, config.ks)
+            if config.task == "classification":
+                y[split] = np.array([p.label for p in rows], dtype=np.int64)
+            else:
+                y[split] = np.array([p.norm_score for p in rows], dtype=np.float64)
+        if config.task == "classification":
+            param, val, test, roc = _fit_classifier(x, y, config)
+            chosen = {"C": param}
+            extra["roc"] = roc
+        else:
+            param, val, test = _fit_regressor(x, y, config)
+            chosen = {"alpha": param}
+        results.append(
+            BaselineResult(
+                model=model,
+                task=config.task,
+                features=names,
+                chosen=chosen,
+                val=val,
+                test=test,
+                n_train=len(splits["train"]),
+                n_val=len(splits["val"]),
+                n_test=len(splits["test"]),
+                extra=extra,
+            )
+        )
+    return results
+
+
+def baselines_markdown(results: Sequence[BaselineResult]) -> str:
+    """A Markdown table of test metrics, one row per baseline."""
+    if not results:
+        return "_no baselines_\n"
+    if results[0].task == "classification":
+        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"]
+    else:
+        keys = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
+    rows = [
+        [r.model, ", ".join(f"{k}={v:g}" for k, v in r.chosen.items())]
+        + [fmt(r.test.get(k)) for k in keys]
+        for r in results
+    ]
+    return markdown_table(["baseline", "chosen", *keys], rows)
+
+
+def write_baselines(
+    results: Sequence[BaselineResult], out_dir: str | Path, *, dataset: str | Path | None = None
+) -> Path:
+    """Write ``baselines.json`` and ``baselines.md`` into ``out_dir``; returns the JSON path."""
+    out = Path(out_dir)
+    payload = {
+        "kind": "baselines",
+        "dataset": None if dataset is None else str(dataset),
+        "results": [r.to_dict() for r in results],
+    }
+    atomic_write_text(
+        out / "baselines.md", "# Baselines (test split)\n\n" + baselines_markdown(results)
+    )
+    return write_json(out / BASELINES_FILE, payload)
+
+
+def run_and_write(
+    dataset_dir: str | Path, out_dir: str | Path, config: BaselineConfig | None = None
+) -> tuple[list[BaselineResult], Path]:
+    """``embedhead baselines``: fit every baseline and write ``baselines.json``/``.md``."""
+    results = run_baselines(dataset_dir, config)
+    return results, write_baselines(results, out_dir, dataset=dataset_dir)

@@ -1,0 +1,512 @@
+"""``embedhead experiment FILE``: the thesis's tables from one declarative file.
+
+Experiment file (JSON, or YAML when PyYAML is installed); paths are relative to the file::
+
+    {
+      "datasets": {"chicken":   {"dataset": "ds_chicken/", "store": "chicken.zarr"},
+                   "zebrafish": {"dataset": "ds_zebrafish/", "store": "zebrafish.zarr"}},
+      "tasks": ["classification", "regression"],      default ["classification"]
+      "repeats": 5,                                    seeds seed, seed+1, ...; default 3
+      "train_sizes": [100, 1000],                      learning curve points; default []
+      "cross_species": true,                           default true when >= 2 species
+      "baselines": true,                               k-mer/GC/length baselines; default false
+      "config": {"head": "pooled", "epochs": 20},      TrainConfig/HeadConfig overrides, or
+      "config_file": "sweep/best.json",                ... a file of them (e.g. a sweep's best)
+      "seed": 0
+    }
+
+For every task, each species' data are loaded once (:func:`~embedhead.heads.data.load_head_data`)
+and reused by every fit. Results (all on the test split):
+
+- per-species table (Table 4.1 shape): one row per species, every metric as mean and std over
+  the repeats;
+- cross-species matrix: heads trained on species A (each repeat) evaluated on B's test pairs;
+  cell = mean metric (accuracy / R2), diagonal = own test split; stores built by different
+  backbones are refused (:class:`~embedhead.errors.IncompatibleError`);
+- learning curve: mean and std of the metric per training-set size (plus the full size);
+- ROC curve points and confusion matrix of repeat 0 per species (classification).
+
+Written to the output folder: ``experiment.json``, ``experiment.md``, ``per_species_<task>.csv``,
+``cross_species_<task>.csv``, ``learning_curve.csv``, ``baselines/<species>-<task>/`` when asked,
+and ``report.md`` (+ plots with the ``plots`` extra) via :func:`embedhead.report.write_report`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedhead.errors import ConfigError
+from embedhead.report import (
+    Report,
+    atomic_write_text,
+    fmt_mean_std,
+    markdown_table,
+    mean_std,
+    write_json,
+    write_report,
+)
+from embedhead.sweep import read_config_file
+
+EXPERIMENT_FILE = "experiment.json"
+TASKS = ("classification", "regression")
+CROSS_METRIC = {"classification": "accuracy", "regression": "r2"}
+_KNOWN_KEYS = {
+    "datasets",
+    "tasks",
+    "repeats",
+    "train_sizes",
+    "cross_species",
+    "baselines",
+    "config",
+    "config_file",
+    "seed",
+}
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SpeciesSource:
+    """One species: its dataset folder and embedding store."""
+
+    name: str
+    dataset: Path
+    store: Path
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A validated experiment file."""
+
+    species: tuple[SpeciesSource, ...]
+    tasks: tuple[str, ...] = ("classification",)
+    repeats: int = 3
+    train_sizes: tuple[int, ...] = ()
+    cross_species: bool = True
+    baselines: bool = False
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    source: str = "experiment"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (recorded in ``experiment.json``)."""
+        return {
+            "datasets": {
+                s.name: {"dataset": str(s.dataset), "store": str(s.store)} for s in self.species
+            },
+            "tasks": list(self.tasks),
+            "repeats": self.repeats,
+            "train_sizes": list(self.train_sizes),
+            "cross_species": self.cross_species,
+            "baselines": self.baselines,
+            "config": dict(self.overrides),
+            "seed": self.seed,
+            "source": self.source,
+        }
+
+
+def _need(cond: bool, where: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"{where}: {message}")
+
+
+def parse_spec(data: Any, base_dir: Path, where: str) -> ExperimentSpec:
+    """Validate a parsed experiment file; every error names the file and the key."""
+    from embedhead.heads.train import load_config_overrides, make_configs
+
+    _need(isinstance(data, dict), where, "an experiment file must be a mapping")
+    unknown = sorted(set(data) - _KNOWN_KEYS)
+    _need(not unknown, where, f"unknown key(s) {unknown} (known: {sorted(_KNOWN_KEYS)})")
+    datasets = data.get("datasets")
+    _need(
+        isinstance(datasets, dict) and bool(datasets),
+        where,
+        "'datasets' must map species names to {dataset: DIR, store: PATH}",
+    )
+    species = []
+    for name, entry in datasets.items():
+        ok = isinstance(entry, dict) and {"dataset", "store"} <= set(entry)
+        _need(ok, where, f"datasets.{name} needs 'dataset' and 'store'")
+        species.append(
+            SpeciesSource(
+                str(name), base_dir / str(entry["dataset"]), base_dir / str(entry["store"])
+            )
+        )
+    tasks = data.get("tasks", ["classification"])
+    tasks = [tasks] if isinstance(tasks, str) else tasks
+    _need(
+        isinstance(tasks, list) and bool(tasks) and all(t in TASKS for t in tasks),
+        where,
+        f"'tasks' must be a list of {TASKS}, not {tasks!r}",
+    )
+    repeats = data.get("repeats", 3)
+    _need(isinstance(repeats, int) and repeats >= 1, where, f"bad 'repeats' {repeats!r}")
+    sizes = data.get("train_sizes", [])
+    _need(
+        isinstance(sizes, list) and all(isinstance(n, int) and n >= 1 for n in sizes),
+        where,
+        f"'train_sizes' must be positive integers, not {sizes!r}",
+    )
+    seed = data.get("seed", 0)
+    _need(isinstance(seed, int), where, f"bad 'seed' {seed!r}")
+    overrides: dict[str, Any] = {}
+    if "config_file" in data:
+        overrides.update(load_config_overrides(base_dir / str(data["config_file"])))
+    config = data.get("config", {})
+    _need(isinstance(config, dict), where, "'config' must be a mapping of overrides")
+    overrides.update(config)
+    overrides = {k: v for k, v in overrides.items() if k not in ("task", "seed", "train_size")}
+    try:
+        make_configs(1, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: config: {exc}") from exc
+    cross = data.get("cross_species", len(species) > 1)
+    return ExperimentSpec(
+        species=tuple(species),
+        tasks=tuple(tasks),
+        repeats=repeats,
+        train_sizes=tuple(sorted(set(sizes))),
+        cross_species=bool(cross) and len(species) > 1,
+        baselines=bool(data.get("baselines", False)),
+        overrides=overrides,
+        seed=seed,
+        source=where,
+    )
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read and validate an experiment file (JSON/YAML)."""
+    path = Path(path)
+    return parse_spec(read_config_file(path), path.parent, str(path))
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """What :func:`run_experiment` wrote and computed."""
+
+    out_dir: Path
+    results: dict[str, Any]
+    report: Report
+
+
+def _summary(values: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per metric key: mean, std (ddof=1) and values over repeats (scalar metrics only)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, first in values[0].items():
+        if key in ("n", "loss") or not isinstance(first, int | float) or isinstance(first, bool):
+            continue
+        vals = [float(v[key]) if v.get(key) is not None else float("nan") for v in values]
+        mean, std = mean_std(vals)
+        out[key] = {"mean": mean, "std": std, "values": vals}
+    return out
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    out_dir: str | Path,
+    *,
+    progress: ProgressFn | None = None,
+    open_store_fn: Callable[[Path], Any] | None = None,
+) -> ExperimentResult:
+    """Run every table of ``spec`` and write them (see the module docstring).
+
+    ``open_store_fn(path)`` opens a store (default :func:`embedhead.store.open_store`); the
+    returned object needs the heads' ``StoreReader`` interface and ``close()``.
+    """
+    from embedhead.dataset import load_dataset
+    from embedhead.heads.data import load_head_data
+    from embedhead.heads.train import make_configs
+
+    if open_store_fn is None:
+        from embedhead.store import open_store
+
+        open_store_fn = open_store
+    say = progress or (lambda _msg: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "kind": "experiment",
+        "spec": spec.to_dict(),
+        "per_species": [],
+        "cross_species": [],
+        "learning_curve": [],
+        "roc": {},
+        "confusion_matrix": {},
+        "skipped": [],
+    }
+    datasets = {s.name: load_dataset(s.dataset) for s in spec.species}
+    for task in spec.tasks:
+        base = {**spec.overrides, "task": task}
+        loaded = {}
+        stores = []  # kept open for the task: a streamed loader reads from them
+        try:
+            for s in spec.species:
+                say(f"[{task}] loading {s.name}")
+                store = open_store_fn(s.store)
+                stores.append(store)
+                _, cfg = make_configs(store.d_model, base)
+                loaded[s.name] = load_head_data(
+                    datasets[s.name],
+                    store,
+                    kind=cfg.head,
+                    task=task,
+                    loader=cfg.loader,
+                    device=cfg.device,
+                    store_path=str(s.store),
+                )
+            _run_task(spec, task, loaded, results, say)
+        finally:
+            for store in stores:
+                store.close()
+        if spec.baselines:
+            from embedhead.baselines import BaselineConfig, run_baselines, write_baselines
+
+            for s in spec.species:
+                say(f"[{task}] baselines: {s.name}")
+                res = run_baselines(s.dataset, BaselineConfig(task=task, seed=spec.seed))
+                write_baselines(res, out / "baselines" / f"{s.name}-{task}", dataset=s.dataset)
+    _write_tables(results, out)
+    write_json(out / EXPERIMENT_FILE, results)
+    report = write_report(out)
+    return ExperimentResult(out, results, report)
+
+
+def _run_task(
+    spec: ExperimentSpec,
+    task: str,
+    loaded: Mapping[str, Any],
+    results: dict[str, Any],
+    say: ProgressFn,
+) -> None:
+    """Per-species, learning-curve and cross-species results of one task into ``results``."""
+    from embedhead.heads.data import check_identity
+    from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
+
+    keys = CLASSIFICATION_KEYS if task == "classification" else REGRESSION_KEYS
+    if spec.cross_species:
+        first = spec.species[0]
+        for s in spec.species[1:]:
+            check_identity(loaded[first.name].identity, loaded[s.name].identity, s.store)
+    rows = []
+    heads: dict[str, list[Any]] = {}
+    for s in spec.species:
+        fits = _fit_repeats(spec, task, loaded[s.name], {}, say, s.name)
+        heads[s.name] = [f.head for f in fits]
+        rows.append(
+            {
+                "species": s.name,
+                "n_repeats": spec.repeats,
+                "n_pairs": fits[0].n_pairs,
+                "metrics": _summary([f.metrics["test"] for f in fits]),
+            }
+        )
+        if spec.train_sizes:
+            _learning_curve(spec, task, s.name, loaded[s.name], fits, results, say)
+        if task == "classification":
+            _roc_and_confusion(s.name, loaded[s.name], fits[0], results)
+    results["per_species"].append({"task": task, "metrics_order": list(keys), "rows": rows})
+    if spec.cross_species:
+        results["cross_species"].append(_cross_matrix(task, loaded, heads, say))
+
+
+def _fit_repeats(
+    spec: ExperimentSpec,
+    task: str,
+    data: Any,
+    extra: Mapping[str, Any],
+    say: ProgressFn,
+    label: str,
+) -> list[Any]:
+    """``spec.repeats`` fits (seeds seed, seed+1, ...) on loaded data -> FitResults."""
+    from embedhead.heads.train import fit, make_configs
+
+    fits = []
+    for r in range(spec.repeats):
+        say(f"[{task}] {label}: repeat {r + 1}/{spec.repeats}")
+        overrides = {**spec.overrides, **extra, "task": task, "seed": spec.seed + r}
+        head_cfg, train_cfg = make_configs(data.d_model, overrides)
+        fits.append(fit(head_cfg, train_cfg, data))
+    return fits
+
+
+def _learning_curve(
+    spec: ExperimentSpec,
+    task: str,
+    name: str,
+    data: Any,
+    full_fits: Sequence[Any],
+    results: dict[str, Any],
+    say: ProgressFn,
+) -> None:
+    """Test metric (mean, std over repeats) per training-set size, the full size included."""
+    full = len(data["train"])
+    metric = CROSS_METRIC[task]
+    for n in [*spec.train_sizes, full]:
+        if n > full:
+            results["skipped"].append(f"{name} {task}: train size {n} > {full} training pairs")
+            continue
+        if n == full:
+            fits = full_fits
+        else:
+            fits = _fit_repeats(spec, task, data, {"train_size": n}, say, f"{name} n={n}")
+        mean, std = mean_std([_num(f.metrics["test"].get(metric)) for f in fits])
+        results["learning_curve"].append(
+            {"species": name, "task": task, "train_size": n, "metric": metric}
+            | {"mean": mean, "std": std}
+        )
+
+
+def _roc_and_confusion(name: str, data: Any, fit_result: Any, results: dict[str, Any]) -> None:
+    """ROC curve points and confusion matrix of one fitted head on its test split."""
+    from embedhead.baselines import roc_points
+    from embedhead.heads.train import predict_source
+
+    test = data["test"]
+    prob, _ = predict_source(fit_result.head.to(test.device), test, 256)
+    roc = roc_points(test.pairs.labels, prob)
+    if roc:
+        results["roc"][name] = roc
+    results["confusion_matrix"][name] = fit_result.metrics["test"]["confusion_matrix"]
+
+
+def _cross_matrix(
+    task: str, loaded: Mapping[str, Any], heads: Mapping[str, list[Any]], say: ProgressFn
+) -> dict[str, Any]:
+    """Heads of each species (rows) on every species' test split (columns): mean metric."""
+    from embedhead.heads.train import evaluate_source
+
+    metric = CROSS_METRIC[task]
+    names = list(heads)
+    matrix = []
+    for a in names:
+        row = []
+        for b in names:
+            say(f"[{task}] cross-species: {a} -> {b}")
+            test_b = loaded[b]["test"]
+            vals = [
+                _num(evaluate_source(h.to(test_b.device), test_b, 256).get(metric))
+                for h in heads[a]
+            ]
+            row.append(mean_std(vals)[0])
+        matrix.append(row)
+    return {"task": task, "metric": metric, "species": names, "matrix": matrix}
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
+def experiment_markdown(results: Mapping[str, Any]) -> str:
+    """The experiment's tables as Markdown."""
+    parts = ["# Experiment results (test split)\n"]
+    for table in results["per_species"]:
+        keys = table["metrics_order"]
+        parts.append(f"## Per species: {table['task']} (mean ± std over repeats)\n")
+        parts.append(
+            markdown_table(
+                ["species", "repeats", *keys],
+                [
+                    [
+                        row["species"],
+                        str(row["n_repeats"]),
+                        *[
+                            fmt_mean_std(row["metrics"][k]["mean"], row["metrics"][k]["std"])
+                            if k in row["metrics"]
+                            else "-"
+                            for k in keys
+                        ],
+                    ]
+                    for row in table["rows"]
+                ],
+            )
+        )
+    for cross in results["cross_species"]:
+        parts.append(f"## Cross-species {cross['metric']} ({cross['task']}; row = trained on)\n")
+        labels = cross["species"]
+        parts.append(
+            markdown_table(
+                ["trained on \\ tested on", *labels],
+                [[labels[i], *row] for i, row in enumerate(cross["matrix"])],
+            )
+        )
+    if results["learning_curve"]:
+        parts.append("## Learning curve\n")
+        parts.append(
+            markdown_table(
+                ["species", "task", "train size", "metric", "mean ± std"],
+                [
+                    [
+                        p["species"],
+                        p["task"],
+                        str(p["train_size"]),
+                        p["metric"],
+                        fmt_mean_std(p["mean"], p["std"]),
+                    ]
+                    for p in results["learning_curve"]
+                ],
+            )
+        )
+    if results["skipped"]:
+        parts.append("Skipped: " + "; ".join(results["skipped"]) + "\n")
+    return "\n".join(parts)
+
+
+def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _write_tables(results: Mapping[str, Any], out: Path) -> None:
+    for table in results["per_species"]:
+        keys = table["metrics_order"]
+        header = ["species", "n_repeats", *[f"{k}_{s}" for k in keys for s in ("mean", "std")]]
+        rows = [
+            [
+                row["species"],
+                row["n_repeats"],
+                *[
+                    row["metrics"].get(k, {}).get(stat, "")
+                    for k in keys
+                    for stat in ("mean", "std")
+                ],
+            ]
+            for row in table["rows"]
+        ]
+        atomic_write_text(out / f"per_species_{table['task']}.csv", _csv(header, rows))
+    for cross in results["cross_species"]:
+        labels = cross["species"]
+        rows = [[labels[i], *row] for i, row in enumerate(cross["matrix"])]
+        atomic_write_text(
+            out / f"cross_species_{cross['task']}.csv", _csv(["trained_on", *labels], rows)
+        )
+    if results["learning_curve"]:
+        cols = ["species", "task", "train_size", "metric", "mean", "std"]
+        rows = [[p[c] for c in cols] for p in results["learning_curve"]]
+        atomic_write_text(out / "learning_curve.csv", _csv(cols, rows))
+    atomic_write_text(out / "experiment.md", experiment_markdown(results))
+
+
+def run_experiment_file(
+    path: str | Path, out_dir: str | Path, *, progress: ProgressFn | None = None
+) -> ExperimentResult:
+    """``embedhead experiment FILE --out DIR``: load, validate, run, write."""
+    return run_experiment(load_spec(path), out_dir, progress=progress)
+
+
+__all__ = [
+    "ExperimentResult",
+    "ExperimentSpec",
+    "SpeciesSource",
+    "experiment_markdown",
+    "load_spec",
+    "parse_spec",
+    "run_experiment",
+    "run_experiment_file",
+]

@@ -1,0 +1,163 @@
+"""Run folders: what ``train`` writes and ``evaluate``/``predict`` rebuild a head from.
+
+Layout of a run folder::
+
+    head.safetensors   head weights (and the regression target mean/std buffers)
+    config.json        {"format": "embedhead-head-config", "version": 1,
+                        "head": HeadConfig fields, "train": TrainConfig fields}
+    run.json           seed, dataset path + fingerprint, store path + backbone identity,
+                        per-epoch history, best epoch, final metrics {"val": ..., "test": ...}
+
+A ``--repeats N`` folder holds ``seed-<s>/`` run folders plus ``summary.json`` (mean and standard
+deviation of every metric). Folders are written under a temporary name next to the target and
+renamed at the end (:func:`atomic_dir`), so a folder with the final name is always complete.
+JSON files hold no NaN: undefined metrics are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from safetensors.torch import load_file, save_file
+
+from embedhead.errors import ConfigError, InputError
+from embedhead.heads.models import HeadConfig, SiameseHead, build_head
+
+if TYPE_CHECKING:
+    from embedhead.heads.train import TrainConfig
+
+HEAD_FILE = "head.safetensors"
+CONFIG_FILE = "config.json"
+RUN_FILE = "run.json"
+SUMMARY_FILE = "summary.json"
+CONFIG_FORMAT = "embedhead-head-config"
+RUN_FORMAT = "embedhead-head-run"
+FORMAT_VERSION = 1
+
+
+def jsonable(value: Any) -> Any:
+    """Deep copy with NaN/inf floats -> None and tuples -> lists (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write strict JSON (see :func:`jsonable`), indented."""
+    path.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file; InputError naming the file and line when invalid or missing."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InputError("file not found", path) from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", path, exc.lineno) from exc
+
+
+def ensure_free(out_dir: Path) -> None:
+    """ConfigError when ``out_dir`` already exists and is not empty (runs are never overwritten)."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(f"{out_dir} already exists; choose another --out or remove it first")
+
+
+@contextmanager
+def atomic_dir(out_dir: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``out_dir``; renamed to ``out_dir`` only on success."""
+    out = Path(out_dir)
+    ensure_free(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_run(
+    folder: Path, head: SiameseHead, train_config: TrainConfig, info: dict[str, Any]
+) -> None:
+    """Write the three files of a run folder into the existing ``folder``."""
+    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    save_file(state, str(folder / HEAD_FILE))
+    write_json(
+        folder / CONFIG_FILE,
+        {
+            "format": CONFIG_FORMAT,
+            "version": FORMAT_VERSION,
+            "head": head.config.to_dict(),
+            "train": train_config.to_dict(),
+        },
+    )
+    write_json(folder / RUN_FILE, {"format": RUN_FORMAT, "version": FORMAT_VERSION, **info})
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run folder read back: the head (eval mode, CPU), its configs and ``run.json``."""
+
+    path: Path
+    head: SiameseHead
+    head_config: HeadConfig
+    train_config: TrainConfig
+    info: dict[str, Any]
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Backbone identity of the store the head was trained on."""
+        return dict(self.info.get("store", {}).get("identity", {}))
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """Rebuild a head from a run folder; clear errors for anything missing or inconsistent."""
+    from embedhead.heads.train import TrainConfig
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise InputError("not a run folder (run `embedhead train` first)", folder)
+    if (folder / SUMMARY_FILE).is_file() and not (folder / CONFIG_FILE).is_file():
+        seeds = sorted(p.name for p in folder.glob("seed-*"))
+        raise InputError(
+            f"this folder holds {len(seeds)} repeated runs; pass one of them "
+            f"(e.g. {folder / seeds[0]})"
+            if seeds
+            else "repeats folder without runs",
+            folder,
+        )
+    for name in (HEAD_FILE, CONFIG_FILE, RUN_FILE):
+        if not (folder / name).is_file():
+            raise InputError(f"run folder lacks {name}", folder)
+    config = read_json(folder / CONFIG_FILE)
+    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
+        raise InputError(f"not a {CONFIG_FORMAT} file", folder / CONFIG_FILE)
+    try:
+        head_config = HeadConfig.from_dict(config["head"])
+        train_config = TrainConfig.from_dict(config["train"])
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"incomplete config: {exc}", folder / CONFIG_FILE) from exc
+    head = build_head(head_config)
+    try:
+        head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    except Exception as exc:  # safetensors and torch raise assorted types
+        raise InputError(f"weights do not match config.json: {exc}", folder / HEAD_FILE) from exc
+    head.eval()
+    info = read_json(folder / RUN_FILE)
+    return LoadedRun(folder, head, head_config, train_config, info)

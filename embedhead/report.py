@@ -1,0 +1,532 @@
+"""Markdown summary (and optional PNG plots) from the result JSONs of a results folder.
+
+:func:`write_report` scans a folder (recursively, a few levels deep) for:
+
+- ``sweep.json``       (``embedhead sweep``): ranked trials -> table + "validation metric vs
+                       each hyper-parameter" scatter plots;
+- ``experiment.json``  (``embedhead experiment``): per-species table (mean +- std),
+                       cross-species matrix (+ heat map), learning curve (+ plot), ROC curves and
+                       confusion matrices;
+- ``baselines.json``   (``embedhead baselines``): test metrics table (+ ROC curves);
+- ``run.json``         (``embedhead train`` run folders): final metrics, per-epoch history
+                       (+ learning-curve plot) and confusion matrix.
+
+It writes ``report.md`` and, when matplotlib (the optional ``plots`` extra) is importable,
+``plots/*.png``; without matplotlib the Markdown says plots were skipped. Also home of the
+small output helpers shared by the experiment modules: :func:`atomic_write_text`,
+:func:`to_jsonable`, :func:`markdown_table`, :func:`fmt`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from embedhead.errors import InputError
+
+REPORT_FILE = "report.md"
+PLOTS_DIR = "plots"
+RESULT_FILES = ("sweep.json", "experiment.json", "baselines.json", "run.json")
+_MAX_DEPTH = 4
+
+
+# ----------------------------------------------------------------------------- output helpers
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def to_jsonable(value: Any) -> Any:
+    """Numpy scalars/arrays, tuples and paths -> plain JSON types; NaN/inf -> None (strict)."""
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """Atomically write ``payload`` as indented JSON."""
+    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A table cell: floats with ``digits`` decimals (``g`` for very small/large), '-' for None."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if math.isnan(v):
+            return "nan"
+        if v != 0 and (abs(v) < 10**-digits or abs(v) >= 1e6):
+            return f"{v:.3g}"
+        return f"{v:.{digits}f}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
+    return str(value)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value) ignoring nothing: NaN propagates."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return math.nan, math.nan
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return float(arr.mean()), std
+
+
+def fmt_mean_std(mean: float | None, std: float | None, digits: int = 4) -> str:
+    """``mean ± std`` cell ('-' when the mean is undefined)."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    return f"{fmt(mean, digits)} ± {fmt(std, digits)}"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub Markdown table; cells go through :func:`fmt` unless already strings."""
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
+    for row in rows:
+        cells = [c if isinstance(c, str) else fmt(c) for c in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- plotting
+def load_pyplot() -> ModuleType | None:
+    """matplotlib.pyplot with the Agg backend, or None when the ``plots`` extra is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+@dataclass
+class _Plotter:
+    """Saves figures into ``out_dir`` (collecting their paths); no-op without pyplot."""
+
+    plt: ModuleType | None
+    out_dir: Path
+    saved: list[Path] = field(default_factory=list)
+
+    def save(self, name: str, draw: Callable[[Any, Any], None], size: tuple[float, float]) -> str:
+        """Draw on a new figure/axes, save ``name``.png; returns a Markdown image line or ''."""
+        if self.plt is None:
+            return ""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        fig, ax = self.plt.subplots(figsize=size)
+        try:
+            draw(fig, ax)
+            fig.tight_layout()
+            path = self.out_dir / f"{name}.png"
+            fig.savefig(path, dpi=110)
+        finally:
+            self.plt.close(fig)
+        self.saved.append(path)
+        return f"![{name}]({PLOTS_DIR}/{path.name})\n"
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _plot_roc(plotter: _Plotter, name: str, curves: dict[str, dict[str, Any]]) -> str:
+    curves = {k: v for k, v in curves.items() if v and v.get("fpr") and v.get("tpr")}
+    if not curves:
+        return ""
+
+    def draw(fig: Any, ax: Any) -> None:
+        for label, c in curves.items():
+            auc = c.get("auc")
+            tag = f"{label} (AUC {auc:.3f})" if isinstance(auc, float) else label
+            ax.plot(c["fpr"], c["tpr"], label=tag)
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("ROC (test split)")
+        ax.legend(fontsize="small")
+
+    return plotter.save(name, draw, (5.0, 4.5))
+
+
+def _plot_confusion(plotter: _Plotter, name: str, title: str, matrix: Any) -> str:
+    cm = np.asarray(matrix)
+    if cm.shape != (2, 2):
+        return ""
+
+    def draw(fig: Any, ax: Any) -> None:
+        im = ax.imshow(cm, cmap="Blues")
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(int(v)), ha="center", va="center")
+        ax.set_xticks([0, 1], labels=["pred 0", "pred 1"])
+        ax.set_yticks([0, 1], labels=["true 0", "true 1"])
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax)
+
+    return plotter.save(name, draw, (4.0, 3.5))
+
+
+def _plot_heatmap(
+    plotter: _Plotter, name: str, title: str, labels: Sequence[str], matrix: Any
+) -> str:
+    mat = np.asarray(matrix, dtype=np.float64)
+
+    def draw(fig: Any, ax: Any) -> None:
+        im = ax.imshow(mat, cmap="viridis")
+        for (i, j), v in np.ndenumerate(mat):
+            ax.text(j, i, fmt(v, 3), ha="center", va="center", color="white")
+        ax.set_xticks(range(len(labels)), labels=list(labels), rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels=list(labels))
+        ax.set_xlabel("tested on")
+        ax.set_ylabel("trained on")
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax)
+
+    side = 2.0 + 0.8 * len(labels)
+    return plotter.save(name, draw, (side + 1.0, side))
+
+
+# ----------------------------------------------------------------------------- sections
+def _section_sweep(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
+    metric = data.get("metric", "val")
+    trials = data.get("trials", [])
+    params = sorted({k for t in trials for k in t.get("params", {})})
+    out = [f"## Sweep `{rel}`\n", f"{len(trials)} trial(s), ranked by validation {metric}.\n"]
+    if data.get("best") is not None:
+        shown = {k: v for k, v in data["best"].get("config", {}).items() if k != "_sweep"}
+        out.append(f"Best config (`best.json`): `{json.dumps(shown)}`\n")
+    rows = [
+        [
+            str(t.get("rank", "")),
+            str(t.get("trial", "")),
+            *[fmt(t.get("params", {}).get(p)) for p in params],
+            fmt_mean_std(t.get("val_mean", math.nan), t.get("val_std", math.nan)),
+            str(t.get("n_repeats", 1)),
+        ]
+        for t in trials[:20]
+    ]
+    out.append(markdown_table(["rank", "trial", *params, f"val {metric}", "repeats"], rows))
+    numeric = [
+        p for p in params if all(isinstance(t["params"].get(p), int | float) for t in trials)
+    ]
+    if trials and numeric:
+
+        def draw(fig: Any, ax: Any) -> None:
+            fig.clf()
+            axes = fig.subplots(1, len(numeric), squeeze=False)[0]
+            y = [t.get("val_mean", math.nan) for t in trials]
+            for a, p in zip(axes, numeric, strict=True):
+                x = [t["params"][p] for t in trials]
+                a.scatter(x, y, s=14)
+                if min(x) > 0 and max(x) / min(x) > 50:
+                    a.set_xscale("log")
+                a.set_xlabel(p)
+            axes[0].set_ylabel(f"val {metric}")
+
+        out.append(plotter.save(f"sweep_{_safe(rel)}", draw, (3.0 * len(numeric) + 0.5, 3.0)))
+    return "\n".join(out)
+
+
+def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
+    out = [f"## Experiment `{rel}`\n"]
+    for table in data.get("per_species", []):
+        keys = table.get("metrics_order") or sorted(
+            {k for row in table["rows"] for k in row["metrics"]}
+        )
+        rows = [
+            [
+                row["species"],
+                str(row.get("n_repeats", "")),
+                *[
+                    fmt_mean_std(row["metrics"][k]["mean"], row["metrics"][k]["std"])
+                    if k in row["metrics"]
+                    else "-"
+                    for k in keys
+                ],
+            ]
+            for row in table["rows"]
+        ]
+        out.append(f"### Per-species test metrics ({table['task']}, mean ± std over repeats)\n")
+        out.append(markdown_table(["species", "repeats", *keys], rows))
+    crosses = data.get("cross_species") or []
+    for cross in [crosses] if isinstance(crosses, dict) else crosses:
+        labels = cross["species"]
+        out.append(
+            f"### Cross-species {cross['metric']} ({cross['task']}; rows: trained on, "
+            "columns: tested on)\n"
+        )
+        out.append(
+            markdown_table(
+                ["trained on \\ tested on", *labels],
+                [[labels[i], *row] for i, row in enumerate(cross["matrix"])],
+            )
+        )
+        out.append(
+            _plot_heatmap(
+                plotter,
+                f"cross_species_{_safe(rel)}_{cross['task']}",
+                f"cross-species test {cross['metric']} ({cross['task']})",
+                labels,
+                cross["matrix"],
+            )
+        )
+    curve = data.get("learning_curve", [])
+    if curve:
+        out.append("### Learning curve (test metric over training-set size)\n")
+        out.append(
+            markdown_table(
+                ["species", "task", "train size", "metric", "mean ± std"],
+                [
+                    [
+                        p["species"],
+                        p["task"],
+                        str(p["train_size"]),
+                        p["metric"],
+                        fmt_mean_std(p["mean"], p["std"]),
+                    ]
+                    for p in curve
+                ],
+            )
+        )
+
+        def draw(fig: Any, ax: Any) -> None:
+            groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+            for p in curve:
+                groups.setdefault((p["species"], p["task"], p["metric"]), []).append(p)
+            for (sp, task, metric), pts in groups.items():
+                pts = sorted(pts, key=lambda q: q["train_size"])
+                ax.errorbar(
+                    [q["train_size"] for q in pts],
+                    [q["mean"] for q in pts],
+                    yerr=[q["std"] for q in pts],
+                    marker="o",
+                    capsize=3,
+                    label=f"{sp} {task} {metric}",
+                )
+            ax.set_xscale("log")
+            ax.set_xlabel("training pairs")
+            ax.set_ylabel("test metric")
+            ax.legend(fontsize="small")
+
+        out.append(plotter.save(f"learning_curve_{_safe(rel)}", draw, (5.5, 4.0)))
+    roc = data.get("roc") or {}
+    if roc:
+        out.append(_plot_roc(plotter, f"roc_{_safe(rel)}", roc))
+    for species, cm in (data.get("confusion_matrix") or {}).items():
+        out.append(
+            _plot_confusion(
+                plotter, f"confusion_{_safe(rel)}_{_safe(species)}", f"{species} (test)", cm
+            )
+        )
+    return "\n".join(o for o in out if o)
+
+
+def _section_baselines(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
+    results = data.get("results", [])
+    if not results:
+        return f"## Baselines `{rel}`\n\n_no results_\n"
+    task = results[0].get("task", "classification")
+    if task == "classification":
+        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"]
+    else:
+        keys = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
+    rows = [
+        [
+            r["model"],
+            ", ".join(f"{k}={v:g}" for k, v in r.get("chosen", {}).items()),
+            *[fmt(r.get("test", {}).get(k)) for k in keys],
+        ]
+        for r in results
+    ]
+    out = [
+        f"## Baselines `{rel}` ({task}, test split, no embeddings)\n",
+        markdown_table(["baseline", "chosen", *keys], rows),
+    ]
+    roc = {r["model"]: r.get("extra", {}).get("roc") for r in results}
+    out.append(_plot_roc(plotter, f"roc_baselines_{_safe(rel)}", roc))  # type: ignore[arg-type]
+    return "\n".join(o for o in out if o)
+
+
+def _final_metrics(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{split: metrics} from a run.json, whatever nesting the heads use."""
+    metrics = data.get("metrics") or data.get("final_metrics") or {}
+    if isinstance(metrics, dict) and any(isinstance(v, dict) for v in metrics.values()):
+        return {k: v for k, v in metrics.items() if isinstance(v, dict)}
+    return {"final": metrics} if isinstance(metrics, dict) and metrics else {}
+
+
+def _section_run(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
+    out = [f"## Run `{rel}`\n"]
+    if "seed" in data:
+        out.append(f"Seed {data['seed']}.\n")
+    by_split = _final_metrics(data)
+    scalar_keys = sorted(
+        {
+            k
+            for m in by_split.values()
+            for k, v in m.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+    )
+    if by_split:
+        out.append(
+            markdown_table(
+                ["split", *scalar_keys],
+                [[split, *[m.get(k) for k in scalar_keys]] for split, m in by_split.items()],
+            )
+        )
+    history = data.get("history") or []
+    series = sorted(
+        {
+            k
+            for h in history
+            if isinstance(h, dict)
+            for k, v in h.items()
+            if k != "epoch" and isinstance(v, int | float) and "loss" in k
+        }
+    )
+    if history and series:
+
+        def draw(fig: Any, ax: Any) -> None:
+            x = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+            for s in series:
+                ax.plot(x, [h.get(s, math.nan) for h in history], marker=".", label=s)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("loss")
+            ax.legend(fontsize="small")
+
+        out.append(plotter.save(f"history_{_safe(rel)}", draw, (5.0, 3.5)))
+    for split, m in by_split.items():
+        if "confusion_matrix" in m:
+            out.append(
+                _plot_confusion(
+                    plotter, f"confusion_{_safe(rel)}_{split}", f"{split}", m["confusion_matrix"]
+                )
+            )
+            break
+    return "\n".join(o for o in out if o)
+
+
+_SECTIONS: dict[str, Callable[[dict[str, Any], str, _Plotter], str]] = {
+    "sweep.json": _section_sweep,
+    "experiment.json": _section_experiment,
+    "baselines.json": _section_baselines,
+    "run.json": _section_run,
+}
+
+
+def is_result(name: str, data: Any) -> bool:
+    """Whether parsed JSON ``data`` of a file called ``name`` is a result this report reads."""
+    if not isinstance(data, dict):
+        return False
+    if name == "run.json":
+        return isinstance(data.get("metrics"), dict)
+    return data.get("kind") == name.removesuffix(".json")
+
+
+def find_results(directory: Path) -> list[Path]:
+    """Result JSONs under ``directory`` (depth <= 4), in a stable order (sweep, experiment, ...)."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        depth = len(Path(root).relative_to(directory).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and depth < _MAX_DEPTH)
+        found += [Path(root) / f for f in files if f in _SECTIONS]
+    return sorted(found, key=lambda p: (RESULT_FILES.index(p.name), str(p)))
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`write_report` produced."""
+
+    path: Path
+    plots: tuple[Path, ...]
+    plots_skipped: bool
+    sources: tuple[Path, ...]
+
+
+def write_report(
+    directory: str | Path, *, out: str | Path | None = None, plots: bool = True
+) -> Report:
+    """Summarise every result JSON under ``directory`` into ``report.md`` (+ ``plots/``).
+
+    ``out`` defaults to ``directory/report.md``. Raises :class:`InputError` when the folder
+    holds no result file or a result file is not valid JSON.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("not a results folder", directory)
+    out_path = Path(out) if out is not None else directory / REPORT_FILE
+    sources = find_results(directory)
+    if not sources:
+        raise InputError(
+            f"no result files ({', '.join(RESULT_FILES)}) found in this folder", directory
+        )
+    loaded: list[tuple[Path, dict[str, Any]]] = []
+    for src in sources:
+        try:
+            data = json.loads(src.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON: {exc.msg}", src, exc.lineno) from exc
+        if is_result(src.name, data):  # e.g. an experiment *spec* named experiment.json is not
+            loaded.append((src, data))
+    if not loaded:
+        raise InputError(
+            f"no result files ({', '.join(RESULT_FILES)}) found in this folder", directory
+        )
+    plt = load_pyplot() if plots else None
+    plotter = _Plotter(plt, out_path.parent / PLOTS_DIR)
+    sections: list[str] = []
+    for src, data in loaded:
+        rel = str(src.parent.relative_to(directory)) or "."
+        sections.append(_SECTIONS[src.name](data, rel, plotter))
+    header = ["# embedhead report\n", f"Results folder: `{directory}`\n"]
+    if plt is None:
+        why = "disabled" if not plots else "matplotlib is not installed"
+        header.append(
+            f"_Plots skipped ({why}); install the `plots` extra: "
+            "`pip install 'embedhead[plots]'`._\n"
+        )
+    text = "\n".join(header + sections)
+    atomic_write_text(out_path, text)
+    return Report(
+        path=out_path,
+        plots=tuple(plotter.saved),
+        plots_skipped=plt is None,
+        sources=tuple(src for src, _ in loaded),
+    )

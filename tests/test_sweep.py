@@ -1,0 +1,343 @@
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from embedhead.errors import ConfigError, InputError
+from embedhead.heads.train import NonFiniteLossError, fit, load_config_overrides, make_configs
+from embedhead.sweep import (
+    DEFAULT_SPACE,
+    TRIALS_FILE,
+    SearchSpace,
+    SweepConfig,
+    load_space,
+    params_to_overrides,
+    read_trials,
+    run_sweep,
+)
+
+torch.set_num_threads(1)
+BASE = {"head": "pooled", "epochs": 6, "hidden_sizes": [16], "patience": 0, "batch_size": 16}
+
+
+@pytest.fixture
+def store(related_fake_store):
+    return related_fake_store
+
+
+class CountingFit:
+    """fit() that counts its calls and can simulate an interruption."""
+
+    def __init__(self, interrupt_after=None):
+        self.calls = 0
+        self.interrupt_after = interrupt_after
+
+    def __call__(self, head_config, train_config, data):
+        if self.interrupt_after is not None and self.calls >= self.interrupt_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return fit(head_config, train_config, data)
+
+
+def test_default_space_is_the_thesis_space():
+    for trial in range(150):
+        p = DEFAULT_SPACE.sample(0, trial)
+        assert 1e-5 <= p["lr"] <= 1e-3
+        assert 1e-6 <= p["weight_decay"] <= 1e-2
+        assert 0.2 <= p["dropout"] <= 0.5
+        assert isinstance(p["layers"], int) and 1 <= p["layers"] <= 4
+        assert isinstance(p["units"], int) and 256 <= p["units"] <= 1024
+    p = DEFAULT_SPACE.sample(0, 3)
+    overrides = params_to_overrides(p, {"epochs": 2})
+    assert overrides["hidden_sizes"] == [p["units"]] * p["layers"]
+    head, train = make_configs(8, overrides)
+    assert train.lr == p["lr"] and head.dropout == p["dropout"] and train.epochs == 2
+
+
+def test_trial_i_is_always_the_same_config():
+    first = [DEFAULT_SPACE.sample(7, i) for i in range(5)]
+    assert [DEFAULT_SPACE.sample(7, i) for i in range(5)] == first
+    assert len({json.dumps(p, sort_keys=True) for p in first}) == 5
+    assert DEFAULT_SPACE.sample(8, 0) != first[0]
+
+
+def test_space_files_json_and_yaml(tmp_path):
+    spec = {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-2}, "batch_size": [8, 16]}
+    (tmp_path / "s.json").write_text(json.dumps(spec))
+    (tmp_path / "s.yaml").write_text(
+        "lr: {dist: loguniform, low: 1.0e-4, high: 1.0e-2}\nbatch_size: [8, 16]\n"
+    )
+    a, b = load_space(tmp_path / "s.json"), load_space(tmp_path / "s.yaml")
+    assert a.sample(0, 1) == b.sample(0, 1)
+    assert a.sample(0, 1)["batch_size"] in (8, 16)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"lr": {"dist": "normal", "low": 1, "high": 2}}, "unknown dist"),
+        ({"learning_rate": [0.1]}, "unknown config key 'learning_rate'"),
+        ({"lr": {"dist": "loguniform", "low": 0, "high": 1}}, "low > 0"),
+        ({"task": ["regression"]}, "cannot vary"),
+        ({"layers": {"dist": "randint", "low": 1.5, "high": 3}}, "integer bounds"),
+    ],
+)
+def test_bad_space_is_a_clear_error(tmp_path, spec, message):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_space(path)
+    assert str(path) in str(err.value)
+
+
+def test_invalid_space_json_names_file_and_line(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text('{\n  "lr": [0.1,\n}\n')
+    with pytest.raises(InputError, match=r"space\.json:\d+: invalid JSON"):
+        load_space(path)
+
+
+@pytest.mark.parametrize("store_kind", ["in-memory k-mer store", "zarr store, random backbone"])
+def test_sweep_finds_the_planted_learning_rate_region(
+    related_dataset_dir, related_fake_store, store_kind, request, tmp_path
+):
+    # only a learning rate high enough learns the separable toy set in a few epochs
+    if store_kind.startswith("zarr"):
+        store = request.getfixturevalue("related_store")
+    else:
+        store = related_fake_store
+    space = SearchSpace.from_spec({"lr": {"dist": "loguniform", "low": 1e-7, "high": 1e-1}})
+    config = SweepConfig(space=space, n_trials=6, seed=1, base=BASE, workers=1)
+    result = run_sweep(related_dataset_dir, store, tmp_path / "sweep", config)
+    lrs = [r["params"]["lr"] for r in result.ranked]
+    assert min(lrs) < 1e-5 < 1e-3 < max(lrs)  # the space was explored on both sides
+    assert result.best is not None
+    assert result.best["params"]["lr"] >= 1e-3
+    # k-mer vectors separate the toy set almost perfectly; random-backbone vectors less so
+    assert result.best["val_mean"] >= (0.75 if store_kind.startswith("zarr") else 0.9)
+    low = [r for r in result.ranked if r["params"]["lr"] < 1e-5]
+    assert all(r["val_mean"] < result.best["val_mean"] - 0.2 for r in low)
+    vals = [r["val_mean"] for r in result.ranked]
+    assert vals == sorted(vals, reverse=True)
+    # outputs: ranked JSON + CSV, best config reusable by `train --config`
+    out = tmp_path / "sweep"
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [int(r["trial"]) for r in rows] == [r["trial"] for r in result.ranked]
+    payload = json.loads((out / "sweep.json").read_text())
+    assert payload["kind"] == "sweep" and payload["metric"] == "roc_auc"
+    overrides = load_config_overrides(out / "best.json")
+    assert overrides["lr"] == result.best["params"]["lr"]
+    assert overrides["head"] == "pooled" and overrides["hidden_sizes"] == [16]
+
+
+def test_resume_skips_finished_trials(related_dataset_dir, store, tmp_path):
+    out = tmp_path / "sweep"
+    space = SearchSpace.from_spec(
+        {"lr": [1e-3, 1e-2], "dropout": {"dist": "uniform", "low": 0.0, "high": 0.3}}
+    )
+    base = {**BASE, "epochs": 2}
+    counter = CountingFit()
+    r1 = run_sweep(
+        related_dataset_dir,
+        store,
+        out,
+        SweepConfig(space=space, n_trials=3, repeats=2, base=base, workers=1),
+        fit_fn=counter,
+    )
+    assert counter.calls == 6 and r1.n_trained == 6 and r1.n_resumed == 0
+    counter = CountingFit()
+    r2 = run_sweep(
+        related_dataset_dir,
+        store,
+        out,
+        SweepConfig(space=space, n_trials=4, repeats=2, base=base, workers=1),
+        fit_fn=counter,
+    )
+    assert counter.calls == 2 and r2.n_resumed == 6
+    assert len(r2.ranked) == 4 and all(r["n_repeats"] == 2 for r in r2.ranked)
+    # same trial index -> same params as in the first run
+    first = {r["trial"]: r["params"] for r in r1.ranked}
+    assert all(r["params"] == first[r["trial"]] for r in r2.ranked if r["trial"] in first)
+    counter = CountingFit()
+    run_sweep(
+        related_dataset_dir,
+        store,
+        out,
+        SweepConfig(space=space, n_trials=4, repeats=2, base=base, workers=1),
+        fit_fn=counter,
+    )
+    assert counter.calls == 0
+
+
+def test_interrupted_sweep_continues(related_dataset_dir, store, tmp_path):
+    out = tmp_path / "sweep"
+    space = SearchSpace.from_spec({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}})
+    config = SweepConfig(space=space, n_trials=4, base={**BASE, "epochs": 2}, workers=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(related_dataset_dir, store, out, config, fit_fn=CountingFit(interrupt_after=2))
+    assert len(read_trials(out / TRIALS_FILE)) == 2
+    assert not (out / "sweep.json").exists()
+    with open(out / TRIALS_FILE, "a") as fh:  # a crash in the middle of writing a line
+        fh.write('{"trial": 3, "rep')
+    counter = CountingFit()
+    result = run_sweep(related_dataset_dir, store, out, config, fit_fn=counter)
+    assert counter.calls == 2 and len(result.ranked) == 4
+    assert len(read_trials(out / TRIALS_FILE)) == 4
+
+
+def test_resume_refuses_a_different_sweep(related_dataset_dir, store, tmp_path):
+    out = tmp_path / "sweep"
+    space = SearchSpace.from_spec({"lr": [1e-2]})
+    run_sweep(
+        related_dataset_dir,
+        store,
+        out,
+        SweepConfig(space=space, n_trials=1, base={**BASE, "epochs": 1}, workers=1),
+    )
+    with pytest.raises(ConfigError, match="different sweep"):
+        run_sweep(
+            related_dataset_dir,
+            store,
+            out,
+            SweepConfig(space=space, n_trials=1, seed=5, base={**BASE, "epochs": 1}, workers=1),
+        )
+
+
+def test_failed_trials_rank_last(related_dataset_dir, store, tmp_path):
+    def flaky_fit(head_config, train_config, data):
+        if train_config.lr > 5e-3:
+            raise NonFiniteLossError("training loss is nan at epoch 1")
+        return fit(head_config, train_config, data)
+
+    space = SearchSpace.from_spec({"lr": [1e-3, 1e-2]})
+    result = run_sweep(
+        related_dataset_dir,
+        store,
+        tmp_path / "s",
+        SweepConfig(space=space, n_trials=6, base={**BASE, "epochs": 1}, workers=1),
+        fit_fn=flaky_fit,
+    )
+    statuses = [r["status"] for r in result.ranked]
+    assert "failed" in statuses and "ok" in statuses
+    assert statuses == sorted(statuses, key=lambda s: s != "ok")
+    failed = [r for r in result.ranked if r["status"] == "failed"]
+    assert all(math.isnan(r["val_mean"]) and "nan" in r["error"] for r in failed)
+    assert result.best is not None and result.best["params"]["lr"] == 1e-3
+
+
+def test_worker_processes_match_sequential_results(related_dataset_dir, store, tmp_path):
+    space = SearchSpace.from_spec({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}})
+    base = {**BASE, "epochs": 2}
+    seq = run_sweep(
+        related_dataset_dir,
+        store,
+        tmp_path / "a",
+        SweepConfig(space=space, n_trials=3, base=base, workers=1),
+    )
+    par = run_sweep(
+        related_dataset_dir,
+        store,
+        tmp_path / "b",
+        SweepConfig(space=space, n_trials=3, base=base, workers=2),
+    )
+    assert [(r["trial"], r["val_mean"]) for r in par.ranked] == [
+        (r["trial"], r["val_mean"]) for r in seq.ranked
+    ]
+
+
+def test_space_wins_over_base_and_bad_counts():
+    space = SearchSpace.from_spec({"lr": [0.1], "layers": [3]})
+    over = params_to_overrides(space.sample(0, 0), {"lr": 0.2, "hidden_sizes": [8], "epochs": 3})
+    assert over == {"lr": 0.1, "hidden_sizes": [8, 8, 8], "epochs": 3}
+    with pytest.raises(ConfigError, match="trials"):
+        SweepConfig(n_trials=0)
+
+
+def test_unknown_metric_is_refused(related_dataset_dir, store, tmp_path):
+    config = SweepConfig(n_trials=1, base={**BASE, "epochs": 1}, metric="auroc", workers=1)
+    with pytest.raises(ConfigError, match="unknown classification metric 'auroc'"):
+        run_sweep(related_dataset_dir, store, tmp_path / "s", config)
+    assert not (tmp_path / "s").exists()
+
+
+def test_regression_sweep_ranks_by_r2(related_dataset_dir, store, tmp_path):
+    space = SearchSpace.from_spec({"lr": [1e-4, 1e-2]})
+    base = {**BASE, "epochs": 2, "task": "regression"}
+    result = run_sweep(
+        related_dataset_dir,
+        store,
+        tmp_path / "s",
+        SweepConfig(space=space, n_trials=3, base=base, workers=1),
+    )
+    assert result.metric == "r2"
+    rec = read_trials(tmp_path / "s" / TRIALS_FILE)[0]
+    assert {"mse", "r2", "pearson"} <= set(rec["val"])
+    r2 = [r["val_mean"] for r in result.ranked]
+    assert r2 == sorted(r2, reverse=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    low=st.floats(1e-6, 1.0),
+    span=st.floats(1.0, 1e3),
+    ilow=st.integers(1, 50),
+    iwidth=st.integers(0, 20),
+    seed=st.integers(0, 2**31 - 1),
+    trial=st.integers(0, 10_000),
+)
+def test_samples_stay_inside_the_declared_ranges(low, span, ilow, iwidth, seed, trial):
+    space = SearchSpace.from_spec(
+        {
+            "lr": {"dist": "loguniform", "low": low, "high": low * span},
+            "dropout": {"dist": "uniform", "low": low / 2, "high": low / 2 + 0.1},
+            "layers": {"dist": "randint", "low": ilow, "high": ilow + iwidth},
+            "batch_size": [8, 16, 32],
+        }
+    )
+    p = space.sample(seed, trial)
+    assert low * (1 - 1e-9) <= p["lr"] <= low * span * (1 + 1e-9)
+    assert low / 2 <= p["dropout"] <= low / 2 + 0.1 + 1e-12
+    assert isinstance(p["layers"], int) and ilow <= p["layers"] <= ilow + iwidth
+    assert p["batch_size"] in (8, 16, 32)
+    assert space.sample(seed, trial) == p
+
+
+def test_workers_do_not_hang_after_the_parent_used_threads(related_dataset_dir, related_store):
+    # libgomp hangs a forked child that enters an OpenMP parallel region once the parent has
+    # used one; run in a subprocess so a regression fails on the timeout instead of hanging.
+    script = f"""
+import tempfile, torch
+torch.set_num_threads(2)
+x = torch.randn(1500, 1500)
+(x @ x).sum()
+from embedhead.sweep import SearchSpace, SweepConfig, run_sweep
+space = SearchSpace.from_spec({{"lr": [1e-3, 1e-2]}})
+base = {{"head": "thesis", "epochs": 1, "conv_channels": 8, "hidden_sizes": [8]}}
+with tempfile.TemporaryDirectory() as tmp:
+    r = run_sweep({str(related_dataset_dir)!r}, {str(related_store)!r}, tmp + "/s",
+                  SweepConfig(space=space, n_trials=4, base=base, workers=2))
+    print("trained", r.n_trained)
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: a hang kills the workers too
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("sweep worker processes hung")
+    assert proc.returncode == 0, err
+    assert "trained 4" in out
