@@ -100,6 +100,6 @@ def quick_metrics(task: str, targets: np.ndarray, outputs: np.ndarray) -> dict[s
     var = float(np.var(y)) if y.size else 0.0
     return {
         "mse": mse,
-        "r2": 1.0 - mse / var if y.size >= 2 and var > 0 else math.nan,
+        "r2": 1.0 - mse / var if y.size >= 2 and np.ptp(y) > 0 else math.nan,
         "pearson": _correlation(y, p, spearman=False),
     }
