@@ -112,6 +112,7 @@ def recompute_batches(
     source: PairSource,
     order: np.ndarray,
     batch_size: int,
+    device: str = "cpu",
 ) -> Iterator[PairBatch]:
     """The thesis's way: embed both sides of every batch with the backbone, at every step.
 
@@ -123,16 +124,18 @@ def recompute_batches(
 
     def embed(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, lengths = tokenize([sequences[int(i)] for i in index])
+        tokens, lengths = tokens.to(device), lengths.to(device)
         with torch.inference_mode():
             x = model(tokens)  # (B, L, D)
-        mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+        mask = torch.arange(x.shape[1], device=device)[None, :] < lengths[:, None]
         return torch.where(mask[..., None], x, 0.0).clone(), mask
 
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         x1, m1 = embed(pairs.left[index])
         x2, m2 = embed(pairs.right[index])
-        yield PairBatch(x1, x2, m1, m2, torch.from_numpy(pairs.targets[index]))
+        targets = torch.from_numpy(pairs.targets[index]).to(device)
+        yield PairBatch(x1, x2, m1, m2, targets)
 
 
 def train_epoch(head: SiameseHead, batches: Iterator[PairBatch], lr: float) -> tuple[float, float]:
@@ -167,6 +170,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -181,14 +185,19 @@ def main() -> None:
         bb = init_backbone(args.preset, root / "bb", seed=args.seed)
         say("embedding the store (once)")
         t0 = time.perf_counter()
-        config = EmbedConfig(dtype="float32", device="cpu", progress=False)
+        config = EmbedConfig(dtype="float32", device=args.device, progress=False)
         embed_dataset(ds_dir, root / "s.zarr", bb, config)
         t_embed = time.perf_counter() - t0
         dataset = load_dataset(ds_dir)
         with open_store(root / "s.zarr") as store:
             t0 = time.perf_counter()
             data = load_head_data(
-                dataset, store, kind="thesis", task="classification", loader="memory"
+                dataset,
+                store,
+                kind="thesis",
+                task="classification",
+                loader="memory",
+                device=args.device,
             )
             t_load = time.perf_counter() - t0
         train, test = data["train"], data["test"]
@@ -198,18 +207,18 @@ def main() -> None:
 
         say("one epoch on the cache")
         torch.manual_seed(args.seed)
-        cached_head = build_head(head_config)
+        cached_head = build_head(head_config).to(args.device)
         t_cached, loss_cached = train_epoch(
             cached_head, train.batches(args.batch_size, order_np), args.lr
         )
 
         say("one epoch recomputing the backbone")
-        model = load_backbone(bb, device="cpu")
+        model = load_backbone(bb, device=args.device)
         by_id = dict(dataset.sequences())
         sequences = [by_id[k] for k in data.seq_ids]
         torch.manual_seed(args.seed)
-        recompute_head = build_head(head_config)
-        batches = recompute_batches(model, sequences, train, order_np, args.batch_size)
+        recompute_head = build_head(head_config).to(args.device)
+        batches = recompute_batches(model, sequences, train, order_np, args.batch_size, args.device)
         t_recompute, loss_recompute = train_epoch(recompute_head, batches, args.lr)
 
         m_cached = evaluate_source(cached_head, test, 128)
@@ -218,7 +227,7 @@ def main() -> None:
         print(
             f"backbone {args.preset} (random, d_model {data.d_model}); {len(dataset.pairs)} pairs "
             f"({len(train)} train, {nt} nt per epoch), lengths {args.min_len}-{args.max_len}, "
-            f"batch {args.batch_size}, {args.threads} threads"
+            f"batch {args.batch_size}, {args.threads} threads, device {args.device}"
         )
         print(f"one-time: embed store {t_embed:.2f} s, load cache into memory {t_load:.3f} s")
         print(f"epoch on cache:            {t_cached:8.3f} s  (train loss {loss_cached:.4f})")

@@ -12,9 +12,11 @@ cut into windows of at most ``chunk_size`` columns -> re-score each window exact
 sequence is written to ``sequences.fa.gz`` at once and only its id is kept, so memory grows
 with the pair table (one small record per pair) and not with the alignment text. Once all
 positives are known they are split (:mod:`embedhead.splits`), then negatives are drawn within
-each split (:mod:`embedhead.negatives`). Everything is written into a temporary folder beside
-``out_dir`` that is renamed at the end; on any error it is removed, so no partial dataset is
-ever left behind.
+each split (:mod:`embedhead.negatives`), length-matched by default (``length_match``, so that
+length alone hardly separates the labels; 0 gives the thesis's exact methods); a split whose
+negatives fall short of ``negative_ratio`` is counted (``n_negatives_missing``) and warned
+about. Everything is written into a temporary folder beside ``out_dir`` that is renamed at the
+end; on any error it is removed, so no partial dataset is ever left behind.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from embedhead.dataset import (
     sequence_id,
 )
 from embedhead.errors import ConfigError, InputError
-from embedhead.negatives import NEGATIVE_METHODS, make_negatives
+from embedhead.negatives import DEFAULT_LENGTH_MATCH, NEGATIVE_METHODS, make_negatives
 from embedhead.splits import DEFAULT_FRACTIONS, SPLIT_MODES, assign_splits, check_fractions
 
 FORMATS = ("auto", "maf", "axt", "csv")
@@ -69,6 +71,7 @@ class PrepareConfig:
     scoring: str = "hoxd70"
     negatives: str = "swap"
     negative_ratio: float = 1.0
+    length_match: float = DEFAULT_LENGTH_MATCH  # 0: the thesis methods, lengths ignored
     split_by: str = "block"
     split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     seed: int = 0
@@ -95,6 +98,11 @@ class PrepareConfig:
             )
         if not math.isfinite(self.negative_ratio) or self.negative_ratio < 0:
             raise ConfigError(f"--negative-ratio must be >= 0, not {self.negative_ratio}")
+        if not math.isfinite(self.length_match) or not 0 <= self.length_match < 1:
+            raise ConfigError(
+                f"--length-match must be >= 0 and < 1 (0: no length matching),"
+                f" not {self.length_match}"
+            )
         if self.split_by not in SPLIT_MODES:
             raise ConfigError(
                 f"unknown --split-by {self.split_by!r} (choose from {', '.join(SPLIT_MODES)})"
@@ -426,24 +434,26 @@ def _build(
     splits = assign_splits(positives, config.split_by, config.split_fractions, config.seed)
     positives = [dataclasses.replace(r, split=s) for r, s in zip(positives, splits, strict=True)]
     negatives: list[PairRecord] = []
+    missing: dict[str, int] = {}
     for split in SPLITS:
         members = [r for r in positives if r.split == split]
-        negatives.extend(
-            make_negatives(
-                members,
-                config.negatives,
-                config.negative_ratio,
-                seed=f"{config.seed}:{split}",
-                split=split,
-                id_prefix=f"neg/{split}/",
-            )
+        drawn = make_negatives(
+            members,
+            config.negatives,
+            config.negative_ratio,
+            seed=f"{config.seed}:{split}",
+            split=split,
+            id_prefix=f"neg/{split}/",
+            length_match=config.length_match,
         )
+        missing[split] = round(config.negative_ratio * len(members)) - len(drawn)
+        negatives.extend(drawn)
     records = positives + negatives
     _write_pairs(tmp / PAIRS_FILE, records)
     counts = {s: {"1": 0, "0": 0} for s in SPLITS}
     for rec in records:
         counts[rec.split][str(rec.label)] += 1
-    warnings = _warnings(counts, config)
+    warnings = _warnings(counts, config, missing)
     info = {
         "format_version": 1,
         "created_by": f"embedhead {__version__} prepare",
@@ -459,6 +469,7 @@ def _build(
         "n_blocks": collector.n_blocks,
         "n_blocks_without_pair": collector.n_without_pair,
         "n_windows_too_short": collector.n_too_short,
+        "n_negatives_missing": missing,
         "warnings": list(warnings),
     }
     with open(tmp / INFO_FILE, "w", encoding="utf-8") as fh:
@@ -478,16 +489,33 @@ def _build(
     )
 
 
-def _warnings(counts: Mapping[str, Mapping[str, int]], config: PrepareConfig) -> tuple[str, ...]:
-    """Empty splits (too few groups to split) and splits that got no negatives."""
+def _warnings(
+    counts: Mapping[str, Mapping[str, int]], config: PrepareConfig, missing: Mapping[str, int]
+) -> tuple[str, ...]:
+    """Empty splits, splits without negatives, and splits short of --negative-ratio."""
     out: list[str] = []
     for split, fraction in zip(SPLITS, config.split_fractions, strict=True):
         if fraction > 0 and counts[split]["1"] == 0:
             hint = " (try --split-by block)" if config.split_by == "chrom" else ""
             out.append(f"the {split} split is empty: too few {config.split_by} groups{hint}")
         elif config.negative_ratio > 0 and counts[split]["1"] and not counts[split]["0"]:
+            also = " or have no partner of a close enough length" if config.length_match else ""
             out.append(
                 f"the {split} split has no negatives: its positives all come from one block"
-                " or from overlapping blocks"
+                f" or from overlapping blocks{also}"
+            )
+        elif missing.get(split, 0) > 0:
+            wanted = counts[split]["0"] + missing[split]
+            rule = "another, non-overlapping block, not a true partner, not yet used"
+            hint = ""
+            if config.length_match > 0:
+                rule += (
+                    f", second sequence within --length-match {config.length_match:g}"
+                    " of the true one's length"
+                )
+                hint = "; a larger --length-match (or 0) finds more"
+            out.append(
+                f"the {split} split got {counts[split]['0']} of {wanted} negatives:"
+                f" {missing[split]} found no valid partner ({rule}){hint}"
             )
     return tuple(out)

@@ -12,11 +12,17 @@ from hypothesis import strategies as st
 
 from embedhead.dataset import PairRecord
 from embedhead.errors import ConfigError
-from embedhead.negatives import make_negatives, sources_conflict
+from embedhead.negatives import STRATUM_MAX, lengths_close, make_negatives, sources_conflict
 
 
 def positive(
-    k: int, block: str, chrom: str = "chr1", start: int | None = None, seq2: str | None = None
+    k: int,
+    block: str,
+    chrom: str = "chr1",
+    start: int | None = None,
+    seq2: str | None = None,
+    len1: int = 100,
+    len2: int = 90,
 ) -> PairRecord:
     s = 1000 * k if start is None else start
     return PairRecord(
@@ -24,8 +30,8 @@ def positive(
         label=1,
         seq1=f"a{k}",
         seq2=seq2 or f"b{k}",
-        len1=100,
-        len2=90,
+        len1=len1,
+        len2=len2,
         score=1000.0,
         norm_score=10.0,
         identity=0.8,
@@ -159,3 +165,168 @@ def test_bad_parameters():
         make_negatives(positives, "mix")
     with pytest.raises(ConfigError, match="ratio"):
         make_negatives(positives, "swap", -1.0)
+    for bad in (-0.1, 1.0, math.nan):
+        with pytest.raises(ConfigError, match="length-match"):
+            make_negatives(positives, "swap", length_match=bad)
+
+
+# ----------------------------------------------------------------------------- length matching
+
+
+@st.composite
+def sized_positive_sets(draw: st.DrawFn) -> list[PairRecord]:
+    """Positives with varied, aligned-like lengths (len1 within ~15 % of len2), some shared
+    second sequences, few blocks and many overlaps; lengths cluster so that some have close
+    partners and some are isolated."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    n = draw(st.integers(0, 60))
+    n_blocks = draw(st.integers(1, max(1, n)))
+    centres = [rng.randrange(50, 5000) for _ in range(draw(st.integers(1, 6)))]
+    len2_of: dict[str, int] = {}
+    out = []
+    for k in range(n):
+        block = f"f:{rng.randrange(n_blocks)}"
+        start = rng.randrange(0, 3000) if rng.random() < 0.5 else None
+        seq2 = f"b{rng.randrange(n)}" if rng.random() < 0.2 else f"b{k}"
+        len2 = len2_of.setdefault(seq2, max(1, round(rng.choice(centres) * rng.uniform(0.8, 1.2))))
+        len1 = max(1, round(len2 * rng.uniform(0.85, 1.15)))
+        out.append(positive(k, block, rng.choice(["chr1", "chr2"]), start, seq2, len1, len2))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sized_positive_sets(),
+    st.sampled_from(["swap", "shuffle"]),
+    st.sampled_from([0.5, 1.0, 2.0]),
+    st.sampled_from([0.02, 0.1, 0.3]),
+)
+def test_length_matched_negatives_keep_every_guarantee(positives, method, ratio, tol):
+    negs = make_negatives(positives, method, ratio, seed=4, length_match=tol)
+    true_pairs = {(p.seq1, p.seq2) for p in positives} | {(p.seq2, p.seq1) for p in positives}
+    by_seq1, _ = _source_of(positives)
+    assert len(negs) <= round(ratio * len(positives))
+    assert len({(n.seq1, n.seq2) for n in negs}) == len(negs)
+    for n in negs:
+        assert n.label == 0 and n.seq1 != n.seq2 and (n.seq1, n.seq2) not in true_pairs
+        src1 = by_seq1[n.seq1]
+        block2 = n.block_id.split("|")[1]
+        src2 = next(
+            p
+            for p in positives
+            if p.seq2 == n.seq2
+            and p.block_id == block2
+            and (p.start2, p.end2) == (n.start2, n.end2)
+        )
+        assert not sources_conflict(src1, src2)
+        # the replaced second sequence is within the tolerance of the true partner's length,
+        # so the negative's length ratio is its source positive's within a factor 1 +- tol
+        assert abs(n.len2 - src1.len2) <= tol * max(n.len2, src1.len2)
+        assert (n.len1, n.len2) == (src1.len1, src2.len2)
+        shift = abs(math.log(n.len1 / n.len2) - math.log(src1.len1 / src1.len2))
+        assert shift <= -math.log(1 - tol) + 1e-12
+    assert negs == make_negatives(positives, method, ratio, seed=4, length_match=tol)
+
+
+def spread_positives(n: int, step: int = 7) -> list[PairRecord]:
+    """n positives of independent blocks, len2 = 300, 307, ... in a scrambled input order."""
+    order = random.Random(1).sample(range(n), n)
+    return [
+        positive(k, f"f:{k}", len1=300 + step * r + (k % 5) - 2, len2=300 + step * r)
+        for k, r in enumerate(order)
+    ]
+
+
+@pytest.mark.parametrize("method", ["swap", "shuffle"])
+@pytest.mark.parametrize("ratio", [0.5, 1.0, 2.0])
+def test_matched_ratio_is_met_when_close_lengths_exist(method, ratio):
+    positives = spread_positives(60)
+    negs = make_negatives(positives, method, ratio, seed=2, length_match=0.1)
+    assert len(negs) == round(ratio * 60)
+    by_seq1, _ = _source_of(positives)
+    assert all(lengths_close(n.len2, by_seq1[n.seq1].len2, 0.1) for n in negs)
+    if ratio == 1.0:  # one-to-one: each sequence in exactly one negative
+        assert Counter(n.seq1 for n in negs) == Counter(p.seq1 for p in positives)
+        assert Counter(n.seq2 for n in negs) == Counter(p.seq2 for p in positives)
+
+
+def test_matched_swap_exchanges_second_sequences_with_the_nearest_length():
+    positives = spread_positives(40)
+    rank = {p.seq2: p.len2 for p in positives}  # len2 = 300 + 7 * rank
+    negs = make_negatives(positives, "swap", 1.0, seed=3, length_match=0.1)
+    pairs = {(n.seq1[1:], n.seq2[1:]) for n in negs}
+    assert len(pairs) == 40
+    for a, b in pairs:
+        assert (b, a) in pairs  # a swap: i takes j's second sequence and j takes i's
+        assert abs(rank[f"b{a}"] - rank[f"b{b}"]) == 7  # with its neighbour in len2 order
+
+
+def test_matched_shuffle_deranges_within_small_length_strata():
+    positives = spread_positives(60)
+    by_seq1, _ = _source_of(positives)
+    runs = [make_negatives(positives, "shuffle", 1.0, seed=s, length_match=0.1) for s in (1, 2)]
+    for negs in runs:
+        steps = [abs(n.len2 - by_seq1[n.seq1].len2) // 7 for n in negs]
+        assert 0 not in steps and max(steps) <= STRATUM_MAX - 1
+        assert len({n.seq1 for n in negs}) == len({n.seq2 for n in negs}) == 60
+        assert any(s > 1 for s in steps)  # not just neighbour swaps
+    assert [(n.seq1, n.seq2) for n in runs[0]] != [(n.seq1, n.seq2) for n in runs[1]]
+
+
+@pytest.mark.parametrize("method", ["swap", "shuffle"])
+def test_isolated_lengths_are_skipped_not_relaxed(method):
+    lengths = [100, 101, 103, 104, 106, 500, 2000]  # 500 and 2000 have no partner within 10 %
+    positives = [positive(k, f"f:{k}", len1=n, len2=n) for k, n in enumerate(lengths)]
+    negs = make_negatives(positives, method, 1.0, seed=0, length_match=0.1)
+    # the five close ones give the 7 negatives (later rounds re-use them); 500 and 2000 none
+    assert 0 < len(negs) <= len(positives)
+    assert all(n.len1 < 200 and n.len2 < 200 for n in negs)
+    unmatched = make_negatives(positives, method, 1.0, seed=0)  # thesis: lengths ignored
+    assert {n.len1 for n in unmatched} == {n.len2 for n in unmatched} == set(lengths)
+
+
+@pytest.mark.parametrize("method", ["swap", "shuffle"])
+def test_matching_skips_chunks_of_the_same_block(method):
+    # 3 chunks per block with near-equal lengths: the nearest lengths are the own block's
+    positives = [
+        positive(k, f"f:{k // 3}", len1=1000 + 10 * (k // 3) + k % 3, len2=990 + 10 * (k // 3))
+        for k in range(30)
+    ]
+    negs = make_negatives(positives, method, 1.0, seed=1, length_match=0.05)
+    assert len(negs) == 30
+    by_seq1, _ = _source_of(positives)
+    for n in negs:
+        a, b = n.block_id.split("|")
+        assert a != b and lengths_close(n.len2, by_seq1[n.seq1].len2, 0.05)
+
+
+@pytest.mark.parametrize("method", ["swap", "shuffle"])
+def test_without_matching_lengths_are_ignored(method):
+    same = [positive(k, f"f:{k}") for k in range(40)]
+    rng = random.Random(0)
+    varied = [
+        positive(k, f"f:{k}", len1=rng.randrange(50, 5000), len2=rng.randrange(50, 5000))
+        for k in range(40)
+    ]
+
+    def ids(ps: list[PairRecord], tol: float) -> list[tuple[str, str]]:
+        return [(n.seq1, n.seq2) for n in make_negatives(ps, method, 1.0, 5, length_match=tol)]
+
+    assert ids(same, 0.0) == ids(varied, 0.0)  # the thesis methods never look at lengths
+    assert ids(same, 0.1) != ids(varied, 0.1)
+
+
+@pytest.mark.parametrize("method", ["swap", "shuffle"])
+@pytest.mark.parametrize("tol", [0.0, 0.1])
+def test_windows_of_overlapping_blocks_are_refused_even_when_windows_do_not_overlap(method, tol):
+    # block f:0 and its copy g:0 (another file), each cut into three windows side by side
+    positives = [
+        positive(3 * c + w, f"{name}:0", start=100 * w)
+        for c, name in enumerate(("f", "g"))
+        for w in range(3)
+    ]
+    assert not sources_conflict(positives[0], positives[5])  # windows 0 and 2 do not overlap
+    assert make_negatives(positives, method, 1.0, length_match=tol) == []
+    far = positive(9, "h:0", chrom="chr9")
+    negs = make_negatives([*positives, far], method, 1.0, length_match=tol)
+    assert negs and all("h:0" in n.block_id for n in negs)

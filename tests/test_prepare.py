@@ -17,6 +17,7 @@ from embedhead.chunking import count_letters
 from embedhead.cli.main import main
 from embedhead.dataset import iter_fasta, load_dataset, normalise_sequence, sequence_id
 from embedhead.errors import ConfigError, InputError
+from embedhead.negatives import make_negatives
 from embedhead.prepare import PrepareConfig, prepare
 
 DOG_AXT = "kent/hg17.canFam1.testDog.net.axt"
@@ -53,12 +54,16 @@ def check_dataset_invariants(out: Path) -> dict:
         for label in (0, 1):
             n = sum(1 for p in ds.pairs if p.split == split and p.label == label)
             assert counts[split][str(label)] == n
+        wanted = round(info["parameters"]["negative_ratio"] * counts[split]["1"])
+        assert info["n_negatives_missing"][split] == wanted - counts[split]["0"] >= 0
     return {"ds": ds, "seqs": seqs}
 
 
 def test_prepare_simulated_maf(simulated_maf, tmp_path):
     out = tmp_path / "ds"
-    cfg = PrepareConfig(reference="hg38", query="susScr11", chunk_size=2000, seed=1)
+    cfg = PrepareConfig(
+        reference="hg38", query="susScr11", chunk_size=2000, seed=1, length_match=0.0
+    )
     summary = prepare([simulated_maf], out, cfg)
     got = check_dataset_invariants(out)
     ds = got["ds"]
@@ -70,7 +75,58 @@ def test_prepare_simulated_maf(simulated_maf, tmp_path):
     info = ds.info
     assert info["inputs"][0]["sha256"] and info["parameters"]["chunk_size"] == 2000
     assert info["scoring_scheme"]["name"] == "HOXD70"
+    assert info["parameters"]["length_match"] == 0.0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def _negative_sources(ds):
+    """(negative, positive whose first sequence it took, positive whose second it took)."""
+    positives = [p for p in ds.pairs if p.label == 1]
+    by_first = {(p.block_id, p.seq1): p for p in positives}
+    by_second = {(p.block_id, p.seq2): p for p in positives}
+    for n in ds.pairs:
+        if n.label == 0:
+            a, b = n.block_id.split("|")
+            yield n, by_first[(a, n.seq1)], by_second[(b, n.seq2)]
+
+
+@pytest.mark.parametrize("negatives", ["swap", "shuffle"])
+def test_prepare_length_matches_negatives_by_default(simulated_maf, tmp_path, negatives):
+    cfg = PrepareConfig(reference="hg38", query="susScr11", chunk_size=2000, negatives=negatives)
+    assert cfg.length_match == 0.1
+    summary = prepare([simulated_maf], tmp_path / "ds", cfg)
+    ds = check_dataset_invariants(tmp_path / "ds")["ds"]
+    assert ds.info["parameters"]["length_match"] == 0.1
+    n_checked = 0
+    for n, first, second in _negative_sources(ds):
+        assert (n.len1, n.len2) == (first.len1, second.len2)
+        assert abs(second.len2 - first.len2) <= 0.1 * max(second.len2, first.len2)
+        n_checked += 1
+    assert n_checked == summary.n_negative > 0.7 * summary.n_positive
+    missing = ds.info["n_negatives_missing"]
+    for split in ("train", "val", "test"):  # every shortfall is reported
+        noted = [w for w in summary.warnings if w.startswith(f"the {split} split got")]
+        assert len(noted) == (missing[split] > 0)
+        assert all("--length-match 0.1" in w for w in noted)
+    assert ds.info["warnings"] == list(summary.warnings)
+
+
+def test_length_match_zero_is_the_thesis_method(simulated_maf, tmp_path):
+    base = {"reference": "hg38", "query": "susScr11", "chunk_size": 2000}
+    prepare([simulated_maf], tmp_path / "a", PrepareConfig(**base, length_match=0.0))
+    prepare([simulated_maf], tmp_path / "b", PrepareConfig(**base, length_match=0.5))
+    a, b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
+    assert [p for p in a.pairs if p.label == 1] == [p for p in b.pairs if p.label == 1]
+    pos = [p for p in a.pairs if p.label == 1]
+    for split in ("train", "val", "test"):  # exactly make_negatives' thesis output
+        members = [p for p in pos if p.split == split]
+        expected = make_negatives(members, "swap", 1.0, "0:" + split, split, f"neg/{split}/")
+        assert [p for p in a.pairs if p.label == 0 and p.split == split] == expected
+    far = [abs(n.len2 - f.len2) / max(n.len2, f.len2) for n, f, _ in _negative_sources(a)]
+    assert max(far) > 0.5  # lengths ignored: some negatives replace a partner of another size
+    assert all(
+        abs(n.len2 - f.len2) <= 0.5 * max(n.len2, f.len2) for n, f, _ in _negative_sources(b)
+    )
 
 
 def test_prepare_is_deterministic_and_seeded(simulated_maf, tmp_path):
@@ -276,6 +332,8 @@ def test_no_pairs_is_an_error(simulated_maf, tmp_path):
         ({"min_length": 6000}, "exceeds"),
         ({"negatives": "mix"}, "negatives"),
         ({"negative_ratio": -1.0}, "ratio"),
+        ({"length_match": 1.0}, "length-match"),
+        ({"length_match": -0.1}, "length-match"),
         ({"split_by": "file"}, "split-by"),
         ({"reference": "hg38", "query": "hg38"}, "both"),
         ({"scoring": "nosuchmatrix"}, "scoring scheme"),
@@ -307,6 +365,7 @@ def test_cli_simulate_then_prepare(tmp_path):
     assert info["command"].startswith("embedhead prepare ")
     assert "--seed 2" in info["command"]
     assert info["parameters"]["split_fractions"] == pytest.approx([0.6, 0.2, 0.2])
+    assert info["parameters"]["length_match"] == 0.1 and "--length-match 0.1" in info["command"]
     # again without --force: refused, exit 1, dataset untouched
     before = (out / "pairs.tsv.gz").read_bytes()
     result = runner.invoke(main, args)
@@ -360,3 +419,62 @@ def test_single_long_block_is_cut_and_warned_about(realdata, tmp_path):
     (block,) = read_alignments(path)
     assert sum(p.len1 for p in ds.pairs) == block.rows[0].size
     assert [p.start1 for p in ds.pairs][1:] == [p.end1 for p in ds.pairs][:-1]  # contiguous
+
+
+# ----------------------------------------------------------------------------- length matching
+
+DEMO_MAF = Path(__file__).resolve().parent.parent / "data" / "demo.maf.gz"
+
+
+def _length_only_accuracy(ds) -> tuple[float, float]:
+    """A logistic regression on (log len1, log len2, |len1 - len2|) only: accuracy on val+test
+    when fitted on train, and 5-fold cross-validated accuracy over all pairs."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def features(pairs):
+        a = np.array([p.len1 for p in pairs], dtype=float)
+        b = np.array([p.len2 for p in pairs], dtype=float)
+        x = np.column_stack([np.log(a), np.log(b), np.abs(a - b)])
+        return x, np.array([p.label for p in pairs])
+
+    def model():
+        return make_pipeline(StandardScaler(), LogisticRegression())
+
+    train = [p for p in ds.pairs if p.split == "train"]
+    held = [p for p in ds.pairs if p.split != "train"]
+    held_acc = model().fit(*features(train)).score(*features(held))
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    cv_acc = cross_val_score(model(), *features(ds.pairs), cv=folds).mean()
+    return float(held_acc), float(cv_acc)
+
+
+@pytest.mark.skipif(not DEMO_MAF.is_file(), reason="data/demo.maf.gz is absent")
+@pytest.mark.parametrize("negatives", ["swap", "shuffle"])
+def test_demo_lengths_alone_are_near_chance_only_with_length_matching(tmp_path, negatives):
+    runner = CliRunner()
+    base = ["prepare", str(DEMO_MAF), "--reference", "hg38", "--query", "galGal6"]
+    base += ["--chunk-size", "1000", "--negatives", negatives]
+    got = {}
+    for name, extra in (("matched", []), ("thesis", ["--length-match", "0"])):
+        result = runner.invoke(main, [*base, *extra, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        ds = load_dataset(tmp_path / name)
+        assert sum(p.label == 0 for p in ds.pairs) == sum(p.label == 1 for p in ds.pairs) > 500
+        got[name] = _length_only_accuracy(ds)
+    held, cv = got["matched"]
+    assert held < 0.65 and cv < 0.62, got  # about chance (0.5 for 1:1)
+    held, cv = got["thesis"]
+    assert held > 0.8 and cv > 0.8, got  # the thesis's negatives betray themselves by length
+
+
+def test_cli_rejects_a_bad_length_match(simulated_maf, tmp_path):
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(
+        main, ["prepare", str(simulated_maf), "--out", str(out), "--length-match", "1.5"]
+    )
+    assert result.exit_code == 1 and "--length-match" in result.output
+    assert not out.exists()
