@@ -30,6 +30,13 @@ COMMANDS: list[click.Command] = []
 )
 @device_option
 @click.option(
+    "--precision",
+    type=click.Choice(["float32", "bfloat16", "float16"]),
+    default="float32",
+    show_default=True,
+    help="Backbone compute precision: bfloat16/float16 autocast runs on CUDA only.",
+)
+@click.option(
     "--batch-tokens",
     type=click.IntRange(min=1),
     default=1 << 16,
@@ -51,6 +58,7 @@ def embed_command(
     store: str,
     dtype: str,
     device: str,
+    precision: str,
     batch_tokens: int,
     max_length: int | None,
     pooled_only: bool,
@@ -75,6 +83,7 @@ def embed_command(
     config = EmbedConfig(
         dtype=dtype,
         device=device,
+        precision=precision,
         batch_tokens=batch_tokens,
         max_length=max_length,
         pooled_only=pooled_only,
@@ -92,6 +101,8 @@ def embed_command(
                 dtype,
                 "--device",
                 device,
+                "--precision",
+                precision,
                 "--batch-tokens",
                 str(batch_tokens),
                 *(["--max-length", str(max_length)] if max_length else []),

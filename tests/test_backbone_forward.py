@@ -208,10 +208,13 @@ def test_half_precision_is_refused_on_cpu(stress_dir):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_bfloat16_autocast_on_cuda_returns_float32(stress_dir):
-    model = load_backbone(stress_dir, device="cuda", dtype="bfloat16")
-    ids = _random_ids(100, 1)[None].cuda()
+def test_bfloat16_autocast_on_cuda_returns_float32(tmp_path):
+    # Standard (checkpoint-like) initialisation: the "stress" weights amplify bfloat16 rounding
+    # far beyond what trained weights do (seen on an H200: 40% RMS error there, 1-5% here).
+    bb = write_random_checkpoint(tmp_path / "std", seed=3, **SHAPE)
+    model = load_backbone(bb, device="cuda", dtype="bfloat16")
+    ids = _random_ids(500, 1)[None].cuda()
     out = model(ids)
-    ref = load_backbone(stress_dir, device="cuda")(ids)
+    ref = load_backbone(bb, device="cuda")(ids)
     assert out.dtype == torch.float32
-    assert (out - ref).pow(2).mean().sqrt() < 0.1 * ref.pow(2).mean().sqrt()
+    assert (out - ref).pow(2).mean().sqrt() < 0.05 * ref.pow(2).mean().sqrt()

@@ -148,6 +148,28 @@ def test_other_backbone_is_refused(f32_store, tmp_path, tiny_dataset_dir):
         assert len(store) == 40
 
 
+def test_precision_recorded_and_mixing_refused(f32_store, tiny_dataset_dir, tiny_backbone_dir):
+    from embedhead.store import check_compatible
+
+    with open_store(f32_store) as store:
+        attrs = dict(store.attrs)
+    assert attrs["precision"] == "float32"
+    with pytest.raises(IncompatibleError, match="precision"):
+        check_compatible(attrs, {**attrs, "precision": "bfloat16"}, f32_store)
+    legacy = {k: v for k, v in attrs.items() if k != "precision"}  # older stores lack the key
+    check_compatible(legacy, attrs, f32_store)
+    with pytest.raises(ConfigError, match="precision"):
+        EmbedConfig(precision="int8").validate()
+    if not torch.cuda.is_available():  # half precision is a CUDA-only autocast
+        with pytest.raises(ConfigError):
+            embed_dataset(
+                tiny_dataset_dir,
+                f32_store,
+                tiny_backbone_dir,
+                EmbedConfig(dtype="float32", precision="bfloat16", **QUIET),
+            )
+
+
 def write_fasta(path: Path, records: list[tuple[str, str]]) -> Path:
     with gzip.open(path, "wt") as fh:
         for name, seq in records:

@@ -37,7 +37,13 @@ from embedhead.errors import ConfigError, IncompatibleError, InputError
 LOADERS = ("auto", "memory", "stream")
 READ_BLOCK = 4096  # sequences per bulk store read while loading into memory
 MAX_LISTED_MISSING = 5
-STORE_OPTIONS = ("backbone_key", "dtype", "max_length", "pooled_only")  # kept in run.json
+STORE_OPTIONS = (
+    "backbone_key",
+    "dtype",
+    "precision",
+    "max_length",
+    "pooled_only",
+)  # kept in run.json
 
 
 @runtime_checkable

@@ -188,7 +188,9 @@ def _embed_missing(
     """Embed the given id -> sequence map into ``store_path`` (skipping ids already there)."""
     from embedhead.store.embed import EmbedConfig, embed_dataset
 
-    kwargs = {k: options[k] for k in ("dtype", "max_length", "pooled_only") if k in options}
+    kwargs = {
+        k: options[k] for k in ("dtype", "precision", "max_length", "pooled_only") if k in options
+    }
     config = EmbedConfig(device=device, progress=False, command="embedhead predict", **kwargs)
     with tempfile.TemporaryDirectory(prefix="embedhead-predict-") as tmp:
         fasta = Path(tmp) / "missing.fa"

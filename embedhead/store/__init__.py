@@ -33,7 +33,9 @@ __all__ = [
     "parts_dir",
 ]
 
-_MUST_MATCH = ("backbone_key", "d_model", "dtype", "pooled_only", "max_length")
+_MUST_MATCH = ("backbone_key", "d_model", "dtype", "pooled_only", "max_length", "precision")
+# Attributes that stores written before they existed lack; they read as these values.
+_ATTR_DEFAULTS: dict[str, Any] = {"precision": "float32"}
 
 
 def backend_of(path: str | Path) -> str:
@@ -72,9 +74,10 @@ def check_compatible(existing: dict[str, Any], wanted: dict[str, Any], path: str
             f"(identity {wanted.get('backbone_key')}); use another --store"
         )
     for key in _MUST_MATCH[1:]:
-        if existing.get(key) != wanted.get(key):
+        have = existing.get(key, _ATTR_DEFAULTS.get(key))
+        if have != wanted.get(key, _ATTR_DEFAULTS.get(key)):
             raise IncompatibleError(
-                f"{path}: store has {key}={existing.get(key)!r} but this run asks for "
+                f"{path}: store has {key}={have!r} but this run asks for "
                 f"{key}={wanted.get(key)!r}; use the same options or another --store"
             )
 

@@ -46,12 +46,17 @@ SLOW_ENV = "EMBEDHEAD_TEST_BATCH_SLEEP"
 DEFAULT_BATCH_TOKENS = 1 << 16
 
 
+PRECISIONS = ("float32", "bfloat16", "float16")
+"""Backbone compute precisions: float32, or bfloat16/float16 autocast (CUDA only)."""
+
+
 @dataclass(frozen=True)
 class EmbedConfig:
     """Options of an embed run (store dtype, device, batching, truncation, layout)."""
 
     dtype: str = layout.DEFAULT_DTYPE
     device: str = "auto"
+    precision: str = "float32"
     batch_tokens: int = DEFAULT_BATCH_TOKENS
     max_length: int | None = None
     pooled_only: bool = False
@@ -60,6 +65,10 @@ class EmbedConfig:
     window_nucleotides: int = WINDOW_NUCLEOTIDES
 
     def validate(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
+            )
         if self.dtype not in layout.DTYPES:
             raise ConfigError(
                 f"--dtype must be one of {', '.join(layout.DTYPES)}, not {self.dtype!r}"
@@ -261,6 +270,7 @@ def store_attrs(model: Any, config: EmbedConfig) -> dict[str, Any]:
         "backbone_key": identity.key,
         "tokenizer": dict(TOKENIZER_INFO),
         "dtype": config.dtype,
+        "precision": config.precision,
         "storage_dtype": layout.STORAGE_DTYPES[config.dtype],
         "d_model": int(model.config.d_model),
         "pooled_only": bool(config.pooled_only),
@@ -391,7 +401,7 @@ def embed_dataset(
     store_path = Path(store_path)
     ctx = dist_context()
     device = ctx.device_for(config.device)
-    model = load_backbone(backbone_source, device=device, dtype="float32")
+    model = load_backbone(backbone_source, device=device, dtype=config.precision)
     census = _census(source, config.max_length, int(model.config.max_seq_len))
     attrs = store_attrs(model, config)
 
