@@ -18,8 +18,6 @@ under a minute on 2 CPU cores; flags make it bigger.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import json
 import math
 import os
@@ -30,18 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from embedhead.dataset import (
-    INFO_FILE,
-    PAIR_COLUMNS,
-    PAIRS_FILE,
-    SEQUENCES_FILE,
-    PairRecord,
-    format_pair_row,
-    sequence_id,
-)
+from embedhead.dataset import PairRecord, pair_of_sequences, sequence_id, write_dataset
 
 
-def write_dataset(out: Path, n_pairs: int, length: int, seed: int) -> Path:
+def make_dataset(out: Path, n_pairs: int, length: int, seed: int) -> Path:
     """A learnable dataset folder: n_pairs/2 positives (10% substitutions), as many negatives."""
     rng = random.Random(seed)
     seqs: dict[str, str] = {}
@@ -56,41 +46,23 @@ def write_dataset(out: Path, n_pairs: int, length: int, seed: int) -> Path:
         b = "".join(rng.choice("ACGT") if rng.random() < 0.1 else c for c in a) if label else rand()
         for s in (a, b):
             seqs[sequence_id(s)] = s
-        score = float(len(a)) * 0.8 if label else math.nan
         records.append(
-            PairRecord(
+            pair_of_sequences(
                 f"p{i:06d}",
                 label,
-                sequence_id(a),
-                sequence_id(b),
-                len(a),
-                len(b),
-                score,
-                score / max(len(a), len(b)) if label else math.nan,
-                0.9 if label else math.nan,
-                "ref",
-                "chr1",
-                None,
-                None,
-                "+",
-                "qry",
-                "chr1",
-                None,
-                None,
-                "+",
-                f"b{i}",
-                ("train", "train", "train", "train", "val", "test")[(i // 2) % 6],
+                a,
+                b,
+                split=("train", "train", "train", "train", "val", "test")[(i // 2) % 6],
+                score=float(len(a)) * 0.8 if label else math.nan,
+                identity=0.9 if label else math.nan,
+                db1="ref",
+                chrom1="chr1",
+                db2="qry",
+                chrom2="chr1",
+                block_id=f"b{i}",
             )
         )
-    out.mkdir(parents=True)
-    with gzip.open(out / SEQUENCES_FILE, "wt") as fh:
-        fh.writelines(f">{sid}\n{seq}\n" for sid, seq in seqs.items())
-    with gzip.open(out / PAIRS_FILE, "wt", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(PAIR_COLUMNS)
-        writer.writerows(format_pair_row(r) for r in records)
-    (out / INFO_FILE).write_text(json.dumps({"command": "benchmarks/bench_sweep.py"}) + "\n")
-    return out
+    return write_dataset(out, seqs.values(), records, {"command": "benchmarks/bench_sweep.py"})
 
 
 def main() -> None:
@@ -121,7 +93,7 @@ def main() -> None:
     base = {"head": args.head, "epochs": args.epochs, "patience": 0, "conv_channels": 32}
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp_name:
         tmp = Path(tmp_name)
-        ds = write_dataset(tmp / "ds", args.pairs, args.length, seed=0)
+        ds = make_dataset(tmp / "ds", args.pairs, args.length, seed=0)
         backbone = write_random_checkpoint(
             tmp / "bb", preset="tiny-1k", seed=0, d_model=64, n_layer=2, max_seq_len=1024
         )

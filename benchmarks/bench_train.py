@@ -22,9 +22,7 @@ Only this script touches the backbone directly; the library heads never do.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
-import json
+import math
 import random
 import sys
 import tempfile
@@ -37,14 +35,11 @@ import numpy as np
 import torch
 
 from embedhead.dataset import (
-    INFO_FILE,
-    PAIR_COLUMNS,
-    PAIRS_FILE,
-    SEQUENCES_FILE,
     PairRecord,
-    format_pair_row,
     load_dataset,
+    pair_of_sequences,
     sequence_id,
+    write_dataset,
 )
 from embedhead.heads.data import PairBatch, PairSource, load_head_data
 from embedhead.heads.models import HeadConfig, SiameseHead, build_head
@@ -63,31 +58,20 @@ def make_dataset(out: Path, n_pairs: int, min_len: int, max_len: int, seed: int)
     records: list[PairRecord] = []
 
     def add(pid: str, label: int, a: str, b: str, split: str) -> None:
-        score = float(len(a)) if label else float("nan")
-        nan = float("nan")
+        score, identity = (float(len(a)), 0.9) if label else (math.nan, math.nan)
         records.append(
-            PairRecord(
-                pair_id=pid,
-                label=label,
-                seq1=sequence_id(a),
-                seq2=sequence_id(b),
-                len1=len(a),
-                len2=len(b),
+            pair_of_sequences(
+                pid,
+                label,
+                a,
+                b,
+                split=split,
                 score=score,
-                norm_score=score / max(len(a), len(b)),
-                identity=0.9 if label else nan,
+                identity=identity,
                 db1="hg38",
                 chrom1="chr1",
-                start1=None,
-                end1=None,
-                strand1="+",
                 db2="galGal6",
                 chrom2="chr2",
-                start2=None,
-                end2=None,
-                strand2="+",
-                block_id="",
-                split=split,
             )
         )
 
@@ -95,15 +79,7 @@ def make_dataset(out: Path, n_pairs: int, min_len: int, max_len: int, seed: int)
         split = SPLITS[i % len(SPLITS)]
         add(f"p{i}", 1, firsts[i], seconds[i], split)
         add(f"n{i}", 0, firsts[i], seconds[(i + 1 + rng.randrange(half - 1)) % half], split)
-    out.mkdir(parents=True)
-    with gzip.open(out / SEQUENCES_FILE, "wt") as fh:
-        fh.writelines(f">{k}\n{v}\n" for k, v in seqs.items())
-    with gzip.open(out / PAIRS_FILE, "wt", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(PAIR_COLUMNS)
-        writer.writerows(format_pair_row(r) for r in records)
-    (out / INFO_FILE).write_text(json.dumps({"command": "bench_train", "seed": seed}))
-    return out
+    return write_dataset(out, seqs.values(), records, {"command": "bench_train", "seed": seed})
 
 
 def recompute_batches(

@@ -49,3 +49,37 @@ backbone_option = click.option(
     help="Backbone: local checkpoint folder, weights.ckpt, or Hugging Face Hub id.",
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+
+TASKS = ("classification", "regression")
+HEAD_KINDS = ("thesis", "pooled")
+dataset_argument = click.argument("dataset", type=click.Path(path_type=str))
+
+
+def out_dir_option(help: str) -> Callable[[F], F]:
+    """Required ``--out`` folder (passed as ``out_dir``); ``help`` says what the command writes."""
+    return click.option(
+        "--out", "out_dir", required=True, type=click.Path(path_type=str), help=help
+    )
+
+
+def task_option(default: str | None, help: str | None = None) -> Callable[[F], F]:
+    """``--task`` (classification or regression); a None default means "not given"."""
+    return click.option(
+        "--task",
+        type=click.Choice(TASKS),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def head_option(default: str | None, help: str) -> Callable[[F], F]:
+    """``--head`` (thesis or pooled), passed as ``head_kind``."""
+    return click.option(
+        "--head",
+        "head_kind",
+        type=click.Choice(HEAD_KINDS),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )

@@ -6,7 +6,16 @@ from typing import Any
 
 import click
 
-from embedhead.cli.common import library_errors, quiet_option, seed_option, store_option
+from embedhead.cli.common import (
+    dataset_argument,
+    head_option,
+    library_errors,
+    out_dir_option,
+    quiet_option,
+    seed_option,
+    store_option,
+    task_option,
+)
 
 
 def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
@@ -21,15 +30,9 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
 
 
 @click.command("sweep")
-@click.argument("dataset", type=click.Path(path_type=str))
+@dataset_argument
 @store_option
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=str),
-    help="Sweep folder; an existing one with the same settings is resumed.",
-)
+@out_dir_option("Sweep folder; an existing one with the same settings is resumed.")
 @click.option("--trials", type=int, default=20, show_default=True, help="Number of trials.")
 @click.option("--repeats", type=int, default=1, show_default=True, help="Training seeds per trial.")
 @click.option(
@@ -47,12 +50,8 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
     default=None,
     help="Fixed TrainConfig/HeadConfig overrides for every trial (JSON).",
 )
-@click.option(
-    "--task", type=click.Choice(["classification", "regression"]), default=None, help="Task."
-)
-@click.option(
-    "--head", "head_kind", type=click.Choice(["thesis", "pooled"]), default=None, help="Head."
-)
+@task_option(None, "Task.")
+@head_option(None, "Head.")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs per trial.")
 @click.option("--metric", default=None, help="Validation metric to rank by (default roc_auc / r2).")
 @click.option(
@@ -138,9 +137,7 @@ def sweep_command(
 
 @click.command("experiment")
 @click.argument("file", type=click.Path(path_type=str))
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Results folder."
-)
+@out_dir_option("Results folder.")
 @quiet_option
 @library_errors
 def experiment_command(file: str, out_dir: str, quiet: bool) -> None:
@@ -171,16 +168,9 @@ def experiment_command(file: str, out_dir: str, quiet: bool) -> None:
 
 
 @click.command("baselines")
-@click.argument("dataset", type=click.Path(path_type=str))
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Results folder."
-)
-@click.option(
-    "--task",
-    type=click.Choice(["classification", "regression"]),
-    default="classification",
-    show_default=True,
-)
+@dataset_argument
+@out_dir_option("Results folder.")
+@task_option("classification")
 @click.option(
     "--k",
     "ks",

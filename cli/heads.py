@@ -8,11 +8,15 @@ import click
 
 from embedhead.cli.common import (
     backbone_option,
+    dataset_argument,
     device_option,
+    head_option,
     library_errors,
+    out_dir_option,
     quiet_option,
     seed_option,
     store_option,
+    task_option,
 )
 
 # Override keys taken from flags only when given on the command line (flag > --config > default).
@@ -38,29 +42,12 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 @click.command("train")
-@click.argument("dataset", type=click.Path(path_type=str))
+@dataset_argument
 @store_option
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=str),
-    help="Run folder to create (must not exist or be empty).",
-)
-@click.option(
-    "--task",
-    type=click.Choice(["classification", "regression"]),
-    default="classification",
-    show_default=True,
-    help="Predict the label (BCE) or the normalised score (MSE).",
-)
-@click.option(
-    "--head",
-    "head_kind",
-    type=click.Choice(["thesis", "pooled"]),
-    default="thesis",
-    show_default=True,
-    help="thesis: conv1d on per-position embeddings; pooled: MLP on pooled vectors (fast).",
+@out_dir_option("Run folder to create (must not exist or be empty).")
+@task_option("classification", "Predict the label (BCE) or the normalised score (MSE).")
+@head_option(
+    "thesis", "thesis: conv1d on per-position embeddings; pooled: MLP on pooled vectors (fast)."
 )
 @click.option("--epochs", type=int, default=30, show_default=True, help="Maximum epochs.")
 @click.option("--batch-size", type=int, default=32, show_default=True)

@@ -9,16 +9,25 @@ Layout of a dataset folder::
 Sequences are normalised (upper case, gaps removed, IUPAC codes other than ACGTN -> N) before
 hashing, so the same sequence anywhere gets the same id. Empty fields in ``pairs.tsv.gz`` (score,
 identity and coordinates of negatives, coordinates that cannot be known) read as NaN / None.
+
+Writing: :func:`write_dataset` writes a whole folder at once (tests, benchmarks, tools);
+``prepare`` streams sequences through :class:`SequenceWriter` and then calls
+:func:`write_pairs` and :func:`write_info`. The gzip files carry no timestamp, so the same
+content always gives the same bytes (and the same :attr:`Dataset.fingerprint`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
+import io
 import json
 import math
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -29,6 +38,7 @@ SEQUENCES_FILE = "sequences.fa.gz"
 PAIRS_FILE = "pairs.tsv.gz"
 INFO_FILE = "dataset.json"
 SPLITS = ("train", "val", "test")
+GZIP_LEVEL = 5  # level 9 (gzip's default) is ~4x slower on DNA for ~3 % smaller files
 
 _IUPAC_TABLE = str.maketrans(
     {c: "N" for c in "RYSWKMBDHVUrysw kmbdhvu".replace(" ", "")}
@@ -85,6 +95,57 @@ PAIR_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(PairRecord))
 _INT_COLUMNS = {"label", "len1", "len2"}
 _OPT_INT_COLUMNS = {"start1", "end1", "start2", "end2"}
 _FLOAT_COLUMNS = {"score", "norm_score", "identity"}
+
+
+def pair_of_sequences(
+    pair_id: str,
+    label: int,
+    seq1: str,
+    seq2: str,
+    *,
+    split: str,
+    score: float = math.nan,
+    identity: float = math.nan,
+    db1: str = "",
+    chrom1: str = "",
+    start1: int | None = None,
+    end1: int | None = None,
+    strand1: str = "+",
+    db2: str = "",
+    chrom2: str = "",
+    start2: int | None = None,
+    end2: int | None = None,
+    strand2: str = "+",
+    block_id: str = "",
+) -> PairRecord:
+    """A record for two normalised sequence texts (synthetic data, tests, benchmarks).
+
+    Ids and lengths come from the texts; ``norm_score = score / max(len1, len2)`` (NaN when
+    the score is NaN, as for negatives).
+    """
+    return PairRecord(
+        pair_id=pair_id,
+        label=label,
+        seq1=sequence_id(seq1),
+        seq2=sequence_id(seq2),
+        len1=len(seq1),
+        len2=len(seq2),
+        score=score,
+        norm_score=score / max(len(seq1), len(seq2)),
+        identity=identity,
+        db1=db1,
+        chrom1=chrom1,
+        start1=start1,
+        end1=end1,
+        strand1=strand1,
+        db2=db2,
+        chrom2=chrom2,
+        start2=start2,
+        end2=end2,
+        strand2=strand2,
+        block_id=block_id,
+        split=split,
+    )
 
 
 def format_pair_row(rec: PairRecord) -> list[str]:
@@ -223,3 +284,103 @@ def load_dataset(path: str | Path) -> Dataset:
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc}", path / INFO_FILE, exc.lineno) from exc
     return Dataset(path=path, info=info, pairs=tuple(read_pairs(path / PAIRS_FILE)))
+
+
+@contextlib.contextmanager
+def _gzip_text(path: Path, encoding: str, newline: str) -> Iterator[io.TextIOWrapper]:
+    """A text stream into a new gzip file without timestamp or name (reproducible bytes)."""
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL) as gz,
+        io.TextIOWrapper(gz, encoding=encoding, newline=newline) as text,
+    ):
+        yield text
+
+
+class SequenceWriter:
+    """Writes each new (already normalised) sequence once to a gzip FASTA; keeps only the ids.
+
+    ``add(seq) -> sequence_id(seq)``; a sequence seen before is not written again.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._files = contextlib.ExitStack()
+        self._text = self._files.enter_context(_gzip_text(Path(path), "ascii", "\n"))
+        self.ids: set[str] = set()
+
+    def add(self, seq: str) -> str:
+        """Write ``seq`` unless already written; return its id."""
+        sid = sequence_id(seq)
+        if sid not in self.ids:
+            self.ids.add(sid)
+            self._text.write(f">{sid}\n{seq}\n")
+        return sid
+
+    def close(self) -> None:
+        """Finish the gzip stream and close the file."""
+        self._files.close()
+
+    def __enter__(self) -> SequenceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_pairs(path: str | Path, records: Iterable[PairRecord]) -> None:
+    """Write a pairs table (gzip TSV, header = PAIR_COLUMNS) as ``read_pairs`` reads it."""
+    with _gzip_text(Path(path), "utf-8", "") as text:
+        writer = csv.writer(text, delimiter="\t", lineterminator="\n")
+        writer.writerow(PAIR_COLUMNS)
+        for rec in records:
+            writer.writerow(format_pair_row(rec))
+
+
+def write_info(path: str | Path, info: Mapping[str, Any]) -> None:
+    """Write ``dataset.json``: indented JSON and a final newline."""
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(info, fh, indent=2)
+        fh.write("\n")
+
+
+def write_dataset(
+    out_dir: str | Path,
+    sequences: Iterable[str],
+    records: Iterable[PairRecord],
+    info: Mapping[str, Any],
+) -> Path:
+    """Write a complete dataset folder in one go; returns its path.
+
+    ``sequences``: normalised sequences (duplicates are written once, in first-seen order);
+    ``records``: the pairs, in table order, whose ``seq1``/``seq2`` must be ids of those
+    sequences; ``info``: the content of ``dataset.json``. The folder is assembled beside
+    ``out_dir`` and renamed at the end, so an error leaves nothing behind; ``out_dir`` must not
+    exist or be an empty folder. Raises ValueError for a sequence that is not normalised or a
+    record naming an unknown sequence id, FileExistsError for a non-empty ``out_dir``.
+    """
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not an empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a dataset is an ordinary folder
+        with SequenceWriter(tmp / SEQUENCES_FILE) as writer:
+            for seq in sequences:
+                if normalise_sequence(seq) != seq:
+                    raise ValueError(f"sequence is not normalised: {seq[:40]!r}")
+                writer.add(seq)
+        records = list(records)
+        for rec in records:
+            for sid in (rec.seq1, rec.seq2):
+                if sid not in writer.ids:
+                    raise ValueError(f"pair {rec.pair_id!r} names unknown sequence id {sid!r}")
+        write_pairs(tmp / PAIRS_FILE, records)
+        write_info(tmp / INFO_FILE, info)
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

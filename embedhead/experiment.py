@@ -44,9 +44,10 @@ from embedhead.errors import ConfigError
 from embedhead.report import (
     Report,
     atomic_write_text,
-    fmt_mean_std,
-    markdown_table,
+    cross_species_table,
+    learning_curve_table,
     mean_std,
+    per_species_table,
     write_json,
     write_report,
 )
@@ -404,52 +405,14 @@ def experiment_markdown(results: Mapping[str, Any]) -> str:
     """The experiment's tables as Markdown."""
     parts = ["# Experiment results (test split)\n"]
     for table in results["per_species"]:
-        keys = table["metrics_order"]
         parts.append(f"## Per species: {table['task']} (mean ± std over repeats)\n")
-        parts.append(
-            markdown_table(
-                ["species", "repeats", *keys],
-                [
-                    [
-                        row["species"],
-                        str(row["n_repeats"]),
-                        *[
-                            fmt_mean_std(row["metrics"][k]["mean"], row["metrics"][k]["std"])
-                            if k in row["metrics"]
-                            else "-"
-                            for k in keys
-                        ],
-                    ]
-                    for row in table["rows"]
-                ],
-            )
-        )
+        parts.append(per_species_table(table))
     for cross in results["cross_species"]:
         parts.append(f"## Cross-species {cross['metric']} ({cross['task']}; row = trained on)\n")
-        labels = cross["species"]
-        parts.append(
-            markdown_table(
-                ["trained on \\ tested on", *labels],
-                [[labels[i], *row] for i, row in enumerate(cross["matrix"])],
-            )
-        )
+        parts.append(cross_species_table(cross))
     if results["learning_curve"]:
         parts.append("## Learning curve\n")
-        parts.append(
-            markdown_table(
-                ["species", "task", "train size", "metric", "mean ± std"],
-                [
-                    [
-                        p["species"],
-                        p["task"],
-                        str(p["train_size"]),
-                        p["metric"],
-                        fmt_mean_std(p["mean"], p["std"]),
-                    ]
-                    for p in results["learning_curve"]
-                ],
-            )
-        )
+        parts.append(learning_curve_table(results["learning_curve"]))
     if results["skipped"]:
         parts.append("Skipped: " + "; ".join(results["skipped"]) + "\n")
     return "\n".join(parts)

@@ -21,12 +21,8 @@ end; on any error it is removed, so no partial dataset is ever left behind.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import gzip
 import hashlib
-import io
-import json
 import math
 import os
 import shutil
@@ -42,14 +38,14 @@ from embedhead.alignments.records import AlignmentBlock
 from embedhead.chunking import DEFAULT_CHUNK_SIZE, PairWindow, chunk_pair, select_pair
 from embedhead.dataset import (
     INFO_FILE,
-    PAIR_COLUMNS,
     PAIRS_FILE,
     SEQUENCES_FILE,
     SPLITS,
     PairRecord,
-    format_pair_row,
+    SequenceWriter,
     normalise_sequence,
-    sequence_id,
+    write_info,
+    write_pairs,
 )
 from embedhead.errors import ConfigError, InputError
 from embedhead.negatives import DEFAULT_LENGTH_MATCH, NEGATIVE_METHODS, make_negatives
@@ -57,7 +53,6 @@ from embedhead.splits import DEFAULT_FRACTIONS, SPLIT_MODES, assign_splits, chec
 
 FORMATS = ("auto", "maf", "axt", "csv")
 DEFAULT_MIN_LENGTH = 50
-_GZIP_LEVEL = 5  # level 9 (the default) is ~4x slower on DNA for ~3 % smaller files
 
 
 @dataclass(frozen=True)
@@ -224,31 +219,8 @@ def _input_labels(inputs: Sequence[str]) -> list[str]:
     return [f"{i}-{name}" for i, name in enumerate(names)]
 
 
-class _SequenceWriter:
-    """Writes each new normalised sequence once to a gzip FASTA; remembers only ids."""
-
-    def __init__(self, path: Path) -> None:
-        self._raw = open(path, "wb")  # noqa: SIM115
-        self._gz = gzip.GzipFile(
-            filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=_GZIP_LEVEL
-        )
-        self._text = io.TextIOWrapper(self._gz, encoding="ascii", newline="\n")
-        self.ids: set[str] = set()
-
-    def add(self, seq: str) -> str:
-        sid = sequence_id(seq)
-        if sid not in self.ids:
-            self.ids.add(sid)
-            self._text.write(f">{sid}\n{seq}\n")
-        return sid
-
-    def close(self) -> None:
-        self._text.close()
-        self._raw.close()
-
-
 def _positive_record(
-    window: PairWindow, block: AlignmentBlock, block_id: str, writer: _SequenceWriter
+    window: PairWindow, block: AlignmentBlock, block_id: str, writer: SequenceWriter
 ) -> PairRecord:
     sides = []
     for row in (window.row1, window.row2):
@@ -286,20 +258,6 @@ def _positive_record(
     )
 
 
-def _write_pairs(path: Path, records: Sequence[PairRecord]) -> None:
-    with (
-        open(path, "wb") as raw,
-        gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=_GZIP_LEVEL
-        ) as gz,
-        io.TextIOWrapper(gz, encoding="utf-8", newline="") as text,
-    ):
-        writer = csv.writer(text, delimiter="\t", lineterminator="\n")
-        writer.writerow(PAIR_COLUMNS)
-        for rec in records:
-            writer.writerow(format_pair_row(rec))
-
-
 def _check_out_dir(out_dir: Path, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} exists and is not a folder")
@@ -329,7 +287,7 @@ def _install(tmp: Path, out_dir: Path) -> None:
 class _Collector:
     """Streams blocks into positive records and unique sequences."""
 
-    def __init__(self, config: PrepareConfig, writer: _SequenceWriter) -> None:
+    def __init__(self, config: PrepareConfig, writer: SequenceWriter) -> None:
         from embedhead.alignments.scoring import get_scheme
 
         self.config = config
@@ -405,7 +363,7 @@ def _build(
     chrom_sizes: Mapping[str, int] | None,
     began: float,
 ) -> PrepareSummary:
-    writer = _SequenceWriter(tmp / SEQUENCES_FILE)
+    writer = SequenceWriter(tmp / SEQUENCES_FILE)
     inputs_info: list[dict[str, Any]] = []
     try:
         collector = _Collector(config, writer)
@@ -449,7 +407,7 @@ def _build(
         missing[split] = round(config.negative_ratio * len(members)) - len(drawn)
         negatives.extend(drawn)
     records = positives + negatives
-    _write_pairs(tmp / PAIRS_FILE, records)
+    write_pairs(tmp / PAIRS_FILE, records)
     counts = {s: {"1": 0, "0": 0} for s in SPLITS}
     for rec in records:
         counts[rec.split][str(rec.label)] += 1
@@ -472,9 +430,7 @@ def _build(
         "n_negatives_missing": missing,
         "warnings": list(warnings),
     }
-    with open(tmp / INFO_FILE, "w", encoding="utf-8") as fh:
-        json.dump(info, fh, indent=2)
-        fh.write("\n")
+    write_info(tmp / INFO_FILE, info)
     return PrepareSummary(
         out_dir=out,
         n_blocks=collector.n_blocks,

@@ -14,7 +14,9 @@
 It writes ``report.md`` and, when matplotlib (the optional ``plots`` extra) is importable,
 ``plots/*.png``; without matplotlib the Markdown says plots were skipped. Also home of the
 small output helpers shared by the experiment modules: :func:`atomic_write_text`,
-:func:`to_jsonable`, :func:`markdown_table`, :func:`fmt`.
+:func:`to_jsonable`, :func:`markdown_table`, :func:`fmt`, and the experiment tables
+(:func:`per_species_table`, :func:`cross_species_table`, :func:`learning_curve_table`) that
+both ``experiment.md`` and ``report.md`` show.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -122,6 +124,57 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
         cells = [c if isinstance(c, str) else fmt(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def per_species_table(table: Mapping[str, Any]) -> str:
+    """Markdown of one ``per_species`` table of an experiment: species, repeats, mean ± std.
+
+    Metric columns follow ``metrics_order`` (else every metric found, sorted); '-' where a
+    species lacks a metric.
+    """
+    keys = table.get("metrics_order") or sorted(
+        {k for row in table["rows"] for k in row["metrics"]}
+    )
+    rows = [
+        [
+            row["species"],
+            str(row.get("n_repeats", "")),
+            *[
+                fmt_mean_std(row["metrics"][k]["mean"], row["metrics"][k]["std"])
+                if k in row["metrics"]
+                else "-"
+                for k in keys
+            ],
+        ]
+        for row in table["rows"]
+    ]
+    return markdown_table(["species", "repeats", *keys], rows)
+
+
+def cross_species_table(cross: Mapping[str, Any]) -> str:
+    """Markdown of a cross-species matrix: row = trained on, column = tested on."""
+    labels = cross["species"]
+    return markdown_table(
+        ["trained on \\ tested on", *labels],
+        [[labels[i], *row] for i, row in enumerate(cross["matrix"])],
+    )
+
+
+def learning_curve_table(points: Iterable[Mapping[str, Any]]) -> str:
+    """Markdown of learning-curve points: species, task, train size, metric, mean ± std."""
+    return markdown_table(
+        ["species", "task", "train size", "metric", "mean ± std"],
+        [
+            [
+                p["species"],
+                p["task"],
+                str(p["train_size"]),
+                p["metric"],
+                fmt_mean_std(p["mean"], p["std"]),
+            ]
+            for p in points
+        ],
+    )
 
 
 # ----------------------------------------------------------------------------- plotting
@@ -266,24 +319,8 @@ def _section_sweep(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
 def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
     out = [f"## Experiment `{rel}`\n"]
     for table in data.get("per_species", []):
-        keys = table.get("metrics_order") or sorted(
-            {k for row in table["rows"] for k in row["metrics"]}
-        )
-        rows = [
-            [
-                row["species"],
-                str(row.get("n_repeats", "")),
-                *[
-                    fmt_mean_std(row["metrics"][k]["mean"], row["metrics"][k]["std"])
-                    if k in row["metrics"]
-                    else "-"
-                    for k in keys
-                ],
-            ]
-            for row in table["rows"]
-        ]
         out.append(f"### Per-species test metrics ({table['task']}, mean ± std over repeats)\n")
-        out.append(markdown_table(["species", "repeats", *keys], rows))
+        out.append(per_species_table(table))
     crosses = data.get("cross_species") or []
     for cross in [crosses] if isinstance(crosses, dict) else crosses:
         labels = cross["species"]
@@ -291,12 +328,7 @@ def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> st
             f"### Cross-species {cross['metric']} ({cross['task']}; rows: trained on, "
             "columns: tested on)\n"
         )
-        out.append(
-            markdown_table(
-                ["trained on \\ tested on", *labels],
-                [[labels[i], *row] for i, row in enumerate(cross["matrix"])],
-            )
-        )
+        out.append(cross_species_table(cross))
         out.append(
             _plot_heatmap(
                 plotter,
@@ -309,21 +341,7 @@ def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> st
     curve = data.get("learning_curve", [])
     if curve:
         out.append("### Learning curve (test metric over training-set size)\n")
-        out.append(
-            markdown_table(
-                ["species", "task", "train size", "metric", "mean ± std"],
-                [
-                    [
-                        p["species"],
-                        p["task"],
-                        str(p["train_size"]),
-                        p["metric"],
-                        fmt_mean_std(p["mean"], p["std"]),
-                    ]
-                    for p in curve
-                ],
-            )
-        )
+        out.append(learning_curve_table(curve))
 
         def draw(fig: Any, ax: Any) -> None:
             groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}

@@ -26,8 +26,8 @@ def realdata() -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# embed / store area (issue 4): a tiny dataset folder written directly with embedhead.dataset
-# helpers, so stages after `prepare` can be tested without it. Session-scoped, deterministic.
+# embed / store area (issue 4): a tiny dataset folder written with embedhead.dataset's
+# write_dataset, so stages after `prepare` can be tested without it. Session-scoped, deterministic.
 # `tiny_dataset_dir` layout: 40 unique random sequences (lengths 20..120), 60 pairs (30
 # positives, 30 negatives that reuse the same sequences), train/val/test each with both labels.
 # ---------------------------------------------------------------------------------------------
@@ -39,21 +39,9 @@ def write_tiny_dataset(
     out_dir: Path, *, n_sequences: int = TINY_DATASET_SEQUENCES, seed: int = 0
 ) -> Path:
     """Write a small valid dataset folder (sequences.fa.gz, pairs.tsv.gz, dataset.json)."""
-    import csv
-    import gzip
-    import json
-    import math
     import random
 
-    from embedhead.dataset import (
-        INFO_FILE,
-        PAIR_COLUMNS,
-        PAIRS_FILE,
-        SEQUENCES_FILE,
-        PairRecord,
-        format_pair_row,
-        sequence_id,
-    )
+    from embedhead.dataset import PairRecord, pair_of_sequences, sequence_id, write_dataset
 
     rng = random.Random(seed)
     seqs: dict[str, str] = {}
@@ -65,70 +53,32 @@ def write_tiny_dataset(
     records: list[PairRecord] = []
     splits = ("train", "val", "test")
     for i in range(half):  # positives: sequence i with sequence half + i
-        a, b = ids[i], ids[half + i]
-        la, lb = len(seqs[a]), len(seqs[b])
-        score = float(rng.randint(10, 200))
+        a, b = seqs[ids[i]], seqs[ids[half + i]]
         records.append(
-            PairRecord(
-                pair_id=f"p{i:04d}",
-                label=1,
-                seq1=a,
-                seq2=b,
-                len1=la,
-                len2=lb,
-                score=score,
-                norm_score=score / max(la, lb),
+            pair_of_sequences(
+                f"p{i:04d}",
+                1,
+                a,
+                b,
+                split=splits[i % 3],
+                score=float(rng.randint(10, 200)),
                 identity=rng.random(),
                 db1="hg38",
                 chrom1="chr1",
                 start1=1000 * i,
-                end1=1000 * i + la,
-                strand1="+",
+                end1=1000 * i + len(a),
                 db2="galGal6",
                 chrom2="chr2",
                 start2=2000 * i,
-                end2=2000 * i + lb,
-                strand2="+",
+                end2=2000 * i + len(b),
                 block_id=f"b{i:04d}",
-                split=splits[i % 3],
             )
         )
     for i in range(half):  # negatives: the same sequences, shuffled partners (1:1)
-        a, b = ids[i], ids[half + (i + 1 + rng.randrange(half - 1)) % half]
+        a, b = seqs[ids[i]], seqs[ids[half + (i + 1 + rng.randrange(half - 1)) % half]]
         records.append(
-            PairRecord(
-                pair_id=f"n{i:04d}",
-                label=0,
-                seq1=a,
-                seq2=b,
-                len1=len(seqs[a]),
-                len2=len(seqs[b]),
-                score=math.nan,
-                norm_score=math.nan,
-                identity=math.nan,
-                db1="hg38",
-                chrom1="",
-                start1=None,
-                end1=None,
-                strand1="+",
-                db2="galGal6",
-                chrom2="",
-                start2=None,
-                end2=None,
-                strand2="+",
-                block_id="",
-                split=splits[i % 3],
-            )
+            pair_of_sequences(f"n{i:04d}", 0, a, b, split=splits[i % 3], db1="hg38", db2="galGal6")
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with gzip.open(out_dir / SEQUENCES_FILE, "wt") as fh:
-        for sid, seq in seqs.items():
-            fh.write(f">{sid}\n{seq}\n")
-    with gzip.open(out_dir / PAIRS_FILE, "wt", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(PAIR_COLUMNS)
-        for rec in records:
-            writer.writerow(format_pair_row(rec))
     info = {
         "command": "tests/conftest.py write_tiny_dataset",
         "seed": seed,
@@ -141,8 +91,7 @@ def write_tiny_dataset(
         },
         "n_sequences": len(seqs),
     }
-    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    return out_dir
+    return write_dataset(out_dir, seqs.values(), records, info)
 
 
 @pytest.fixture(scope="session")
@@ -167,21 +116,10 @@ def write_related_dataset(
     seed: int = 0,
 ) -> Path:
     """Write a dataset folder whose labels are learnable from sequence similarity."""
-    import csv
-    import gzip
-    import json
     import math
     import random
 
-    from embedhead.dataset import (
-        INFO_FILE,
-        PAIR_COLUMNS,
-        PAIRS_FILE,
-        SEQUENCES_FILE,
-        PairRecord,
-        format_pair_row,
-        sequence_id,
-    )
+    from embedhead.dataset import PairRecord, pair_of_sequences, sequence_id, write_dataset
 
     rng = random.Random(seed)
     weights = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]
@@ -201,32 +139,21 @@ def write_related_dataset(
     splits = ("train", "val", "test")
 
     def add(i: int, label: int, a: str, b: str) -> None:
-        ida, idb = sequence_id(a), sequence_id(b)
-        seqs[ida], seqs[idb] = a, b
-        score = float(len(a)) * (1 - 2 * mutation_rate) if label else math.nan
+        seqs[sequence_id(a)], seqs[sequence_id(b)] = a, b
         records.append(
-            PairRecord(
-                pair_id=f"{'p' if label else 'n'}{i:05d}",
-                label=label,
-                seq1=ida,
-                seq2=idb,
-                len1=len(a),
-                len2=len(b),
-                score=score,
-                norm_score=score / max(len(a), len(b)) if label else math.nan,
+            pair_of_sequences(
+                f"{'p' if label else 'n'}{i:05d}",
+                label,
+                a,
+                b,
+                split=splits[i % 3],
+                score=float(len(a)) * (1 - 2 * mutation_rate) if label else math.nan,
                 identity=1 - mutation_rate if label else math.nan,
                 db1="ref",
                 chrom1="chr1" if label else "",
-                start1=None,
-                end1=None,
-                strand1="+",
                 db2="qry",
                 chrom2="chr1" if label else "",
-                start2=None,
-                end2=None,
-                strand2="+",
                 block_id=f"b{i:05d}" if label else "",
-                split=splits[i % 3],
             )
         )
 
@@ -236,18 +163,8 @@ def write_related_dataset(
     for i in range(n_positives):  # same lengths as positives: length alone tells nothing
         a = random_seq()
         add(i, 0, a, random_seq(len(a)))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with gzip.open(out_dir / SEQUENCES_FILE, "wt") as fh:
-        for sid, seq in seqs.items():
-            fh.write(f">{sid}\n{seq}\n")
-    with gzip.open(out_dir / PAIRS_FILE, "wt", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(PAIR_COLUMNS)
-        for rec in records:
-            writer.writerow(format_pair_row(rec))
     info = {"command": "tests/conftest.py write_related_dataset", "seed": seed}
-    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    return out_dir
+    return write_dataset(out_dir, seqs.values(), records, info)
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,23 @@ class StoreChunk:
     pooled: np.ndarray
 
 
-class EmbeddingStore(abc.ABC):
+class _StoreAttrs:
+    """What readers and writers both derive from a store's root attributes."""
+
+    attrs: dict[str, Any]
+
+    @property
+    def dtype(self) -> str:
+        """Logical storage dtype: float16, bfloat16 or float32 (reads always give float32)."""
+        return str(self.attrs["dtype"])
+
+    @property
+    def pooled_only(self) -> bool:
+        """True when the store holds pooled vectors only (no per-position embeddings)."""
+        return bool(self.attrs["pooled_only"])
+
+
+class EmbeddingStore(_StoreAttrs, abc.ABC):
     """Read-only view of the committed part of a store (thread-compatible, not thread-safe)."""
 
     def __init__(self, path: str) -> None:
@@ -99,15 +115,6 @@ class EmbeddingStore(abc.ABC):
     @property
     def d_model(self) -> int:
         return int(self.attrs["d_model"])
-
-    @property
-    def dtype(self) -> str:
-        """Logical storage dtype: float16, bfloat16 or float32 (reads always give float32)."""
-        return str(self.attrs["dtype"])
-
-    @property
-    def pooled_only(self) -> bool:
-        return bool(self.attrs["pooled_only"])
 
     @property
     def n_positions(self) -> int:
@@ -190,6 +197,17 @@ class EmbeddingStore(abc.ABC):
             order = np.arange(len(self._ids), dtype=np.int64)
         else:
             order = np.unique(np.fromiter((self._index_of(s) for s in sids), dtype=np.int64))
+        for start, stop in self._chunk_bounds(order, max_positions, max_sequences):
+            yield self._read_chunk(order[start:stop], positions)
+
+    def _chunk_bounds(
+        self, order: np.ndarray, max_positions: int, max_sequences: int
+    ) -> Iterator[tuple[int, int]]:
+        """Cut sorted store rows ``order`` into ``order[start:stop]`` runs read in one go.
+
+        A run spans at most ``max_positions`` rows of ``positions`` from its first sequence's
+        offset (a longer sequence forms a run alone) and at most ``max_sequences`` sequences.
+        """
         start = 0
         while start < order.size:
             stop = start + 1
@@ -199,7 +217,7 @@ class EmbeddingStore(abc.ABC):
                 if int(self._offsets[j] + self._lengths[j]) - first > max_positions:
                     break
                 stop += 1
-            yield self._read_chunk(order[start:stop], positions)
+            yield start, stop
             start = stop
 
     def _read_chunk(self, rows: np.ndarray, positions: bool) -> StoreChunk:
@@ -223,19 +241,12 @@ class EmbeddingStore(abc.ABC):
         Used to merge stores without decoding; positions rows of a block are contiguous.
         """
         n = len(self._ids)
-        start = 0
-        while start < n:
-            stop = start + 1
-            first = int(self._offsets[start])
-            while stop < n:
-                if int(self._offsets[stop] + self._lengths[stop]) - first > max_positions:
-                    break
-                stop += 1
+        for start, stop in self._chunk_bounds(np.arange(n, dtype=np.int64), max_positions, n):
             rows = np.arange(start, stop, dtype=np.int64)
+            first = int(self._offsets[start])
             last = int(self._offsets[stop - 1] + self._lengths[stop - 1])
             pos = None if self.pooled_only else self._read_positions(first, last)
             yield self._ids[start:stop], self._lengths[start:stop], pos, self._read_pooled(rows)
-            start = stop
 
 
 RawBlock = tuple[list[str], np.ndarray, "np.ndarray | None", np.ndarray]
@@ -257,10 +268,8 @@ def select_block(block: RawBlock, keep: Sequence[bool]) -> RawBlock:
     return kept, lens[mask], positions, pooled[mask]
 
 
-class StoreWriter(abc.ABC):
+class StoreWriter(_StoreAttrs, abc.ABC):
     """Appends sequences to a store; nothing is visible to readers before ``commit()``."""
-
-    attrs: dict[str, Any]
 
     @abc.abstractmethod
     def __contains__(self, sid: object) -> bool:
@@ -287,14 +296,6 @@ class StoreWriter(abc.ABC):
     @abc.abstractmethod
     def abandon(self) -> None:
         """Release without finalising after an error: committed data stays, ready to resume."""
-
-    @property
-    def dtype(self) -> str:
-        return str(self.attrs["dtype"])
-
-    @property
-    def pooled_only(self) -> bool:
-        return bool(self.attrs["pooled_only"])
 
     def write(
         self,
