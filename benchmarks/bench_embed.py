@@ -84,13 +84,19 @@ def bare_forward(model: Any, items: list[tuple[str, str]], batch_tokens: int) ->
 
 
 def embed_into(
-    model: Any, items: list[tuple[str, str]], path: Path, dtype: str, batch_tokens: int
+    model: Any,
+    items: list[tuple[str, str]],
+    path: Path,
+    dtype: str,
+    batch_tokens: int,
+    compression: str = "zstd",
 ) -> float:
     from embedhead.store import open_writer
     from embedhead.store.embed import EmbedConfig, embed_sequences, store_attrs
 
     start = time.perf_counter()
-    with open_writer(path, store_attrs(model, EmbedConfig(dtype=dtype))) as writer:
+    config = EmbedConfig(dtype=dtype, compression=compression)
+    with open_writer(path, store_attrs(model, config)) as writer:
         embed_sequences(items, writer, model, batch_tokens=batch_tokens)
     return time.perf_counter() - start
 
@@ -139,16 +145,19 @@ def main() -> None:
         nt = sum(len(s) for _, s in items)
         bare_forward(model, items[:8], args.batch_tokens)  # warm-up
         bare = min(bare_forward(model, items, args.batch_tokens) for _ in range(2))
-        timed = []
-        for rep in range(2):
-            timed.append(
-                embed_into(model, items, work / f"t{rep}.zarr", "float16", args.batch_tokens)
-            )
-        embed = min(timed)
         print(f"[throughput] {len(items)} sequences, {nt} nt")
-        print(f"  bare forward   {bare:7.2f} s  {nt / bare:12,.0f} nt/s")
-        print(f"  embed -> zarr  {embed:7.2f} s  {nt / embed:12,.0f} nt/s")
-        print(f"  store overhead {100 * (embed / bare - 1):+6.1f} %   (target < 10 %)")
+        print(f"  bare forward          {bare:7.2f} s  {nt / bare:12,.0f} nt/s")
+        for codec in ("zstd", "lz4", "none"):
+            embed = min(
+                embed_into(
+                    model, items, work / f"t-{codec}{rep}.zarr", "float16", args.batch_tokens, codec
+                )
+                for rep in range(2)
+            )
+            print(
+                f"  embed -> zarr ({codec:4s})  {embed:7.2f} s  {nt / embed:12,.0f} nt/s"
+                f"  store overhead {100 * (embed / bare - 1):+6.1f} %   (target < 10 %)"
+            )
 
         # 2. backbone work per pair
         from embedhead.store import open_writer

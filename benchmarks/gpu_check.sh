@@ -30,14 +30,16 @@ log() { printf '\n### %s\n' "$*"; }
     --scale 20
   log "end to end on the GPU: simulate, prepare, embed (float32 and bfloat16 autocast)"
   W=$(mktemp -d)
+  cd "$W"  # run the installed package, not the source tree's embedhead/
   python3 -m embedhead simulate --out "$W/sim.maf.gz" --blocks 600 --seed 1
   python3 -m embedhead prepare "$W/sim.maf.gz" --reference hg38 --query galGal6 --out "$W/ds"
   python3 -m embedhead init-backbone --preset small-32k "$W/bb"
   for p in float32 bfloat16; do
     python3 -m embedhead embed "$W/ds" --backbone "$W/bb" --store "$W/$p.zarr" --device cuda \
-      --precision "$p" --batch-tokens 262144
+      --precision "$p" --compression lz4 --batch-tokens 262144
     python3 -m embedhead store info "$W/$p.zarr" | head -4
   done
+  cd "$OLDPWD"
   log "one epoch on the cache vs recomputing the backbone, CUDA"
   python3 benchmarks/bench_train.py --device cuda --preset small-32k --pairs 300 \
     --min-len 1000 --max-len 5000

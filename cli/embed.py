@@ -37,6 +37,13 @@ COMMANDS: list[click.Command] = []
     help="Backbone compute precision: bfloat16/float16 autocast runs on CUDA only.",
 )
 @click.option(
+    "--compression",
+    type=click.Choice(["zstd", "lz4", "none"]),
+    default="zstd",
+    show_default=True,
+    help="Codec of a new store's embeddings: zstd is smallest, lz4 is fastest to write.",
+)
+@click.option(
     "--batch-tokens",
     type=click.IntRange(min=1),
     default=1 << 16,
@@ -59,6 +66,7 @@ def embed_command(
     dtype: str,
     device: str,
     precision: str,
+    compression: str,
     batch_tokens: int,
     max_length: int | None,
     pooled_only: bool,
@@ -84,6 +92,7 @@ def embed_command(
         dtype=dtype,
         device=device,
         precision=precision,
+        compression=compression,
         batch_tokens=batch_tokens,
         max_length=max_length,
         pooled_only=pooled_only,
@@ -103,6 +112,8 @@ def embed_command(
                 device,
                 "--precision",
                 precision,
+                "--compression",
+                compression,
                 "--batch-tokens",
                 str(batch_tokens),
                 *(["--max-length", str(max_length)] if max_length else []),

@@ -258,3 +258,25 @@ def test_plan_covers_every_sequence_once_within_the_budget(lengths, budget, wind
         assert [len(u.seq) for u in batch] == sorted((len(u.seq) for u in batch), reverse=True)
     again = list(plan_batches(list(uniques), budget, window))
     assert [[u.ids for u in b] for b in again] == [[u.ids for u in b] for b in batches]
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_every_compression_is_lossless(tmp_path, tiny_dataset_dir, tiny_backbone_dir, suffix):
+    stores = {}
+    for codec in ("zstd", "lz4", "none"):
+        path = tmp_path / f"{codec}{suffix}"
+        embed_dataset(
+            tiny_dataset_dir,
+            path,
+            tiny_backbone_dir,
+            EmbedConfig(dtype="float16", compression=codec, **QUIET),
+        )
+        with open_store(path) as store:
+            assert store.attrs["compression"] == codec
+            stores[codec] = {i: store.get(i) for i in store.ids()}
+    assert stores["zstd"].keys() == stores["none"].keys() == stores["lz4"].keys()
+    for key, value in stores["none"].items():
+        np.testing.assert_array_equal(stores["zstd"][key], value)
+        np.testing.assert_array_equal(stores["lz4"][key], value)
+    with pytest.raises(ConfigError, match="compression"):
+        EmbedConfig(compression="brotli").validate()

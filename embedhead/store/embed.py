@@ -57,6 +57,7 @@ class EmbedConfig:
     dtype: str = layout.DEFAULT_DTYPE
     device: str = "auto"
     precision: str = "float32"
+    compression: str = layout.DEFAULT_COMPRESSION
     batch_tokens: int = DEFAULT_BATCH_TOKENS
     max_length: int | None = None
     pooled_only: bool = False
@@ -68,6 +69,11 @@ class EmbedConfig:
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
+            )
+        if self.compression not in layout.COMPRESSIONS:
+            raise ConfigError(
+                f"--compression must be one of {', '.join(layout.COMPRESSIONS)}, "
+                f"not {self.compression!r}"
             )
         if self.dtype not in layout.DTYPES:
             raise ConfigError(
@@ -271,6 +277,7 @@ def store_attrs(model: Any, config: EmbedConfig) -> dict[str, Any]:
         "tokenizer": dict(TOKENIZER_INFO),
         "dtype": config.dtype,
         "precision": config.precision,
+        "compression": config.compression,
         "storage_dtype": layout.STORAGE_DTYPES[config.dtype],
         "d_model": int(model.config.d_model),
         "pooled_only": bool(config.pooled_only),

@@ -66,6 +66,13 @@ class Hdf5EmbeddingStore(EmbeddingStore):
         self._file.close()
 
 
+_H5_CODECS: dict[str, dict[str, Any]] = {
+    "zstd": {"compression": "gzip", "compression_opts": 4, "shuffle": True},
+    "lz4": {"compression": "lzf", "shuffle": True},
+    "none": {},
+}
+
+
 def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
     start = ds.shape[0]
     ds.resize((start + values.shape[0], *ds.shape[1:]))
@@ -103,7 +110,7 @@ def assemble_hdf5(
     n = p = 0
     try:
         with h5py.File(tmp, "w") as f:
-            packed = dict(compression="gzip", compression_opts=4, shuffle=True)
+            packed = _H5_CODECS[str(attrs.get("compression", layout.DEFAULT_COMPRESSION))]
             if not pooled_only:
                 f.create_dataset(
                     layout.POSITIONS, shape=(0, d_model), maxshape=(None, d_model),

@@ -11,7 +11,8 @@ Arrays (``N`` committed sequences, ``P`` committed positions, ``D`` = backbone `
 Root attributes: ``format_version``, ``backbone`` (identity dict: name, config, weight_hash,
 random_init), ``backbone_key``, ``tokenizer``, ``dtype`` (logical: float16|bfloat16|float32),
 ``storage_dtype`` (bfloat16 is stored as raw ``uint16`` bit patterns), ``d_model``,
-``pooled_only``, ``max_length`` (truncation used, or None), ``command``, ``created``, and the
+``pooled_only``, ``max_length`` (truncation used, or None), ``precision`` (backbone compute
+precision), ``compression`` (codec of the embedding arrays), ``command``, ``created``, and the
 commit marker ``n_sequences`` / ``n_positions``: only the first ``n_sequences`` index entries
 and ``n_positions`` rows are committed. Rows beyond them (left by an interrupted run) must be
 ignored; they are overwritten by the next run and trimmed when a run finishes.
@@ -45,6 +46,12 @@ ZARR_SUFFIXES: tuple[str, ...] = (".zarr",)
 HDF5_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5")
 PARTS_SUFFIX = ".parts"
 """Sidecar folder ``STORE.parts/``: per-rank shards / the HDF5 journal (merged, then removed)."""
+
+COMPRESSIONS: tuple[str, ...] = ("zstd", "lz4", "none")
+DEFAULT_COMPRESSION = "zstd"
+"""Embedding-array codecs. Zarr: Blosc zstd level 3 / Blosc lz4 level 1 (both byte-shuffled) /
+none. HDF5 (no zstd without plugins): gzip level 4 / lzf / none, each with the shuffle filter.
+zstd is smallest; lz4 is several times faster to write (use it when a GPU outruns the writer)."""
 
 TARGET_CHUNK_BYTES = 1 << 20
 INDEX_CHUNK = 1 << 13

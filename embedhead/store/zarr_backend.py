@@ -26,7 +26,11 @@ from embedhead.errors import ConfigError, InputError
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, StoreWriter
 
-_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+_CODECS: dict[str, list[BloscCodec]] = {
+    "zstd": [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")],
+    "lz4": [BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")],
+    "none": [],
+}
 
 
 def _open_group(path: str | Path, mode: str) -> zarr.Group:
@@ -90,14 +94,15 @@ def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
         group = zarr.open_group(str(tmp), mode="w")
         rows = layout.rows_per_chunk(d_model, dtype)
         sdt = layout.storage_dtype(dtype)
+        codecs = _CODECS[str(attrs.get("compression", layout.DEFAULT_COMPRESSION))]
         if not attrs["pooled_only"]:
             group.create_array(
                 layout.POSITIONS, shape=(0, d_model), chunks=(rows, d_model), dtype=sdt,
-                compressors=_COMPRESSOR, fill_value=0,
+                compressors=codecs, fill_value=0,
             )  # fmt: skip
         group.create_array(
             layout.POOLED, shape=(0, d_model), chunks=(rows, d_model), dtype=sdt,
-            compressors=_COMPRESSOR, fill_value=0,
+            compressors=codecs, fill_value=0,
         )  # fmt: skip
         group.create_array(layout.IDS, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype=str)
         for name in (layout.OFFSETS, layout.LENGTHS):
