@@ -307,7 +307,7 @@ def _section_sweep(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
             for a, p in zip(axes, numeric, strict=True):
                 x = [t["params"][p] for t in trials]
                 a.scatter(x, y, s=14)
-                if min(x) > 0 and max(x) / min(x) > 50:
+                if min(x) > 0 and max(x) / min(x) > 20:
                     a.set_xscale("log")
                 a.set_xlabel(p)
             axes[0].set_ylabel(f"val {metric}")

@@ -193,6 +193,16 @@ def test_report_with_plots(results_dir, fake_matplotlib):
         assert p.is_file() and f"(plots/{p.name})" in text
 
 
+def test_report_with_real_matplotlib(results_dir):
+    pytest.importorskip("matplotlib")  # the `plots` extra (part of `dev`)
+    report = write_report(results_dir)
+    assert not report.plots_skipped
+    assert len(report.plots) >= 8
+    for p in report.plots:
+        data = p.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 2000, p
+
+
 def test_report_skips_files_that_are_not_results(results_dir):
     spec = {"datasets": {"a": {"dataset": "ds", "store": "s.zarr"}}, "repeats": 2}
     (results_dir / "experiment.json").write_text(json.dumps(spec))  # a spec, not a result
