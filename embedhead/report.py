@@ -351,8 +351,8 @@ def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> st
                 pts = sorted(pts, key=lambda q: q["train_size"])
                 ax.errorbar(
                     [q["train_size"] for q in pts],
-                    [q["mean"] for q in pts],
-                    yerr=[q["std"] for q in pts],
+                    [math.nan if q["mean"] is None else q["mean"] for q in pts],
+                    yerr=[math.nan if q["std"] is None else q["std"] for q in pts],
                     marker="o",
                     capsize=3,
                     label=f"{sp} {task} {metric}",

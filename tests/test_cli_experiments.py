@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import pytest
@@ -136,9 +137,16 @@ def test_experiment_and_report_cli(related_dataset_dir, related_store, tmp_path)
     assert [r["species"] for r in rows] == ["a", "b"]
     # same data and seeds for both "species": identical rows, and a symmetric matrix
     assert rows[0]["metrics"] == rows[1]["metrics"]
-    report = _invoke("report", tmp_path / "exp", "--out", tmp_path / "r.md")
+    report = _invoke("report", tmp_path / "exp", "--out", tmp_path / "r.md", "--no-plots")
     assert report.exit_code == 0, report.output
-    assert "plots skipped" in report.output
+    assert "Plots skipped (disabled)" in (tmp_path / "r.md").read_text()
+    with_plots = _invoke("report", tmp_path / "exp", "--out", tmp_path / "p.md")
+    assert with_plots.exit_code == 0, with_plots.output
+    if importlib.util.find_spec("matplotlib") is not None:  # the `plots` extra
+        assert "plot(s) in" in with_plots.output
+        assert any((tmp_path / "plots").glob("*.png"))
+    else:
+        assert "plots skipped" in with_plots.output
     assert "## Experiment" in (tmp_path / "r.md").read_text()
     empty = CliRunner().invoke(main, ["report", str(tmp_path / "nothing")])
     assert empty.exit_code == 1 and "not a results folder" in empty.output
