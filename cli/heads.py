@@ -116,6 +116,7 @@ def train_command(
     from embedhead.heads.train import (
         RepeatsResult,
         iter_metric_lines,
+        iter_summary_lines,
         load_config_overrides,
         run_training,
     )
@@ -136,11 +137,8 @@ def train_command(
     result = run_training(dataset, store, out_dir, overrides, repeats=repeats, progress=progress)
     if isinstance(result, RepeatsResult):
         click.echo(f"{result.path}: {len(result.runs)} runs (seeds {result.summary['seeds']})")
-        for split, values in result.summary["metrics"].items():
-            parts = [
-                f"{k}={v['mean']:.4f}±{v['std']:.4f}" for k, v in values.items() if k != "loss"
-            ]
-            click.echo(f"{split:5s} " + " ".join(parts))
+        for line in iter_summary_lines(result.summary["metrics"]):
+            click.echo(line)
     else:
         click.echo(
             f"{result.path}: best epoch {result.fit.best_epoch} of {len(result.fit.history)}"
@@ -170,17 +168,30 @@ def evaluate_command(
 ) -> None:
     """Evaluate a trained head on a split of a dataset (refuses a store of another backbone).
 
+    RUN_DIR is a run folder, or a `--repeats` folder: then every seed's run is evaluated and
+    the mean ± std is printed.
+
     \b
     Examples:
       embedhead evaluate run/ --dataset ds/ --store ds.zarr
       embedhead evaluate run/ --dataset zebrafish/ --store zebrafish.zarr --split test
+      embedhead evaluate repeats/ --dataset zebrafish/ --store zebrafish.zarr --json
     """
     import json
 
-    from embedhead.heads.evaluate import evaluate_run
-    from embedhead.heads.run import jsonable
-    from embedhead.heads.train import iter_metric_lines
+    from embedhead.heads.evaluate import evaluate_repeats, evaluate_run
+    from embedhead.heads.run import jsonable, repeat_run_dirs
+    from embedhead.heads.train import iter_metric_lines, iter_summary_lines
 
+    if repeat_run_dirs(run_dir):
+        result = evaluate_repeats(run_dir, dataset, store, split, device=device)
+        if as_json:
+            click.echo(json.dumps(jsonable(result), indent=2))
+            return
+        click.echo(f"{run_dir}: {len(result['runs'])} runs ({', '.join(result['runs'])})")
+        for line in iter_summary_lines(result["summary"]):
+            click.echo(line)
+        return
     metrics = evaluate_run(run_dir, dataset, store, split, device=device)
     if as_json:
         click.echo(json.dumps(jsonable(metrics), indent=2))

@@ -159,6 +159,25 @@ def test_repeats_report_mean_and_std(tiny_dataset_dir, heads_tiny_store, tmp_pat
     assert result.exit_code == 0, result.output
     assert "2 runs" in result.output and "±" in result.output
     assert (tmp_path / "rep" / "seed-1" / "head.safetensors").is_file()
+    # evaluating the repeats folder evaluates every seed and reproduces train's summary
+    evaluated = _invoke(
+        "evaluate", tmp_path / "rep", "--dataset", tiny_dataset_dir,
+        "--store", heads_tiny_store, "--json", "--device", "cpu",
+    )  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    got = json.loads(evaluated.output)
+    assert sorted(got["runs"]) == ["seed-0", "seed-1"]
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())["metrics"]["test"]
+    for key in ("accuracy", "roc_auc", "f1"):
+        assert got["summary"]["test"][key]["mean"] == pytest.approx(summary[key]["mean"])
+        assert got["summary"]["test"][key]["std"] == pytest.approx(summary[key]["std"])
+        per_seed = [got["runs"][s][key] for s in ("seed-0", "seed-1")]
+        assert got["summary"]["test"][key]["values"] == pytest.approx(per_seed)
+    text = _invoke(
+        "evaluate", tmp_path / "rep", "--dataset", tiny_dataset_dir,
+        "--store", heads_tiny_store, "--device", "cpu",
+    )  # fmt: skip
+    assert "2 runs (seed-0, seed-1)" in text.output and "accuracy=" in text.output
 
 
 def test_train_errors_leave_no_run(tiny_dataset_dir, heads_tiny_store, tmp_path):

@@ -6,6 +6,7 @@ trained on (else :class:`~embedhead.errors.IncompatibleError`), loads the split'
 returns the metrics of :mod:`embedhead.heads.metrics` plus ``loss``. The dataset may differ from
 the training one (cross-species: trained on chicken pairs, evaluated on zebrafish pairs); for a
 head's own dataset and split it reproduces the metrics stored in ``run.json``.
+``evaluate_repeats`` does the same for every run of a ``--repeats`` folder (mean and std).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import IncompatibleError
 from embedhead.heads.data import StoreReader, check_identity, load_head_data, resolve_device
-from embedhead.heads.run import LoadedRun, load_run
-from embedhead.heads.train import evaluate_source
+from embedhead.heads.run import LoadedRun, load_run, repeat_run_dirs
+from embedhead.heads.train import aggregate_metrics, evaluate_source
 
 
 def check_store_matches(run: LoadedRun, store: StoreReader, where: str | Path) -> None:
@@ -68,3 +69,26 @@ def evaluate_run(
         close = getattr(store, "close", None) if opened else None
         if close is not None:
             close()
+
+
+def evaluate_repeats(
+    run_dir: str | Path,
+    dataset_dir: str | Path | Dataset,
+    store_path: str | Path,
+    split: str = "test",
+    *,
+    device: str = "auto",
+    loader: str = "auto",
+) -> dict[str, Any]:
+    """Every ``seed-<s>/`` run of a ``--repeats`` folder on ``split``, and their mean and std.
+
+    Returns ``{"runs": {"seed-0": metrics, ...}, "summary": {split: {metric: {mean, std,
+    values}}}}``; a single run folder is evaluated as a one-run repeat.
+    """
+    dataset = dataset_dir if isinstance(dataset_dir, Dataset) else load_dataset(dataset_dir)
+    folders = repeat_run_dirs(run_dir) or [Path(run_dir)]
+    runs = {
+        f.name: evaluate_run(f, dataset, store_path, split, device=device, loader=loader)
+        for f in folders
+    }
+    return {"runs": runs, "summary": aggregate_metrics([{split: m} for m in runs.values()])}

@@ -126,6 +126,14 @@ class LoadedRun:
         return dict(self.info.get("store", {}).get("identity", {}))
 
 
+def repeat_run_dirs(path: str | Path) -> list[Path]:
+    """The ``seed-<s>/`` run folders of a ``--repeats`` folder, or [] for a single run folder."""
+    folder = Path(path)
+    if not (folder / SUMMARY_FILE).is_file() or (folder / CONFIG_FILE).is_file():
+        return []
+    return sorted((p for p in folder.glob("seed-*") if p.is_dir()), key=lambda p: int(p.name[5:]))
+
+
 def load_run(path: str | Path) -> LoadedRun:
     """Rebuild a head from a run folder; clear errors for anything missing or inconsistent."""
     from embedhead.heads.train import TrainConfig

@@ -27,11 +27,11 @@ with ``_`` are ignored (comments, sweep metadata). A run's ``config.json`` (``{"
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,9 +57,6 @@ from embedhead.heads.run import (
     write_json,
     write_run,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -437,22 +434,37 @@ def _close(store: StoreReader) -> None:
         close()
 
 
-def summarise(results: list[FitResult]) -> dict[str, Any]:
-    """Mean, sample standard deviation (ddof=1; 0 for one run) and values of every metric."""
-    summary: dict[str, Any] = {"seeds": [r.train_config.seed for r in results], "metrics": {}}
-    for split in results[0].metrics:
+def aggregate_metrics(runs: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Mean, sample std (ddof=1; 0 for one run) and values of each scalar metric per split."""
+    out: dict[str, Any] = {}
+    for split in runs[0]:
         per_key: dict[str, Any] = {}
-        for key, value in results[0].metrics[split].items():
+        for key, value in runs[0][split].items():
             if not isinstance(value, int | float) or key == "n":
                 continue
-            values = np.array([float(r.metrics[split][key]) for r in results], dtype=np.float64)
+            values = np.array([float(r[split][key]) for r in runs], dtype=np.float64)
             per_key[key] = {
                 "mean": float(values.mean()),
                 "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                 "values": values.tolist(),
             }
-        summary["metrics"][split] = per_key
-    return summary
+        out[split] = per_key
+    return out
+
+
+def summarise(results: list[FitResult]) -> dict[str, Any]:
+    """Mean, sample standard deviation (ddof=1; 0 for one run) and values of every metric."""
+    return {
+        "seeds": [r.train_config.seed for r in results],
+        "metrics": aggregate_metrics([r.metrics for r in results]),
+    }
+
+
+def iter_summary_lines(metrics: Mapping[str, Mapping[str, Any]]) -> Iterator[str]:
+    """Human-readable ``split  key=mean±std ...`` lines of :func:`aggregate_metrics` output."""
+    for split, values in metrics.items():
+        parts = [f"{k}={v['mean']:.4f}±{v['std']:.4f}" for k, v in values.items() if k != "loss"]
+        yield f"{split:5s} " + " ".join(parts)
 
 
 def train_repeats(
