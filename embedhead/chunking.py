@@ -158,9 +158,12 @@ def chunk_pair(
     min_length: int = 1,
 ) -> ChunkedPair:
     """Project, cut into windows and re-score; keep the windows whose two sequences both reach
-    ``min_length`` letters (windows with an empty side are always dropped)."""
+    ``min_length`` letters (windows with an empty side are always dropped). A pair with no
+    column left after projection (both rows all gaps) counts as one dropped window."""
     p1, p2 = project_pair(row1, row2)
     bounds = window_bounds(len(p1.text), chunk_size)
+    if not bounds:
+        return ChunkedPair((), 1)
     floor = max(1, min_length)
     kept: list[PairWindow] = []
     for k, (w1, w2) in enumerate(slice_rows(p1, p2, bounds)):

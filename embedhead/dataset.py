@@ -191,7 +191,7 @@ def read_pairs(path: str | Path) -> list[PairRecord]:
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", newline="") as fh:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:  # type: ignore[operator]
             reader = csv.reader(fh, delimiter="\t")
             header = next(reader, None)
             if header is None:
@@ -199,7 +199,7 @@ def read_pairs(path: str | Path) -> list[PairRecord]:
             if tuple(header) != PAIR_COLUMNS:
                 raise InputError(f"unexpected header {header!r}", path, 1)
             return [parse_pair_row(row, path, i) for i, row in enumerate(reader, start=2)]
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read pairs table: {exc}", path) from exc
 
 
@@ -218,6 +218,8 @@ def iter_fasta(path: str | Path) -> Iterator[tuple[str, str]]:
                     continue
                 if line.startswith(">"):
                     if name is not None:
+                        if not parts:
+                            raise InputError(f"sequence {name!r} is empty", path, header_line)
                         yield name, "".join(parts)
                     words = line[1:].split()
                     if not words:

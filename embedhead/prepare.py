@@ -182,6 +182,13 @@ def read_chrom_sizes(path: str | os.PathLike[str]) -> dict[str, int]:
                 raise InputError(f"size is not an integer: {fields[1]!r}", path, lineno) from None
             if size <= 0:
                 raise InputError(f"size must be positive, not {size}", path, lineno)
+            if sizes.get(fields[0], size) != size:
+                raise InputError(
+                    f"{fields[0]} is listed again with another size ({sizes[fields[0]]}, now"
+                    f" {size})",
+                    path,
+                    lineno,
+                )
             sizes[fields[0]] = size
     if not sizes:
         raise InputError("no chromosome sizes found", path)
@@ -272,6 +279,31 @@ def _check_out_dir(out_dir: Path, force: bool) -> None:
         )
 
 
+def _check_out_dir_placement(out_dir: Path, config: PrepareConfig, inputs: Sequence[str]) -> None:
+    """Refuse an ``--out`` that is (or holds) the working folder, or that holds a file we read.
+
+    The dataset is swapped into place by renaming, which cannot replace the working folder (and
+    would leave the shell in a deleted one); and ``--force`` deletes the old folder, so an input,
+    a chrom.sizes or a scoring file inside it would be destroyed.
+    """
+    out = out_dir.resolve()
+    cwd = Path.cwd().resolve()
+    if out == cwd or out in cwd.parents:
+        raise ConfigError(
+            f"--out {out_dir} is the current folder or holds it: name a new folder, e.g. --out ds"
+        )
+    read = list(inputs)
+    if config.chrom_sizes:
+        read.append(config.chrom_sizes)
+    if Path(config.scoring).is_file():
+        read.append(config.scoring)
+    for path in read:
+        if out in Path(path).resolve().parents:
+            raise ConfigError(
+                f"{path} lies inside --out {out_dir}: writing the dataset there would delete it"
+            )
+
+
 def _install(tmp: Path, out_dir: Path) -> None:
     """Move the finished temporary folder onto ``out_dir`` (replacing it if present)."""
     if out_dir.exists():
@@ -342,6 +374,7 @@ def prepare(
     paths = [str(p) for p in inputs]
     out = Path(out_dir)
     _check_out_dir(out, config.force)
+    _check_out_dir_placement(out, config, paths)
     chrom_sizes = read_chrom_sizes(config.chrom_sizes) if config.chrom_sizes else None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))

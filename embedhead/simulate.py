@@ -113,6 +113,11 @@ class SimulateConfig:
             raise ConfigError(f"unknown species {', '.join(unknown)} (known: {', '.join(SPECIES)})")
         if len(set(self.species)) != len(self.species):
             raise ConfigError("a query species is listed twice")
+        if not self.reference or "." in self.reference or len(self.reference.split()) != 1:
+            raise ConfigError(
+                f"--reference must be a database name without dots or spaces (like hg38),"
+                f" not {self.reference!r}: the MAF names rows db.chrom"
+            )
         if self.reference in self.species:
             raise ConfigError(f"the reference {self.reference!r} is also a query species")
         lo, hi = self.long_range

@@ -154,3 +154,23 @@ def test_axt_round_trip(tmp_path: Path, content: list, trailing_blank: bool) -> 
         assert (q.src, q.start, q.strand, q.text) == ("q.chrB", qstart - 1, strand, query)
         assert block.score == score
         assert (t.size, q.size) == (ungapped_length(target), ungapped_length(query))
+
+
+def test_chrom_sizes_missing_a_minus_strand_chrom(tmp_path: Path) -> None:
+    """Given sizes that lack a '-' row's chromosome used to leave its coordinates silently empty."""
+    with pytest.raises(InputError, match=r"'chrZ'.*not in the chromosome sizes") as info:
+        list(parse_axt(write(tmp_path, GOOD), {"chr1": 1000, "chr9": 50}))
+    assert info.value.line == 10
+
+
+def test_bare_chrom_sizes_are_the_query_assembly_not_the_target(tmp_path: Path) -> None:
+    """A query chrom.sizes whose chr1 is smaller than the target's chr1 used to fail the target."""
+    blocks = list(parse_axt(write(tmp_path, GOOD), {"chr1": 50, "chrZ": 100}))
+    target, query = blocks[0].rows
+    assert target.src_size == 50 and target.forward_start == 10  # fits: taken
+    assert (query.src_size, query.forward_start) == (100, 94)
+    assert blocks[1].rows[0].src_size is None  # chr1:101-102 does not fit in 50: not its size
+    blocks = list(parse_axt(write(tmp_path, GOOD), {"target.chr1": 500, "chrZ": 100}))
+    assert blocks[1].rows[0].src_size == 500
+    with pytest.raises(InputError, match="exceeds the size 50"):  # a db.chrom key is binding
+        list(parse_axt(write(tmp_path, GOOD), {"target.chr1": 50, "chrZ": 100}))

@@ -142,3 +142,38 @@ def test_read_alignments_bad_format(tmp_path: Path) -> None:
         read_alignments(write(tmp_path, MAF), fmt="bed")
     with pytest.raises(InputError):
         list(read_alignments(write(tmp_path, MAF, "m.maf"), fmt="axt"))
+
+
+def test_csv_infinite_score_is_refused_and_nan_is_no_score(tmp_path: Path) -> None:
+    path = write(tmp_path, "id,score,seq1,seq2\np1,nan,AC,AG\np2,inf,AC,AG\n")
+    blocks = parse_thesis_csv(path)
+    assert next(blocks).score is None
+    with pytest.raises(InputError, match="not finite") as info:
+        next(blocks)
+    assert (info.value.path, info.value.line) == (str(path), 3)
+
+
+@pytest.mark.parametrize("compress", [lambda b: b, gzip.compress, bz2.compress])
+def test_utf8_byte_order_mark_is_ignored(tmp_path: Path, compress: object) -> None:
+    """Spreadsheets export CSV with a BOM: it used to hide the header (format not detected)."""
+    assert callable(compress)
+    path = tmp_path / "bom.csv"
+    path.write_bytes(compress(b"\xef\xbb\xbfid,score,seq1,seq2\np1,2,ACGT,AGGT\n"))
+    assert detect_format(path) == "csv"
+    (block,) = parse_thesis_csv(path)
+    assert block.rows[0].chrom == "p1" and block.score == 2.0
+    maf = tmp_path / "bom.maf"
+    maf.write_bytes(compress(b"\xef\xbb\xbf" + MAF.encode()))
+    assert detect_format(maf) == "maf"
+    assert [b.score for b in read_alignments(maf)] == [3.0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"p1","2","ACGT","AGGT"\n', "p1,2,AC-GT,ACGGT\n", "p1,,acgt,AGGT\n"],
+)
+def test_detect_headerless_csv_quoted_or_gapped(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    assert detect_format(path) == "csv"
+    (block,) = parse_thesis_csv(path)
+    assert block.rows[0].chrom == "p1"

@@ -152,3 +152,11 @@ def test_select_pair_by_name_and_defaults():
     assert select_pair(block, "hg38", "danRer10") is None
     assert select_pair(block, "mm10") is None
     assert select_pair(_block(("hg38.chr1", "ACGT"))) is None
+
+
+def test_all_gap_pair_counts_as_one_dropped_window():
+    """Two all-gap rows project to nothing: the pair used to vanish from every count."""
+    r1 = AlignedRow("a.c", "a", "c", 5, 0, "+", 100, "----")
+    r2 = AlignedRow("b.c", "b", "c", 9, 0, "+", 100, "-.--")
+    result = chunk_pair(r1, r2, HOXD70, chunk_size=20, min_length=1)
+    assert result.windows == () and result.n_dropped == 1

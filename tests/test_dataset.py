@@ -249,3 +249,20 @@ def test_format_pair_row_matches_columns() -> None:
     assert len(row) == len(PAIR_COLUMNS)
     assert row[PAIR_COLUMNS.index("score")] == "" and row[PAIR_COLUMNS.index("start1")] == ""
     assert row[PAIR_COLUMNS.index("norm_score")] == "0.075"
+
+
+def test_empty_fasta_record_before_another_is_refused(tmp_path: Path) -> None:
+    """Only a trailing empty record used to be refused; an inner one read as ''."""
+    ds = load_dataset(_write(tmp_path))
+    fasta = ds.path / SEQUENCES_FILE
+    fasta.write_bytes(gzip.compress(b">x\n>y\nAC\n"))
+    with pytest.raises(InputError, match="'x' is empty") as info:
+        list(ds.sequences())
+    assert f"{fasta}:1:" in str(info.value)
+
+
+def test_undecodable_pairs_table_is_an_input_error(tmp_path: Path) -> None:
+    ds = _write(tmp_path)
+    (ds / PAIRS_FILE).write_bytes(gzip.compress(b"\xff\xfe\x00bad\tx\n"))
+    with pytest.raises(InputError, match="cannot read pairs table"):
+        load_dataset(ds)

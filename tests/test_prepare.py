@@ -18,7 +18,7 @@ from embedhead.cli.main import main
 from embedhead.dataset import iter_fasta, load_dataset, normalise_sequence, sequence_id
 from embedhead.errors import ConfigError, InputError
 from embedhead.negatives import make_negatives
-from embedhead.prepare import PrepareConfig, prepare
+from embedhead.prepare import PrepareConfig, prepare, read_chrom_sizes
 
 DOG_AXT = "kent/hg17.canFam1.testDog.net.axt"
 MULTIZ = "kent/mafIndex.hg16.galGal2.mm3.rn3.maf"
@@ -478,3 +478,42 @@ def test_cli_rejects_a_bad_length_match(simulated_maf, tmp_path):
     )
     assert result.exit_code == 1 and "--length-match" in result.output
     assert not out.exists()
+
+
+def test_out_holding_an_input_or_the_working_folder_is_refused(
+    simulated_maf, tmp_path, monkeypatch
+):
+    out = tmp_path / "ds"
+    prepare([simulated_maf], out, PrepareConfig(query="panTro6"))
+    inside = out / "input.maf"
+    inside.write_bytes(Path(simulated_maf).read_bytes())
+    with pytest.raises(ConfigError, match="inside --out"):  # --force would delete the input
+        prepare([inside], out, PrepareConfig(query="panTro6", force=True))
+    assert inside.is_file()
+    sizes = out / "chrom.sizes"
+    sizes.write_text("chr1\t100\n")
+    with pytest.raises(ConfigError, match="inside --out"):
+        prepare(
+            [simulated_maf], out, PrepareConfig(query="panTro6", chrom_sizes=str(sizes), force=True)
+        )
+    assert sizes.is_file()
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with pytest.raises(ConfigError, match="current folder"):  # used to crash in os.rename
+        prepare([simulated_maf], ".", PrepareConfig(query="panTro6"))
+    assert list(here.iterdir()) == []
+    monkeypatch.chdir(out)
+    with pytest.raises(ConfigError, match="current folder"):
+        prepare([simulated_maf], out, PrepareConfig(query="panTro6", force=True))
+    assert (out / "dataset.json").is_file()
+
+
+def test_chrom_sizes_conflicting_duplicate_is_refused(tmp_path):
+    path = tmp_path / "both.sizes"
+    path.write_text("# two assemblies pasted together\nchr1\t100\nchrM\t16\nchr1\t100\nchr1\t250\n")
+    with pytest.raises(InputError, match="chr1 is listed again") as info:
+        read_chrom_sizes(path)
+    assert (info.value.path, info.value.line) == (str(path), 5)
+    path.write_text("chr1\t100\nhg38.chr1\t250\n")  # qualified keys keep assemblies apart
+    assert read_chrom_sizes(path) == {"chr1": 100, "hg38.chr1": 250}

@@ -112,3 +112,11 @@ def test_bad_config(tmp_path, kwargs):
     with pytest.raises(ConfigError):
         write_maf(tmp_path / "x.maf", SimulateConfig(**kwargs))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("reference", ["", "my ref", "hg38.v2", "a\tb"])
+def test_reference_name_that_the_maf_cannot_carry_is_refused(tmp_path, reference):
+    """A space broke the written MAF's 's' lines; a dot made the reference unselectable."""
+    with pytest.raises(ConfigError, match="--reference"):
+        write_maf(tmp_path / "x.maf", SimulateConfig(reference=reference, n_blocks=2))
+    assert list(tmp_path.iterdir()) == []

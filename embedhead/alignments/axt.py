@@ -12,7 +12,10 @@ becomes an :class:`AlignmentBlock` of two rows (target first) with 0-based ``sta
 tstart - 1`` / ``qstart - 1`` on the row's own strand, like MAF rows. AXT names no databases:
 they are the parameters ``target_db`` / ``query_db`` (``src`` is ``db.chrom``). AXT gives no
 chromosome sizes either: pass ``chrom_sizes`` (keys ``db.chrom`` or ``chrom``) to fill
-``src_size`` (needed for the forward coordinates of ``-`` rows); otherwise ``src_size`` is None.
+``src_size``, needed for the forward coordinates of ``-`` rows (given sizes must then name every
+chromosome of a ``-`` row); otherwise ``src_size`` is None. A bare ``chrom`` key may be the
+query assembly's (a UCSC chrom.sizes of it, e.g. ``canFam1.chrom.sizes``, whose ``chr1`` is not
+the target's): the target row, always ``+``, takes a bare size only when it fits in it.
 
 ``#`` comment lines (lastz and blastz headers) are skipped; :func:`header_scoring` reads the
 substitution matrix and gap costs such a header states.
@@ -52,10 +55,15 @@ def _score(value: str, path: str, line: int) -> float:
         raise InputError(f"AXT header: score is not a number: {value!r}", path, line) from None
 
 
-def _src_size(chrom_sizes: Mapping[str, int] | None, db: str, chrom: str) -> int | None:
+def _src_size(
+    chrom_sizes: Mapping[str, int] | None, db: str, chrom: str, bare: bool = True
+) -> int | None:
+    """Size of ``db.chrom``; a bare ``chrom`` key is used only when ``bare`` (the query side)."""
     if chrom_sizes is None:
         return None
-    size = chrom_sizes.get(f"{db}.{chrom}", chrom_sizes.get(chrom))
+    size = chrom_sizes.get(f"{db}.{chrom}")
+    if size is None and bare:
+        size = chrom_sizes.get(chrom)
     return None if size is None else int(size)
 
 
@@ -174,8 +182,20 @@ def parse_axt(
                     name,
                     q_line,
                 )
-            t_size = _src_size(chrom_sizes, target_db, h.tchrom)
+            # A bare chrom key may well be the query assembly's (its chrom.sizes; names like chr1
+            # clash): the target (always '+', whose size only validates) takes it only if it fits.
+            t_size = _src_size(chrom_sizes, target_db, h.tchrom, bare=False)
+            t_bare = _src_size(chrom_sizes, target_db, h.tchrom)
+            if t_size is None and t_bare is not None and h.tend <= t_bare:
+                t_size = t_bare
             q_size = _src_size(chrom_sizes, query_db, h.qchrom)
+            if chrom_sizes is not None and h.strand == "-" and q_size is None:
+                raise InputError(
+                    f"query chromosome {h.qchrom!r} (or {query_db}.{h.qchrom}) is not in the"
+                    " chromosome sizes, which its minus-strand coordinates need",
+                    name,
+                    lineno,
+                )
             target = _row(
                 target_db, h.tchrom, h.tstart, h.tend, "+", t_text, t_size, "target",
                 name, lineno, t_line,

@@ -3,7 +3,8 @@
 An optional header ``id,score,seq1,seq2`` is skipped. Each data row becomes an
 :class:`AlignmentBlock` with two rows: db ``seq1`` / ``seq2``, chrom = the row's id,
 ``src = "seq1.<id>"``, start 0, size = the letters of the sequence (``-`` and ``.`` are gaps),
-strand ``+``, ``src_size`` None; the block's score is the file's (None when the field is empty).
+strand ``+``, ``src_size`` None; the block's score is the file's (None when the field is empty
+or ``nan``; an infinite score is refused).
 
 Sequences of equal length are taken as aligned text as they stand. The thesis stores the two
 sequences unaligned, and they usually differ in length: the shorter one is then padded with
@@ -14,6 +15,7 @@ use its file score, never re-score or cut it into column windows.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Iterator
 
@@ -77,6 +79,10 @@ def parse_thesis_csv(path: str | os.PathLike[str]) -> Iterator[AlignmentBlock]:
                     score = float(score_text)
                 except ValueError:
                     raise InputError(f"score is not a number: {score_text!r}", name, line) from None
+                if math.isinf(score):
+                    raise InputError(f"score is not finite: {score_text!r}", name, line)
+                if math.isnan(score):
+                    score = None  # "nan", as some tools write a missing value: no score
             seq1 = _check_sequence(fields[2], "seq1", name, line)
             seq2 = _check_sequence(fields[3], "seq2", name, line)
             width = max(len(seq1), len(seq2))

@@ -6,14 +6,16 @@ once):
 - ``a ...`` (a MAF block line), ``s ...`` or ``track ...`` -> ``"maf"``;
 - 9 whitespace-separated fields ``N tchrom tstart tend qchrom qstart qend +/- score`` with
   integer N and coordinates -> ``"axt"``;
-- a CSV header ``id,score,seq1,seq2`` (case and spaces ignored), or a CSV row of 4 fields with a
-  numeric (or empty) second field -> ``"csv"`` (the seed thesis's pair table).
+- a CSV header ``id,score,seq1,seq2`` (case and spaces ignored), or a CSV row of 4 fields
+  (quoted or not) with a numeric (or empty) second field and a third of letters and gaps ->
+  ``"csv"`` (the seed thesis's pair table).
 
 Anything else raises InputError naming the file and the line that could not be recognised.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 from typing import Literal
 
@@ -64,14 +66,21 @@ def _classify(line: str) -> Format | None:
         return "axt"
     if is_csv_header(line):
         return "csv"
-    parts = line.split(",")
+    parts = next(csv.reader([line]), [])
     if (
         len(parts) == 4
         and (parts[1].strip() == "" or _is_number(parts[1]))
-        and parts[2].strip().isalpha()
+        and _is_sequence(parts[2])
     ):
         return "csv"
     return None
+
+
+def _is_sequence(field: str) -> bool:
+    """Letters, possibly with ``-``/``.`` gaps (the test ``csvpairs`` applies to a sequence)."""
+    seq = field.strip()
+    has_letter = any(c.isalpha() for c in seq)
+    return has_letter and all(c.isalpha() or c in "-." for c in seq)
 
 
 def detect_format(path: str | os.PathLike[str]) -> Format:

@@ -2,7 +2,8 @@
 
 The compression is detected from the file's first bytes (magic numbers), never from its suffix:
 ``1f 8b`` is gzip, ``BZh`` is bzip2, anything else is read as plain text. Text is decoded as
-latin-1 (a superset of ASCII that cannot fail to decode), with universal newlines.
+latin-1 (a superset of ASCII that cannot fail to decode), with universal newlines; a leading
+UTF-8 byte order mark is dropped.
 
 Errors a user can cause surface as :class:`embedhead.errors.InputError` naming the file: a file
 that does not exist or cannot be read, an empty file (0 bytes, or nothing after decompression),
@@ -18,7 +19,7 @@ import io
 import os
 import zlib
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from embedhead.errors import InputError
 
@@ -26,6 +27,7 @@ Compression = Literal["gzip", "bz2", "plain"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BZ2_MAGIC = b"BZh"
+_UTF8_BOM = b"\xef\xbb\xbf"
 _ENCODING = "latin-1"
 # Small reads keep the line reported for a truncated stream close to the damage.
 _CHUNK = 8192
@@ -87,6 +89,12 @@ class _GuardedReader(io.RawIOBase):
             super().close()
 
 
+def _skip_bom(stream: io.BufferedReader[Any]) -> None:
+    """Drop a leading UTF-8 byte order mark (spreadsheet CSV exports write one)."""
+    if stream.peek(len(_UTF8_BOM))[: len(_UTF8_BOM)] == _UTF8_BOM:
+        stream.read(len(_UTF8_BOM))
+
+
 def open_text(path: str | os.PathLike[str]) -> TextIO:
     """Open ``path`` for reading as text, decompressing gzip/bzip2 detected by magic bytes.
 
@@ -100,7 +108,9 @@ def open_text(path: str | os.PathLike[str]) -> TextIO:
     if kind == "plain":
         if os.path.getsize(name) == 0:
             raise InputError("file is empty", name)
-        return open(name, encoding=_ENCODING, newline=None)
+        plain = open(name, "rb")  # noqa: SIM115 - closed by the returned stream
+        _skip_bom(plain)
+        return io.TextIOWrapper(plain, encoding=_ENCODING, newline=None)
     if os.path.getsize(name) == 0:  # pragma: no cover - magic bytes imply >0 bytes
         raise InputError("file is empty", name)
     opener = gzip.open if kind == "gzip" else bz2.open
@@ -115,4 +125,5 @@ def open_text(path: str | os.PathLike[str]) -> TextIO:
     if empty:
         buffered.close()
         raise InputError(f"file is empty (nothing after {kind} decompression)", name)
+    _skip_bom(buffered)
     return io.TextIOWrapper(buffered, encoding=_ENCODING, newline=None)
