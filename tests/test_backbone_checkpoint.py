@@ -237,6 +237,28 @@ def test_config_fields_are_read_from_the_file(tmp_path, source):
         load_backbone(folder)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("pad_vocab_size_multiple", 0, "pad_vocab_size_multiple must be a positive integer"),
+        ("vocab_size", "12", "vocab_size must be a positive integer"),
+        ("activation_freq", "x", "activation_freq must be a positive number"),
+        ("layer_norm_epsilon", None, "layer_norm_epsilon must be a positive number"),
+        ("layer_norm_epsilon", -1.0, "layer_norm_epsilon must be a positive number"),
+        ("use_bias", "false", "use_bias must be true or false"),
+        ("train_freq", "no", "train_freq must be true or false"),
+    ],
+)
+def test_ill_typed_config_values_are_config_errors(tmp_path, source, field, value, message):
+    folder = _folder(tmp_path, source, "illtyped")
+    shutil.copy(source / "model.safetensors", folder / "model.safetensors")
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=message):
+        load_backbone(folder)
+
+
 def test_unequal_shared_frequencies_are_an_error(tmp_path, source, hf_tensors):
     folder = _folder(tmp_path, source, "freq")
     state = _lightning(hf_tensors, False)

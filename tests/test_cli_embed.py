@@ -111,3 +111,20 @@ def test_info_on_a_non_store_fails_cleanly(tmp_path):
     result = CliRunner().invoke(main, ["store", "info", str(folder)])
     assert result.exit_code == 1
     assert "x.zarr" in result.output
+
+
+def test_store_of_the_wrong_kind_of_path_is_named(tmp_path, tiny_dataset_dir, tiny_backbone_dir):
+    runner = CliRunner()
+    (tmp_path / "file.zarr").write_text("not a folder")
+    (tmp_path / "folder.h5").mkdir()
+    for name, message in (("file.zarr", "is a file"), ("folder.h5", "is a folder")):
+        store = str(tmp_path / name)
+        info = runner.invoke(main, ["store", "info", store])
+        assert info.exit_code == 1 and message in info.output and name in info.output
+        embed = runner.invoke(
+            main,
+            ["embed", str(tiny_dataset_dir), "--backbone", str(tiny_backbone_dir), "--store",
+             store, "--device", "cpu", "--quiet"],
+        )  # fmt: skip
+        assert embed.exit_code == 1 and message in embed.output
+        assert "Traceback" not in embed.output

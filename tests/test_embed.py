@@ -280,3 +280,35 @@ def test_every_compression_is_lossless(tmp_path, tiny_dataset_dir, tiny_backbone
         np.testing.assert_array_equal(stores["lz4"][key], value)
     with pytest.raises(ConfigError, match="compression"):
         EmbedConfig(compression="brotli").validate()
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_id_reused_for_another_sequence_in_a_later_run_is_refused(
+    tmp_path, tiny_backbone_dir, suffix
+):
+    store = tmp_path / f"s{suffix}"
+    first = write_fasta(tmp_path / "one.fa.gz", [("a", "ACGT")])
+    embed_dataset(first, store, tiny_backbone_dir, EmbedConfig(**QUIET))
+    later = write_fasta(tmp_path / "two.fa.gz", [("a", "TTTTTT"), ("b", "CC")])
+    with pytest.raises(InputError, match=r"'a' is stored .* 4 positions .* 6 nt"):
+        embed_dataset(later, store, tiny_backbone_dir, EmbedConfig(**QUIET))
+    with open_store(store) as reader:  # nothing of the refused run was written
+        assert reader.ids() == ["a"] and reader.length("a") == 4
+    again = write_fasta(tmp_path / "three.fa.gz", [("a", "ACGT"), ("b", "CC")])
+    summary = embed_dataset(again, store, tiny_backbone_dir, EmbedConfig(**QUIET))
+    assert summary.stats.n_skipped == 1 and summary.store_sequences == 2
+
+
+def test_sequence_of_only_gaps_is_refused_before_anything_is_written(tmp_path, tiny_backbone_dir):
+    fasta = write_fasta(tmp_path / "gaps.fa.gz", [("ok", "ACGT"), ("gaps", "--..--")])
+    with pytest.raises(InputError, match=r"'gaps' \(record 2\) holds no nucleotides"):
+        embed_dataset(fasta, tmp_path / "s.zarr", tiny_backbone_dir, EmbedConfig(**QUIET))
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_embed_sequences_refuses_an_empty_sequence(tmp_path, model):
+    with (
+        open_writer(tmp_path / "s.zarr", store_attrs(model, EmbedConfig(**QUIET))) as writer,
+        pytest.raises(InputError, match="'e' is empty"),
+    ):
+        embed_sequences([("a", "ACGT"), ("e", "")], writer, model)

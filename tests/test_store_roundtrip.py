@@ -14,7 +14,7 @@ import zarr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from embedhead.errors import ConfigError, IncompatibleError
+from embedhead.errors import ConfigError, IncompatibleError, InputError
 from embedhead.store import layout, merge_parts, open_store, open_writer, part_paths, parts_dir
 
 
@@ -253,3 +253,75 @@ def test_hdf5_crash_while_assembling_keeps_old_file_and_journal(tmp_path, monkey
         assert store.ids() == ["a", "b"]
         np.testing.assert_array_equal(store.get("b"), one * 2)
     assert not parts_dir(path).exists()
+
+
+def _damage_zarr_attrs(path: Path, key: str, value: object) -> None:
+    meta = path / "zarr.json"
+    doc = json.loads(meta.read_text())
+    if value is _MISSING:
+        del doc["attributes"][key]
+    else:
+        doc["attributes"][key] = value
+    meta.write_text(json.dumps(doc))
+
+
+def _damage_hdf5_attrs(path: Path, key: str, value: object) -> None:
+    with h5py.File(path, "a") as fh:
+        if value is _MISSING:
+            del fh.attrs[key]
+        else:
+            fh.attrs[key] = json.dumps(value)
+
+
+_MISSING = object()
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("n_sequences", _MISSING, "'n_sequences' is missing"),
+        ("dtype", _MISSING, "'dtype' is missing"),
+        ("backbone", _MISSING, "'backbone' is missing"),
+        ("n_sequences", "x", "n_sequences='x' is not of type int"),
+        ("n_sequences", -1, "n_sequences=-1 is out of range"),
+        ("n_sequences", 9, "index holds 2 entries but n_sequences says 9"),
+        ("pooled_only", 1, "pooled_only=1 is not of type bool"),
+        ("dtype", "int8", "dtype='int8' is unknown"),
+        ("dtype", "bfloat16", "dtype='bfloat16' but storage_dtype='float16'"),
+        ("d_model", 0, "d_model=0 is out of range"),
+    ],
+)
+def test_damaged_root_attributes_are_clear_errors(tmp_path, suffix, key, value, message):
+    from embedhead.store.verify import store_info, verify_store
+
+    path = tmp_path / f"s{suffix}"
+    with open_writer(path, make_attrs(4)) as writer:
+        x = np.ones((3, 4), np.float32)
+        writer.write(["a", "b"], [x, x[:2]], x[:2])
+    damage = _damage_zarr_attrs if suffix == ".zarr" else _damage_hdf5_attrs
+    damage(path, key, value)
+    for read in (open_store, store_info, verify_store):
+        with pytest.raises(InputError, match=message):
+            read(path)
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_missing_array_or_unreadable_attribute_is_a_clear_error(tmp_path, suffix):
+    from embedhead.store.verify import verify_store
+
+    path = tmp_path / f"s{suffix}"
+    with open_writer(path, make_attrs(4)) as writer:
+        writer.write(["a"], [np.ones((3, 4), np.float32)], np.ones((1, 4), np.float32))
+    if suffix == ".zarr":
+        shutil.rmtree(path / layout.POSITIONS)
+    else:
+        with h5py.File(path, "a") as fh:
+            del fh[layout.POSITIONS]
+    with pytest.raises(InputError, match="lacks its 'positions'"):
+        verify_store(path)
+    if suffix == ".h5":
+        with h5py.File(path, "a") as fh:
+            fh.attrs["dtype"] = "not json{"
+        with pytest.raises(InputError, match="unreadable root attribute"):
+            open_store(path)

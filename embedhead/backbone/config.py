@@ -10,6 +10,7 @@ configuration class match no checkpoint).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,30 @@ def validate_config(config: HyenaDNAConfig, source: str | Path | None = None) ->
                 f"{where}{name}={getattr(config, name)!r} is not supported "
                 f"(every public HyenaDNA checkpoint has {value})"
             )
+    for name in ("train_freq", "use_bias"):
+        if not isinstance(getattr(config, name), bool):
+            raise ConfigError(f"{where}{name} must be true or false, got {getattr(config, name)!r}")
     if not config.use_bias:
         raise ConfigError(f"{where}use_bias=false is not supported (public checkpoints use true)")
-    for name in ("d_model", "n_layer", "d_inner", "max_seq_len", "emb_dim", "filter_order"):
+    for name in _FLOAT_FIELDS:
+        value = getattr(config, name)
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ConfigError(f"{where}{name} must be a positive number, got {value!r}")
+    for name in (
+        "vocab_size",
+        "pad_vocab_size_multiple",
+        "d_model",
+        "n_layer",
+        "d_inner",
+        "max_seq_len",
+        "emb_dim",
+        "filter_order",
+    ):
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{where}{name} must be a positive integer, got {value!r}")

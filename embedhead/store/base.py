@@ -53,6 +53,45 @@ class _StoreAttrs:
         return bool(self.attrs["pooled_only"])
 
 
+_ATTR_TYPES: tuple[tuple[str, type], ...] = (
+    ("backbone", dict),
+    ("dtype", str),
+    ("d_model", int),
+    ("pooled_only", bool),
+    (layout.N_SEQUENCES, int),
+    (layout.N_POSITIONS, int),
+)
+
+
+def _check_attrs(attrs: dict[str, Any], path: str) -> int:
+    """InputError naming a missing or ill-typed root attribute; returns ``n_sequences``."""
+    for key, kind in _ATTR_TYPES:
+        if key not in attrs:
+            raise InputError(f"store root attribute {key!r} is missing (damaged store)", path)
+        value = attrs[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise InputError(
+                f"store root attribute {key}={value!r} is not of type {kind.__name__} "
+                "(damaged store)",
+                path,
+            )
+    dtype = attrs["dtype"]
+    if dtype not in layout.DTYPES:
+        raise InputError(f"store root attribute dtype={dtype!r} is unknown (damaged store)", path)
+    if attrs.get("storage_dtype", layout.STORAGE_DTYPES[dtype]) != layout.STORAGE_DTYPES[dtype]:
+        raise InputError(
+            f"store root attributes disagree: dtype={dtype!r} but "
+            f"storage_dtype={attrs['storage_dtype']!r} (damaged store)",
+            path,
+        )
+    for key, least in (("d_model", 1), (layout.N_SEQUENCES, 0), (layout.N_POSITIONS, 0)):
+        if int(attrs[key]) < least:
+            raise InputError(
+                f"store root attribute {key}={attrs[key]!r} is out of range (damaged store)", path
+            )
+    return int(attrs[layout.N_SEQUENCES])
+
+
 class EmbeddingStore(_StoreAttrs, abc.ABC):
     """Read-only view of the committed part of a store (thread-compatible, not thread-safe)."""
 
@@ -66,7 +105,17 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
                 f"(this embedhead reads {layout.FORMAT_VERSION})",
                 path,
             )
-        ids, offsets, lengths = self._read_index(int(self.attrs[layout.N_SEQUENCES]))
+        n = _check_attrs(self.attrs, path)
+        try:
+            ids, offsets, lengths = self._read_index(n)
+        except (KeyError, ValueError, OSError) as exc:
+            raise InputError(f"cannot read the store index (damaged store: {exc})", path) from exc
+        if not len(ids) == offsets.size == lengths.size == n:
+            raise InputError(
+                f"store index holds {min(len(ids), offsets.size, lengths.size)} entries but "
+                f"n_sequences says {n} (damaged store)",
+                path,
+            )
         self._ids: list[str] = ids
         self._offsets = offsets
         self._lengths = lengths

@@ -338,9 +338,14 @@ def source_records(source: Path) -> Iterator[tuple[str, str]]:
         raise InputError("no such dataset folder or FASTA file", source)
     for index, (name, text) in enumerate(iter_fasta(fasta), start=1):
         try:
-            yield name, normalise_sequence(text)
+            seq = normalise_sequence(text)
         except ValueError as exc:
             raise InputError(f"sequence {name!r} (record {index}): {exc}", fasta) from exc
+        if not seq:
+            raise InputError(
+                f"sequence {name!r} (record {index}) holds no nucleotides (only gaps)", fasta
+            )
+        yield name, seq
 
 
 @dataclass(frozen=True)
@@ -348,12 +353,14 @@ class _Census:
     """First pass over the input: ids per unique content, and the lengths."""
 
     ids_by_key: dict[str, list[str]]
+    length_by_key: dict[str, int]
     n_ids: int
     total_nt: int
 
 
 def _census(source: Path, max_length: int | None, max_seq_len: int) -> _Census:
     ids_by_key: dict[str, list[str]] = {}
+    length_by_key: dict[str, int] = {}
     key_of_id: dict[str, str] = {}
     lengths: list[tuple[str, int]] = []
     total = 0
@@ -366,13 +373,44 @@ def _census(source: Path, max_length: int | None, max_seq_len: int) -> _Census:
         ids = ids_by_key.get(key)
         if ids is None:
             ids_by_key[key] = [sid]
+            length_by_key[key] = len(seq)
             total += len(seq)
             if len(seq) > max_seq_len:
                 lengths.append((sid, len(seq)))
         elif sid not in ids:
             ids.append(sid)
     check_lengths(lengths, max_seq_len, max_length)
-    return _Census(ids_by_key=ids_by_key, n_ids=len(key_of_id), total_nt=total)
+    return _Census(
+        ids_by_key=ids_by_key, length_by_key=length_by_key, n_ids=len(key_of_id), total_nt=total
+    )
+
+
+def _check_stored_ids(
+    store_path: Path, source: Path, census: _Census, attrs: dict[str, Any]
+) -> None:
+    """InputError when an id already in the store names a sequence of another length.
+
+    The store keys sequences by id, so an id re-used for another sequence (possible with a
+    hand-made FASTA; dataset ids are content hashes) would otherwise keep its old embedding.
+    """
+    from embedhead.store import check_compatible, open_store
+
+    if not store_path.exists():
+        return
+    with open_store(store_path) as store:
+        check_compatible(store.attrs, attrs, store_path)  # other options: IncompatibleError
+        if not len(store):
+            return
+        for key, ids in census.ids_by_key.items():
+            want = census.length_by_key[key]
+            for sid in ids:
+                if sid in store and store.length(sid) != want:
+                    raise InputError(
+                        f"id {sid!r} is stored in {store_path} with {store.length(sid)} positions "
+                        f"but names a sequence of {want} nt here: the store holds another "
+                        "sequence under that name; rename it or use another --store",
+                        source,
+                    )
 
 
 def _stream_uniques(source: Path, census: _Census, max_length: int | None) -> Iterator[Unique]:
@@ -411,6 +449,7 @@ def embed_dataset(
     model = load_backbone(backbone_source, device=device, dtype=config.precision)
     census = _census(source, config.max_length, int(model.config.max_seq_len))
     attrs = store_attrs(model, config)
+    _check_stored_ids(store_path, source, census, attrs)
 
     def run(writer: StoreWriter, done: Callable[[str], bool]) -> EmbedStats:
         batches = plan_batches(

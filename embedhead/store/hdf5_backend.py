@@ -29,6 +29,8 @@ class Hdf5EmbeddingStore(EmbeddingStore):
     """Reader of a ``.h5`` embedding store."""
 
     def __init__(self, path: str | Path) -> None:
+        if Path(path).is_dir():
+            raise InputError("is a folder, but an .h5/.hdf5 store is a file", path)
         if not Path(path).is_file():
             raise InputError("embedding store not found", path)
         try:
@@ -40,22 +42,35 @@ class Hdf5EmbeddingStore(EmbeddingStore):
     def _read_attrs(self) -> dict[str, Any]:
         if "format_version" not in self._file.attrs:
             raise InputError("not an embedding store (no format_version attribute)", self.path)
-        return layout.attrs_from_hdf5(dict(self._file.attrs))
+        try:
+            return layout.attrs_from_hdf5(dict(self._file.attrs))
+        except ValueError as exc:  # an attribute that is no JSON text
+            raise InputError(
+                f"unreadable root attribute (damaged store: {exc})", self.path
+            ) from exc
+
+    def _dataset(self, name: str) -> h5py.Dataset:
+        node = self._file.get(name)
+        if not isinstance(node, h5py.Dataset):
+            raise InputError(f"store lacks its {name!r} dataset (damaged store)", self.path)
+        return node
 
     def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         if n == 0:
             empty = np.zeros(0, dtype=np.int64)
             return [], empty, empty.copy()
-        ids = [s.decode() if isinstance(s, bytes) else str(s) for s in self._file[layout.IDS][:n]]
-        offsets = np.asarray(self._file[layout.OFFSETS][:n], dtype=np.int64)
-        lengths = np.asarray(self._file[layout.LENGTHS][:n], dtype=np.int64)
+        ids = [
+            s.decode() if isinstance(s, bytes) else str(s) for s in self._dataset(layout.IDS)[:n]
+        ]
+        offsets = np.asarray(self._dataset(layout.OFFSETS)[:n], dtype=np.int64)
+        lengths = np.asarray(self._dataset(layout.LENGTHS)[:n], dtype=np.int64)
         return ids, offsets, lengths
 
     def _read_positions(self, start: int, stop: int) -> np.ndarray:
-        return np.asarray(self._file[layout.POSITIONS][start:stop])
+        return np.asarray(self._dataset(layout.POSITIONS)[start:stop])
 
     def _read_pooled(self, rows: np.ndarray) -> np.ndarray:
-        pooled = self._file[layout.POOLED]
+        pooled = self._dataset(layout.POOLED)
         lo, hi = int(rows[0]), int(rows[-1]) + 1
         if hi - lo <= 4 * rows.size:
             block = np.asarray(pooled[lo:hi])

@@ -64,6 +64,8 @@ def group_items(items: Iterable[tuple[str, str]], max_length: int | None) -> lis
     for sid, seq in items:
         if max_length is not None:
             seq = seq[:max_length]
+        if not seq:
+            raise InputError(f"sequence {sid!r} is empty: nothing to embed")
         key = sequence_id(seq)
         if seen_ids.setdefault(sid, key) != key:
             raise InputError(f"id {sid!r} names two different sequences")

@@ -44,6 +44,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
     """Reader of a ``.zarr`` embedding store."""
 
     def __init__(self, path: str | Path) -> None:
+        if Path(path).exists() and not Path(path).is_dir():
+            raise InputError("is a file, but a .zarr store is a folder", path)
         if not Path(path).is_dir():
             raise InputError("embedding store not found", path)
         self._group = _open_group(path, "r")
@@ -56,8 +58,12 @@ class ZarrEmbeddingStore(EmbeddingStore):
         return attrs
 
     def _array(self, name: str) -> zarr.Array:
-        node = self._group[name]
-        assert isinstance(node, zarr.Array)
+        try:
+            node = self._group[name]
+        except KeyError:
+            raise InputError(f"store lacks its {name!r} array (damaged store)", self.path) from None
+        if not isinstance(node, zarr.Array):
+            raise InputError(f"store member {name!r} is not an array (damaged store)", self.path)
         return node
 
     def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -162,8 +168,12 @@ class ZarrStoreWriter(StoreWriter):
         self._committed = (self._n, self._p)
 
     def _array(self, name: str) -> zarr.Array:
-        node = self._group[name]
-        assert isinstance(node, zarr.Array)
+        try:
+            node = self._group[name]
+        except KeyError:
+            raise InputError(f"store lacks its {name!r} array (damaged store)", self.path) from None
+        if not isinstance(node, zarr.Array):
+            raise InputError(f"store member {name!r} is not an array (damaged store)", self.path)
         return node
 
     def __contains__(self, sid: object) -> bool:
