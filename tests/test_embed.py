@@ -161,7 +161,7 @@ def test_precision_recorded_and_mixing_refused(f32_store, tiny_dataset_dir, tiny
     with pytest.raises(ConfigError, match="precision"):
         EmbedConfig(precision="int8").validate()
     if not torch.cuda.is_available():  # half precision is a CUDA-only autocast
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError, match="--precision bfloat16 is an autocast"):
             embed_dataset(
                 tiny_dataset_dir,
                 f32_store,

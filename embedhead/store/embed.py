@@ -446,6 +446,11 @@ def embed_dataset(
     store_path = Path(store_path)
     ctx = dist_context()
     device = ctx.device_for(config.device)
+    if config.precision != "float32" and not device.startswith("cuda"):
+        raise ConfigError(
+            f"--precision {config.precision} is an autocast that runs on CUDA only; "
+            "use --precision float32 on the CPU"
+        )
     model = load_backbone(backbone_source, device=device, dtype=config.precision)
     census = _census(source, config.max_length, int(model.config.max_seq_len))
     attrs = store_attrs(model, config)
