@@ -23,6 +23,9 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
         params = " ".join(
             f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items()
         )
+        if row["status"] != "ok":
+            click.echo(f"  #{row['rank']} trial {row['trial']}: FAILED ({row['error']})  {params}")
+            continue
         click.echo(
             f"  #{row['rank']} trial {row['trial']}: val {metric} "
             f"{row['val_mean']:.4f} ± {row['val_std']:.4f}  {params}"
@@ -133,6 +136,10 @@ def sweep_command(
     click.echo(f"results: {result.out_dir / 'sweep.csv'}")
     if result.best_config is not None:
         click.echo(f"best config: {result.out_dir / 'best.json'}")
+        return
+    failed = [r for r in result.ranked if r["status"] != "ok"]
+    reason = failed[0]["error"] if failed else f"no trial has a finite validation {result.metric}"
+    raise click.ClickException(f"no best config ({len(failed)} trial(s) failed): {reason}")
 
 
 @click.command("experiment")

@@ -234,6 +234,13 @@ def evaluate_command(
     type=click.Path(path_type=str),
     help="Output TSV (pair_id, seq ids, lengths, probability or score).",
 )
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Truncate new sequences to this many nucleotides before embedding them "
+    "(default: refuse sequences longer than the backbone's maximum).",
+)
 @device_option
 @library_errors
 def predict_command(
@@ -243,6 +250,7 @@ def predict_command(
     fasta: tuple[str, str] | None,
     store: str | None,
     out_path: str,
+    max_length: int | None,
     device: str,
 ) -> None:
     """Score new pairs end to end, embedding only sequences the store lacks.
@@ -262,6 +270,7 @@ def predict_command(
         fasta=fasta or None,
         store_path=store,
         device=device,
+        max_length=max_length,
     )
     click.echo(f"{out_path}: {len(rows)} pairs scored")
 

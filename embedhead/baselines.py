@@ -28,7 +28,7 @@ from embedhead.dataset import PairRecord, load_dataset
 from embedhead.errors import ConfigError, InputError
 from embedhead.heads.metrics import classification_metrics, regression_metrics
 from embedhead.kmers import gc_content, kmer_profiles, profile_similarity
-from embedhead.report import atomic_write_text, fmt, markdown_table, write_json
+from embedhead.report import atomic_write_text, fmt, make_out_dir, markdown_table, write_json
 
 MODELS = ("kmer", "gc", "length")
 TASKS = ("classification", "regression")
@@ -290,5 +290,6 @@ def run_and_write(
     dataset_dir: str | Path, out_dir: str | Path, config: BaselineConfig | None = None
 ) -> tuple[list[BaselineResult], Path]:
     """``embedhead baselines``: fit every baseline and write ``baselines.json``/``.md``."""
+    make_out_dir(out_dir)  # a file in the way is an error before any fitting
     results = run_baselines(dataset_dir, config)
     return results, write_baselines(results, out_dir, dataset=dataset_dir)

@@ -37,15 +37,17 @@ import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from embedhead.errors import ConfigError
+from embedhead.errors import ConfigError, InputError
 from embedhead.report import (
     Report,
     atomic_write_text,
     cross_species_table,
     learning_curve_table,
+    make_out_dir,
     mean_std,
     per_species_table,
     write_json,
@@ -68,6 +70,7 @@ _KNOWN_KEYS = {
     "seed",
 }
 ProgressFn = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,10 @@ def _need(cond: bool, where: str, message: str) -> None:
         raise ConfigError(f"{where}: {message}")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse_spec(data: Any, base_dir: Path, where: str) -> ExperimentSpec:
     """Validate a parsed experiment file; every error names the file and the key."""
     from embedhead.heads.train import load_config_overrides, make_configs
@@ -145,15 +152,15 @@ def parse_spec(data: Any, base_dir: Path, where: str) -> ExperimentSpec:
         f"'tasks' must be a list of {TASKS}, not {tasks!r}",
     )
     repeats = data.get("repeats", 3)
-    _need(isinstance(repeats, int) and repeats >= 1, where, f"bad 'repeats' {repeats!r}")
+    _need(_is_int(repeats) and repeats >= 1, where, f"bad 'repeats' {repeats!r}")
     sizes = data.get("train_sizes", [])
     _need(
-        isinstance(sizes, list) and all(isinstance(n, int) and n >= 1 for n in sizes),
+        isinstance(sizes, list) and all(_is_int(n) and n >= 1 for n in sizes),
         where,
         f"'train_sizes' must be positive integers, not {sizes!r}",
     )
     seed = data.get("seed", 0)
-    _need(isinstance(seed, int), where, f"bad 'seed' {seed!r}")
+    _need(_is_int(seed) and seed >= 0, where, f"bad 'seed' {seed!r}")
     overrides: dict[str, Any] = {}
     if "config_file" in data:
         overrides.update(load_config_overrides(base_dir / str(data["config_file"])))
@@ -227,8 +234,10 @@ def run_experiment(
 
         open_store_fn = open_store
     say = progress or (lambda _msg: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    datasets = {
+        s.name: _named(spec, s, "dataset", partial(load_dataset, s.dataset)) for s in spec.species
+    }
+    out = make_out_dir(out_dir)
     results: dict[str, Any] = {
         "kind": "experiment",
         "spec": spec.to_dict(),
@@ -239,7 +248,6 @@ def run_experiment(
         "confusion_matrix": {},
         "skipped": [],
     }
-    datasets = {s.name: load_dataset(s.dataset) for s in spec.species}
     for task in spec.tasks:
         base = {**spec.overrides, "task": task}
         loaded = {}
@@ -247,7 +255,7 @@ def run_experiment(
         try:
             for s in spec.species:
                 say(f"[{task}] loading {s.name}")
-                store = open_store_fn(s.store)
+                store = _named(spec, s, "store", partial(open_store_fn, s.store))
                 stores.append(store)
                 _, cfg = make_configs(store.d_model, base)
                 loaded[s.name] = load_head_data(
@@ -274,6 +282,14 @@ def run_experiment(
     write_json(out / EXPERIMENT_FILE, results)
     report = write_report(out)
     return ExperimentResult(out, results, report)
+
+
+def _named(spec: ExperimentSpec, species: SpeciesSource, key: str, load: Callable[[], T]) -> T:
+    """``load()``, its input errors prefixed with the experiment file and the entry's key."""
+    try:
+        return load()
+    except (InputError, ConfigError) as exc:
+        raise ConfigError(f"{spec.source}: datasets.{species.name}.{key}: {exc}") from exc
 
 
 def _run_task(

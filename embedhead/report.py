@@ -42,10 +42,24 @@ _MAX_DEPTH = 4
 
 
 # ----------------------------------------------------------------------------- output helpers
+def make_out_dir(path: str | Path) -> Path:
+    """Create the output folder ``path`` (and parents); InputError when a file is in the way."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("exists and is not a folder; choose another --out", path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder: {exc.strerror}", path) from exc
+    return path
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise InputError("is a folder; give a file path", path)
+    make_out_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
@@ -510,6 +524,8 @@ def write_report(
     if not directory.is_dir():
         raise InputError("not a results folder", directory)
     out_path = Path(out) if out is not None else directory / REPORT_FILE
+    if out_path.is_dir():
+        raise InputError("is a folder; give the report's file path", out_path)
     sources = find_results(directory)
     if not sources:
         raise InputError(

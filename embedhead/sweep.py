@@ -48,7 +48,7 @@ from sklearn.model_selection import ParameterSampler
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, EmbedheadError, InputError
-from embedhead.report import atomic_write_text, to_jsonable, write_json
+from embedhead.report import atomic_write_text, make_out_dir, to_jsonable, write_json
 
 SPEC_FILE = "sweep_spec.json"
 TRIALS_FILE = "trials.jsonl"
@@ -446,6 +446,18 @@ def _check_resume(out_dir: Path, spec: dict[str, Any]) -> None:
         )
 
 
+def _trial_configs(trial: int, params: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
+    """``make_configs`` of one trial; a bad sampled value names the trial and its parameters."""
+    from embedhead.heads.train import make_configs
+
+    try:
+        return make_configs(1, overrides)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"trial {trial} (sampled {dict(params)}): {exc}; check the search space's ranges"
+        ) from exc
+
+
 def run_sweep(
     dataset: Dataset | str | Path,
     store: Any,
@@ -462,20 +474,22 @@ def run_sweep(
     :func:`embedhead.heads.train.fit`. ``progress`` gets each finished record.
     """
     from embedhead.heads.data import load_head_data
-    from embedhead.heads.train import fit, make_configs
+    from embedhead.heads.train import fit
 
     config = config or SweepConfig()
     start = time.perf_counter()
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    _, base_train = make_configs(
-        1, params_to_overrides(config.space.sample(config.seed, 0), config.base)
-    )
+    first = config.space.sample(config.seed, 0)
+    _, base_train = _trial_configs(0, first, params_to_overrides(first, config.base))
     metric = config.metric or default_metric(base_train.task)
     _check_metric(metric, base_train.task)
+    for trial in range(1, config.n_trials):  # every trial valid before anything is written
+        params = config.space.sample(config.seed, trial)
+        _trial_configs(trial, params, params_to_overrides(params, config.base))
     out = Path(out_dir)
     spec = _spec_payload(config, ds, metric, base_train.seed)
     _check_resume(out, spec)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     if not (out / SPEC_FILE).is_file():
         write_json(out / SPEC_FILE, spec)
     trials_path = out / TRIALS_FILE
@@ -489,7 +503,6 @@ def run_sweep(
                 continue
             overrides = params_to_overrides(params, config.base)
             overrides["seed"] = base_train.seed + repeat
-            make_configs(1, overrides)  # validate before loading anything
             units.append((trial, repeat, params, overrides))
     n_trained = 0
     if units:
@@ -511,7 +524,9 @@ def run_sweep(
                 store_path=str(store) if opened else None,
             )
             _SHARED.update(data=data, fit=fit_fn or fit)
-            workers = _resolve_workers(config.workers, base_train.device)
+            # the device the data landed on ('auto' may have meant CUDA, which forks cannot use)
+            loaded_on = str(next(iter(data.splits.values())).device)
+            workers = _resolve_workers(config.workers, loaded_on)
             if data.loader == "stream":  # workers would share one open store file
                 workers = 1
             try:

@@ -150,3 +150,38 @@ def test_experiment_and_report_cli(related_dataset_dir, related_store, tmp_path)
     assert "## Experiment" in (tmp_path / "r.md").read_text()
     empty = CliRunner().invoke(main, ["report", str(tmp_path / "nothing")])
     assert empty.exit_code == 1 and "not a results folder" in empty.output
+
+
+def test_a_file_in_the_way_of_out_is_a_clear_error(
+    sweep_dir, related_dataset_dir, related_store, tmp_path
+):
+    blocker = tmp_path / "taken.txt"
+    blocker.write_text("not a folder\n")
+    spec = tmp_path / "exp.json"
+    spec.write_text(
+        json.dumps({"datasets": {"a": {"dataset": str(related_dataset_dir), "store": "x.zarr"}}})
+    )
+    commands = [
+        ["sweep", related_dataset_dir, "--store", related_store, "--out", blocker, "--trials", 1],
+        ["baselines", related_dataset_dir, "--out", blocker, "--k", 2],
+        ["experiment", spec, "--out", blocker],
+        ["report", sweep_dir, "--out", tmp_path],  # --out names the report FILE
+    ]
+    for args in commands:
+        result = _invoke(*args)
+        assert result.exit_code == 1, (args[0], result.output)
+        assert result.output.startswith("Error: ") and "folder" in result.output, result.output
+    assert blocker.read_text() == "not a folder\n"
+
+
+def test_sweep_where_every_trial_fails_exits_non_zero(related_dataset_dir, related_store, tmp_path):
+    config = tmp_path / "too_big.json"
+    config.write_text(json.dumps({"train_size": 10**6, "head": "pooled", "epochs": 1}))
+    result = _invoke(
+        "sweep", related_dataset_dir, "--store", related_store, "--out", tmp_path / "sw",
+        "--config", config, "--trials", 2, "--workers", 1, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "FAILED (train_size 1000000 exceeds" in result.output
+    assert "Error: no best config (2 trial(s) failed): train_size" in result.output
+    assert not (tmp_path / "sw" / "best.json").exists()

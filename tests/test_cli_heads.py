@@ -208,3 +208,26 @@ def test_cli_defaults_match_library_defaults():
                       ("device", "device"), ("loader", "loader")]:  # fmt: skip
         assert params[flag] == getattr(train, key), flag
     assert params["dropout"] == head.dropout
+
+
+def test_predict_max_length_truncates_overlong_sequences(run_dir, tiny_backbone_dir, tmp_path):
+    # the backbone's refusal of an over-long sequence advises --max-length: predict must have it
+    long_seq, short = ("ACGGT" * 200)[:900], "ACGT" * 20
+    (tmp_path / "p.tsv").write_text(f"seq1\tseq2\n{long_seq}\t{short}\n")
+    args = ["predict", run_dir, "--backbone", tiny_backbone_dir, "--pairs", tmp_path / "p.tsv"]
+    refused = _invoke(*args, "--out", tmp_path / "o.tsv", "--device", "cpu")
+    assert refused.exit_code == 1 and "--max-length" in refused.output
+    assert not (tmp_path / "o.tsv").exists()
+    result = _invoke(*args, "--out", tmp_path / "o.tsv", "--device", "cpu", "--max-length", 400)
+    assert result.exit_code == 0, result.output
+    (row,) = _read_tsv(tmp_path / "o.tsv")
+    assert (row["len1"], row["len2"]) == ("900", "80") and 0.0 <= float(row["probability"]) <= 1
+
+
+def test_predict_out_that_is_a_folder_is_refused(run_dir, tiny_backbone_dir, tmp_path):
+    (tmp_path / "p.tsv").write_text("seq1\tseq2\nACGTACGT\tACGTTCGT\n")
+    result = _invoke(
+        "predict", run_dir, "--backbone", tiny_backbone_dir, "--pairs", tmp_path / "p.tsv",
+        "--out", tmp_path, "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 1 and "is a folder" in result.output, result.output

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import KmerFakeStore, write_related_dataset
 
-from embedhead.errors import ConfigError, IncompatibleError
+from embedhead.errors import ConfigError, IncompatibleError, InputError
 from embedhead.experiment import load_spec, parse_spec, run_experiment
 
 torch.set_num_threads(1)
@@ -127,6 +127,10 @@ def test_cross_species_refuses_different_backbones(species, tmp_path):
         ({"datasets": {"a": {"dataset": "x", "store": "y"}}, "repeats": 0}, "'repeats'"),
         ({"datasets": {"a": {"dataset": "x", "store": "y"}}, "colour": 1}, "unknown key"),
         ({"datasets": {"a": {"dataset": "x", "store": "y"}}, "config": {"lr": -1}}, "lr"),
+        ({"datasets": {"a": {"dataset": "x", "store": "y"}}, "repeats": True}, "'repeats'"),
+        ({"datasets": {"a": {"dataset": "x", "store": "y"}}, "train_sizes": [True]}, "train_s"),
+        ({"datasets": {"a": {"dataset": "x", "store": "y"}}, "config": {"dropout": "0.1"}}, "drop"),
+        ({"datasets": {"a": {"dataset": "x", "store": "y"}}, "config": {"epochs": True}}, "epoch"),
     ],
 )
 def test_bad_experiment_files(tmp_path, data, message):
@@ -144,3 +148,19 @@ def test_yaml_experiment_file_and_config_file(tmp_path):
     spec = load_spec(tmp_path / "exp.yaml")
     assert spec.overrides == {"lr": 0.002, "dropout": 0.3, "epochs": 2}
     assert spec.species[0].dataset == tmp_path / "ds" and not spec.cross_species
+
+
+def test_missing_dataset_or_store_names_the_experiment_file(species, tmp_path):
+    spec = load_spec(_spec_file(species, repeats=1))
+    missing = parse_spec(
+        {"datasets": {"cod": {"dataset": "nowhere", "store": "cod.zarr"}}}, species, "exp.json"
+    )
+    with pytest.raises(ConfigError, match=r"exp\.json: datasets\.cod\.dataset: .*nowhere"):
+        run_experiment(missing, tmp_path / "a")
+    assert not (tmp_path / "a").exists()  # nothing written for a spec that cannot run
+
+    def no_store(path):
+        raise InputError("embedding store not found", path)
+
+    with pytest.raises(ConfigError, match=r"experiment\.json: datasets\.chicken\.store: .*fake"):
+        run_experiment(spec, tmp_path / "b", open_store_fn=no_store)

@@ -142,3 +142,12 @@ def test_quick_metrics_equal_sklearn(rows):
         full = regression_metrics(p, p + y)
         for key in ("mse", "r2", "pearson"):
             assert reg[key] == pytest.approx(full[key], nan_ok=True)
+
+
+def test_repeat_folders_skip_copies_that_are_not_seed_runs(tmp_path):
+    from embedhead.heads.run import SUMMARY_FILE, repeat_run_dirs
+
+    for name in ("seed-10", "seed-2", "seed-2-old", "seed-x"):
+        (tmp_path / name).mkdir()
+    (tmp_path / SUMMARY_FILE).write_text("{}\n")
+    assert [p.name for p in repeat_run_dirs(tmp_path)] == ["seed-2", "seed-10"]

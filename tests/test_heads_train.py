@@ -189,3 +189,25 @@ def test_config_overrides_flat_nested_and_errors(tmp_path):
     bad.write_text("{")
     with pytest.raises(InputError, match=r"bad\.json:1"):
         load_config_overrides(bad)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"seed": "x"},
+        {"seed": 1.5},
+        {"seed": -1},
+        {"epochs": True},
+        {"train_size": True},
+        {"lr": "0.1"},
+        {"weight_decay": None},
+        {"dropout": "0.1"},
+        {"hidden_sizes": [True]},
+        {"conv_channels": False},
+    ],
+)
+def test_config_values_of_the_wrong_type_are_config_errors(overrides):
+    # JSON config files give bools (an int subclass), strings and floats: refuse them here,
+    # not with a torch/numpy traceback in the middle of training
+    with pytest.raises(ConfigError):
+        make_configs(8, overrides)

@@ -341,3 +341,43 @@ with tempfile.TemporaryDirectory() as tmp:
         pytest.fail("sweep worker processes hung")
     assert proc.returncode == 0, err
     assert "trained 4" in out
+
+
+def test_data_loaded_on_cuda_by_auto_runs_in_process(
+    related_dataset_dir, store, tmp_path, monkeypatch
+):
+    # device 'auto' (the default) resolves to CUDA on a GPU machine: forked workers cannot use
+    # CUDA tensors, so the sweep must look at where the data landed, not at the config string
+    import dataclasses
+
+    import embedhead.heads.data as heads_data
+    import embedhead.sweep as sweep
+
+    real_load = heads_data.load_head_data
+
+    def load_on_fake_cuda(*args, **kwargs):
+        data = real_load(*args, **kwargs)
+        cuda = torch.device("cuda")
+        splits = {k: dataclasses.replace(v, device=cuda) for k, v in data.splits.items()}
+        return dataclasses.replace(data, splits=splits)
+
+    seen = []
+
+    def record_workers(units, workers):
+        seen.append(workers)
+        return iter(())
+
+    monkeypatch.setattr(heads_data, "load_head_data", load_on_fake_cuda)
+    monkeypatch.setattr(sweep, "_iter_results", record_workers)
+    config = SweepConfig(n_trials=3, base={**BASE, "device": "auto"}, workers=4)
+    run_sweep(related_dataset_dir, store, tmp_path / "sw", config)
+    assert seen == [1]
+
+
+def test_out_of_range_samples_name_the_trial(related_dataset_dir, store, tmp_path):
+    space = SearchSpace.from_spec({"dropout": {"dist": "uniform", "low": 0.5, "high": 1.5}})
+    assert space.sample(1, 0)["dropout"] < 1 <= space.sample(1, 1)["dropout"]  # trial 1 is bad
+    config = SweepConfig(space=space, n_trials=20, base=BASE, seed=1)
+    with pytest.raises(ConfigError, match=r"trial 1 \(sampled \{'dropout': 1\.\d+\}\)"):
+        run_sweep(related_dataset_dir, store, tmp_path / "sw", config)
+    assert not (tmp_path / "sw").exists()  # no sweep_spec.json that would refuse a fixed space

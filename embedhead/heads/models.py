@@ -36,6 +36,11 @@ TASKS = ("classification", "regression")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
 
+def _is_int(value: Any) -> bool:
+    """An int that is not a bool (JSON's true/false would pass ``isinstance(v, int)``)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class HeadConfig:
     """Everything needed to rebuild a head (saved as ``config.json["head"]`` of a run).
@@ -70,12 +75,14 @@ class HeadConfig:
             )
         for name in ("d_model", "conv_channels", "kernel_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, not {value!r}")
-        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
+        if not self.hidden_sizes or any(not _is_int(h) or h < 1 for h in self.hidden_sizes):
             raise ConfigError(
                 f"hidden_sizes must be one or more positive integers, not {self.hidden_sizes!r}"
             )
+        if not isinstance(self.dropout, int | float) or isinstance(self.dropout, bool):
+            raise ConfigError(f"dropout must be a number in [0, 1), not {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), not {self.dropout!r}")
 

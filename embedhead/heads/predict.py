@@ -218,8 +218,13 @@ def predict_pairs(
     store_path: str | Path | None = None,
     *,
     device: str = "auto",
+    max_length: int | None = None,
 ) -> list[PredictionRow]:
-    """Score pairs with the head of ``run_dir`` (see module docstring)."""
+    """Score pairs with the head of ``run_dir`` (see module docstring).
+
+    ``max_length`` truncates sequences the store lacks to that many nucleotides before embedding
+    them (``embed --max-length``); an existing store must have been built with the same value.
+    """
     from embedhead.store import open_store
 
     run = load_run(run_dir)
@@ -230,6 +235,8 @@ def predict_pairs(
     path = Path(store_path) if store_path is not None else Path(str(tmp_dir)) / "predict.zarr"
     try:
         options = _store_options(path, run)
+        if max_length is not None:
+            options["max_length"] = max_length
         missing = dict(sequences)
         if path.exists():
             with open_store(path) as store:
@@ -320,15 +327,20 @@ def predict_to_tsv(
     fasta: tuple[str | Path, str | Path] | None = None,
     store_path: str | Path | None = None,
     device: str = "auto",
+    max_length: int | None = None,
 ) -> list[PredictionRow]:
     """``embedhead predict``: read pairs (``pairs_path`` or two FASTA files), score, write TSV."""
+    if Path(out_path).is_dir():  # refused before any embedding work
+        raise InputError("is a folder; --out takes the output TSV's file path", out_path)
     if pairs_path is not None and fasta is None:
         inputs = read_pairs_input(pairs_path)
     elif fasta is not None and pairs_path is None:
         inputs = read_fasta_pairs(*fasta)
     else:
         raise InputError("give either a pairs table (--pairs) or two FASTA files (--fasta)")
-    rows = predict_pairs(run_dir, backbone_source, inputs, store_path, device=device)
+    rows = predict_pairs(
+        run_dir, backbone_source, inputs, store_path, device=device, max_length=max_length
+    )
     task = load_run(run_dir).head_config.task
     write_predictions(rows, out_path, task)
     return rows

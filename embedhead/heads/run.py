@@ -131,7 +131,8 @@ def repeat_run_dirs(path: str | Path) -> list[Path]:
     folder = Path(path)
     if not (folder / SUMMARY_FILE).is_file() or (folder / CONFIG_FILE).is_file():
         return []
-    return sorted((p for p in folder.glob("seed-*") if p.is_dir()), key=lambda p: int(p.name[5:]))
+    runs = (p for p in folder.glob("seed-*") if p.is_dir() and p.name[5:].isdigit())
+    return sorted(runs, key=lambda p: int(p.name[5:]))  # a copied 'seed-0-old' is not a run
 
 
 def load_run(path: str | Path) -> LoadedRun:

@@ -99,14 +99,18 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, not {self.device!r}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, not {value!r}")
-        if not isinstance(self.patience, int) or self.patience < 0:
+        if not _is_int(self.patience) or self.patience < 0:
             raise ConfigError(f"patience must be an integer >= 0, not {self.patience!r}")
-        if self.train_size is not None and (
-            not isinstance(self.train_size, int) or self.train_size < 1
-        ):
+        if self.train_size is not None and (not _is_int(self.train_size) or self.train_size < 1):
             raise ConfigError(f"train_size must be a positive integer, not {self.train_size!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, not {self.seed!r}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be a number, not {value!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, not {self.lr!r}")
         if not self.weight_decay >= 0:
@@ -123,6 +127,11 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown train config field(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+def _is_int(value: Any) -> bool:
+    """An int that is not a bool (JSON's true/false would pass ``isinstance(v, int)``)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _HEAD_FIELDS = {f.name for f in fields(HeadConfig)} - {"d_model", "kind", "task"}
