@@ -34,7 +34,9 @@ embedhead store verify "$OUT/store.zarr"
 step "4. train the thesis head on chicken, evaluate on chicken and (cross-species) zebrafish"
 embedhead train "$OUT/ds_galGal6" --store "$OUT/store.zarr" --out "$OUT/run_galGal6" \
   --epochs 15 --seed 0 -q
+echo "-- evaluate on the chicken test split (reproduces the metrics train stored):"
 embedhead evaluate "$OUT/run_galGal6" --dataset "$OUT/ds_galGal6" --store "$OUT/store.zarr"
+echo "-- evaluate the chicken head on the zebrafish test split (cross-species):"
 embedhead evaluate "$OUT/run_galGal6" --dataset "$OUT/ds_danRer10" --store "$OUT/store.zarr"
 
 step "5. predict: score new pairs end to end (cached sequences cost nothing)"
