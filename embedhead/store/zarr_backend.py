@@ -40,6 +40,17 @@ def _open_group(path: str | Path, mode: str) -> zarr.Group:
         raise InputError(f"not an embedding store (cannot open as Zarr: {exc})", path) from exc
 
 
+def _member_array(group: zarr.Group, name: str, path: str | Path) -> zarr.Array:
+    """The array ``name`` of a store's group; a clear error when a damaged store lacks it."""
+    try:
+        node = group[name]
+    except KeyError:
+        raise InputError(f"store lacks its {name!r} array (damaged store)", path) from None
+    if not isinstance(node, zarr.Array):
+        raise InputError(f"store member {name!r} is not an array (damaged store)", path)
+    return node
+
+
 class ZarrEmbeddingStore(EmbeddingStore):
     """Reader of a ``.zarr`` embedding store."""
 
@@ -58,13 +69,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
         return attrs
 
     def _array(self, name: str) -> zarr.Array:
-        try:
-            node = self._group[name]
-        except KeyError:
-            raise InputError(f"store lacks its {name!r} array (damaged store)", self.path) from None
-        if not isinstance(node, zarr.Array):
-            raise InputError(f"store member {name!r} is not an array (damaged store)", self.path)
-        return node
+        return _member_array(self._group, name, self.path)
 
     def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         if n == 0:
@@ -168,13 +173,7 @@ class ZarrStoreWriter(StoreWriter):
         self._committed = (self._n, self._p)
 
     def _array(self, name: str) -> zarr.Array:
-        try:
-            node = self._group[name]
-        except KeyError:
-            raise InputError(f"store lacks its {name!r} array (damaged store)", self.path) from None
-        if not isinstance(node, zarr.Array):
-            raise InputError(f"store member {name!r} is not an array (damaged store)", self.path)
-        return node
+        return _member_array(self._group, name, self.path)
 
     def __contains__(self, sid: object) -> bool:
         return sid in self._ids
