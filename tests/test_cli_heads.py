@@ -231,3 +231,24 @@ def test_predict_out_that_is_a_folder_is_refused(run_dir, tiny_backbone_dir, tmp
         "--out", tmp_path, "--device", "cpu",
     )  # fmt: skip
     assert result.exit_code == 1 and "is a folder" in result.output, result.output
+
+
+def test_predict_with_another_backbone_is_refused_before_embedding(run_dir, tmp_path, monkeypatch):
+    from embedhead.backbone.presets import write_random_checkpoint
+    from embedhead.store import embed as embed_module
+
+    other = write_random_checkpoint(
+        tmp_path / "other", seed=11, d_model=16, n_layer=2, d_inner=32, max_seq_len=512
+    )
+    calls = []
+    real = embed_module.embed_sequences
+    monkeypatch.setattr(
+        embed_module, "embed_sequences", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    (tmp_path / "p.tsv").write_text("seq1\tseq2\nACGTACGT\tACGTTCGT\n")
+    result = _invoke(
+        "predict", run_dir, "--backbone", other, "--pairs", tmp_path / "p.tsv",
+        "--out", tmp_path / "o.tsv", "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 1 and "nothing was embedded" in result.output, result.output
+    assert calls == [] and not (tmp_path / "o.tsv").exists()

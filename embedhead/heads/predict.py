@@ -191,7 +191,13 @@ def _embed_missing(
     kwargs = {
         k: options[k] for k in ("dtype", "precision", "max_length", "pooled_only") if k in options
     }
-    config = EmbedConfig(device=device, progress=False, command="embedhead predict", **kwargs)
+    config = EmbedConfig(
+        device=device,
+        progress=False,
+        command="embedhead predict",
+        expect_backbone_key=options.get("backbone_key"),  # the head's backbone, checked first
+        **kwargs,
+    )
     with tempfile.TemporaryDirectory(prefix="embedhead-predict-") as tmp:
         fasta = Path(tmp) / "missing.fa"
         with open(fasta, "w") as fh:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from embedhead.dataset import SEQUENCES_FILE, iter_fasta, normalise_sequence, sequence_id
-from embedhead.errors import ConfigError, InputError
+from embedhead.errors import ConfigError, IncompatibleError, InputError
 from embedhead.store import layout
 from embedhead.store.base import StoreWriter
 from embedhead.store.distributed import DistContext, dist_context
@@ -58,6 +58,8 @@ class EmbedConfig:
     device: str = "auto"
     precision: str = "float32"
     compression: str = layout.DEFAULT_COMPRESSION
+    expect_backbone_key: str | None = None
+    """When set, refuse (before embedding anything) a backbone whose identity key differs."""
     batch_tokens: int = DEFAULT_BATCH_TOKENS
     max_length: int | None = None
     pooled_only: bool = False
@@ -452,6 +454,12 @@ def embed_dataset(
             "use --precision float32 on the CPU"
         )
     model = load_backbone(backbone_source, device=device, dtype=config.precision)
+    if config.expect_backbone_key and model.identity.key != config.expect_backbone_key:
+        raise IncompatibleError(
+            f"{backbone_source}: backbone {model.identity.name!r} (identity "
+            f"{model.identity.key}) is not the one expected (identity "
+            f"{config.expect_backbone_key}); nothing was embedded"
+        )
     census = _census(source, config.max_length, int(model.config.max_seq_len))
     attrs = store_attrs(model, config)
     _check_stored_ids(store_path, source, census, attrs)
