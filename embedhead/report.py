@@ -37,7 +37,7 @@ from embedhead.errors import InputError
 
 REPORT_FILE = "report.md"
 PLOTS_DIR = "plots"
-RESULT_FILES = ("sweep.json", "experiment.json", "baselines.json", "run.json")
+RESULT_FILES = ("sweep.json", "experiment.json", "baselines.json", "summary.json", "run.json")
 _MAX_DEPTH = 4
 
 
@@ -475,10 +475,35 @@ def _section_run(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
     return "\n".join(o for o in out if o)
 
 
+def _section_repeats(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
+    """A ``train --repeats`` summary: mean ± std of every metric, per split."""
+    metrics: dict[str, dict[str, Any]] = data["metrics"]
+    keys = sorted({k for m in metrics.values() for k in m if k != "loss"})
+    seeds = data.get("seeds", [])
+    return "\n".join(
+        [
+            f"## Repeated runs `{rel}`\n",
+            f"{data.get('repeats', len(seeds))} seeds ({', '.join(map(str, seeds))}); "
+            "mean ± sample standard deviation.\n",
+            markdown_table(
+                ["split", *keys],
+                [
+                    [
+                        split,
+                        *[fmt_mean_std(m[k]["mean"], m[k]["std"]) if k in m else "-" for k in keys],
+                    ]
+                    for split, m in metrics.items()
+                ],
+            ),
+        ]
+    )
+
+
 _SECTIONS: dict[str, Callable[[dict[str, Any], str, _Plotter], str]] = {
     "sweep.json": _section_sweep,
     "experiment.json": _section_experiment,
     "baselines.json": _section_baselines,
+    "summary.json": _section_repeats,
     "run.json": _section_run,
 }
 
@@ -489,6 +514,16 @@ def is_result(name: str, data: Any) -> bool:
         return False
     if name == "run.json":
         return isinstance(data.get("metrics"), dict)
+    if name == "summary.json":  # `train --repeats`: {split: {metric: {mean, std, values}}}
+        metrics = data.get("metrics")
+        return (
+            "repeats" in data
+            and isinstance(metrics, dict)
+            and all(
+                isinstance(m, dict) and all(isinstance(v, dict) and "mean" in v for v in m.values())
+                for m in metrics.values()
+            )
+        )
     return data.get("kind") == name.removesuffix(".json")
 
 

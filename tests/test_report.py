@@ -233,3 +233,26 @@ def test_helpers():
     assert to_jsonable(data) == {"a": [1.5, None], "b": [1, 2], "c": None}
     table = markdown_table(["a", "b"], [["x", 1.0]])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| x | 1.0000 |"]
+
+
+def test_report_summarises_a_repeats_folder(results_dir):
+    summary = {
+        "repeats": 2,
+        "seeds": [0, 1],
+        "metrics": {
+            "test": {
+                "accuracy": {"mean": 0.8, "std": 0.05, "values": [0.75, 0.85]},
+                "roc_auc": {"mean": 0.9, "std": 0.01, "values": [0.89, 0.91]},
+            }
+        },
+    }
+    (results_dir / "rep").mkdir()
+    (results_dir / "rep" / "summary.json").write_text(json.dumps(summary))
+    (results_dir / "other").mkdir()
+    (results_dir / "other" / "summary.json").write_text(json.dumps({"repeats": 2}))  # not ours
+    report = write_report(results_dir, plots=False)
+    text = report.path.read_text()
+    assert "## Repeated runs `rep`" in text and "2 seeds (0, 1)" in text
+    assert "| test | 0.8000 ± 0.0500 | 0.9000 ± 0.0100 |" in text
+    assert results_dir / "rep" / "summary.json" in report.sources
+    assert results_dir / "other" / "summary.json" not in report.sources
