@@ -514,16 +514,6 @@ def is_result(name: str, data: Any) -> bool:
         return False
     if name == "run.json":
         return isinstance(data.get("metrics"), dict)
-    if name == "summary.json":  # `train --repeats`: {split: {metric: {mean, std, values}}}
-        metrics = data.get("metrics")
-        return (
-            "repeats" in data
-            and isinstance(metrics, dict)
-            and all(
-                isinstance(m, dict) and all(isinstance(v, dict) and "mean" in v for v in m.values())
-                for m in metrics.values()
-            )
-        )
     return data.get("kind") == name.removesuffix(".json")
 
 

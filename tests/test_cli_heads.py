@@ -178,6 +178,10 @@ def test_repeats_report_mean_and_std(tiny_dataset_dir, heads_tiny_store, tmp_pat
         "--store", heads_tiny_store, "--device", "cpu",
     )  # fmt: skip
     assert "2 runs (seed-0, seed-1)" in text.output and "accuracy=" in text.output
+    from embedhead.report import write_report
+
+    report = write_report(tmp_path / "rep", plots=False)  # train's summary.json is a result
+    assert "## Repeated runs `.`" in report.path.read_text()
 
 
 def test_train_errors_leave_no_run(tiny_dataset_dir, heads_tiny_store, tmp_path):

@@ -237,6 +237,7 @@ def test_helpers():
 
 def test_report_summarises_a_repeats_folder(results_dir):
     summary = {
+        "kind": "summary",
         "repeats": 2,
         "seeds": [0, 1],
         "metrics": {

@@ -510,7 +510,7 @@ def train_repeats(
                 info = run_info(result, ds, data, store_path)
                 write_run(tmp / name, result.head, result.train_config, info)
                 runs.append(TrainResult(Path(out_dir) / name, result, info))
-            write_json(tmp / SUMMARY_FILE, {"repeats": repeats, **summary})
+            write_json(tmp / SUMMARY_FILE, {"kind": "summary", "repeats": repeats, **summary})
         return RepeatsResult(Path(out_dir), runs, summary)
     finally:
         if opened:
