@@ -65,8 +65,8 @@ def bare_forward(model: Any, items: list[tuple[str, str]], batch_tokens: int) ->
     """Seconds for tokenize + forward + pooled mean + host copy over the embed plan's batches."""
     import torch
 
-    from embedhead.store.plan import group_items, plan_batches
-    from embedhead.tokenizer import tokenize
+    from embedhead.backbone.tokenizer import tokenize
+    from embedhead.embed.plan import group_items, plan_batches
 
     start = time.perf_counter()
     for batch in plan_batches(group_items(items, None), batch_tokens):
@@ -91,8 +91,8 @@ def embed_into(
     batch_tokens: int,
     compression: str = "zstd",
 ) -> float:
+    from embedhead.embed.run import EmbedConfig, embed_sequences, store_attrs
     from embedhead.store import open_writer
-    from embedhead.store.embed import EmbedConfig, embed_sequences, store_attrs
 
     start = time.perf_counter()
     config = EmbedConfig(dtype=dtype, compression=compression)
@@ -160,8 +160,8 @@ def main() -> None:
             )
 
         # 2. backbone work per pair
+        from embedhead.embed.run import EmbedConfig, embed_sequences, store_attrs
         from embedhead.store import open_writer
-        from embedhead.store.embed import EmbedConfig, embed_sequences, store_attrs
 
         pair_items, n_pairs = prepare_style_pairs(int(100 * args.scale), seed=2)
         attrs = store_attrs(model, EmbedConfig())

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from embedhead.alignments.reader import read_alignments
 from embedhead.alignments.scoring import get_scheme
-from embedhead.chunking import chunk_pair, select_pair
 from embedhead.dataset import normalise_sequence
-from embedhead.prepare import PrepareConfig, prepare
-from embedhead.simulate import SimulateConfig, write_maf
+from embedhead.prepare.build import PrepareConfig, prepare
+from embedhead.prepare.chunking import chunk_pair, select_pair
+from embedhead.prepare.simulate import SimulateConfig, write_maf
 
 
 def stream_only(path: Path, query: str) -> int:

@@ -3,7 +3,7 @@
 Builds a synthetic dataset (positives = mutated copies, negatives unrelated), a RANDOM tiny
 backbone and its .zarr store in a temporary folder, then times
 
-* sweep:      ``embedhead.sweep.run_sweep`` (one data load, trials in worker processes);
+* sweep:      ``embedhead.experiments.sweep.run_sweep`` (one data load, trials in worker processes);
 * sequential: for every trial of the same sweep, ``embedhead.heads.train.run_training`` (what
               ``embedhead train --config trial.json`` runs: open dataset + store, load the data,
               train, write a run folder), or with ``--subprocess`` the real command line, one
@@ -86,9 +86,14 @@ def main() -> None:
     import torch
 
     from embedhead.backbone.presets import write_random_checkpoint
+    from embedhead.embed.run import EmbedConfig, embed_dataset
+    from embedhead.experiments.sweep import (
+        DEFAULT_SPACE,
+        SweepConfig,
+        params_to_overrides,
+        run_sweep,
+    )
     from embedhead.heads.train import run_training
-    from embedhead.store.embed import EmbedConfig, embed_dataset
-    from embedhead.sweep import DEFAULT_SPACE, SweepConfig, params_to_overrides, run_sweep
 
     base = {"head": args.head, "epochs": args.epochs, "patience": 0, "conv_channels": 32}
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp_name:

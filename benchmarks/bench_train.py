@@ -94,7 +94,7 @@ def recompute_batches(
 
     ``sequences[i]`` is the text of the sequence that ``source.pairs.left/right`` call ``i``.
     """
-    from embedhead.tokenizer import tokenize
+    from embedhead.backbone.tokenizer import tokenize
 
     pairs = source.pairs
 
@@ -152,8 +152,8 @@ def main() -> None:
 
     from embedhead.backbone import load_backbone
     from embedhead.backbone.presets import init_backbone
+    from embedhead.embed.run import EmbedConfig, embed_dataset
     from embedhead.store import open_store
-    from embedhead.store.embed import EmbedConfig, embed_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         root = Path(tmp)

@@ -21,9 +21,9 @@ import torch
 
 from embedhead.backbone import load_backbone
 from embedhead.backbone.presets import init_backbone
+from embedhead.backbone.tokenizer import tokenize
+from embedhead.embed.run import EmbedConfig, embed_dataset
 from embedhead.store import open_store
-from embedhead.store.embed import EmbedConfig, embed_dataset
-from embedhead.tokenizer import tokenize
 
 
 def rel_error(a: torch.Tensor, b: torch.Tensor, lengths: torch.Tensor) -> float:

@@ -22,7 +22,7 @@ def __getattr__(name: str) -> Any:
 
         return load_backbone
     if name == "tokenize":
-        from embedhead.tokenizer import tokenize
+        from embedhead.backbone.tokenizer import tokenize
 
         return tokenize
     raise AttributeError(f"module 'embedhead' has no attribute {name!r}")

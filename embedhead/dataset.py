@@ -386,3 +386,25 @@ def write_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def source_records(source: Path) -> Iterator[tuple[str, str]]:
+    """(id, normalised sequence) from a dataset folder or a FASTA file."""
+    if source.is_dir():
+        fasta = source / SEQUENCES_FILE
+        if not fasta.is_file():
+            raise InputError(f"dataset folder lacks {SEQUENCES_FILE}", source)
+    elif source.is_file():
+        fasta = source
+    else:
+        raise InputError("no such dataset folder or FASTA file", source)
+    for index, (name, text) in enumerate(iter_fasta(fasta), start=1):
+        try:
+            seq = normalise_sequence(text)
+        except ValueError as exc:
+            raise InputError(f"sequence {name!r} (record {index}): {exc}", fasta) from exc
+        if not seq:
+            raise InputError(
+                f"sequence {name!r} (record {index}) holds no nucleotides (only gaps)", fasta
+            )
+        yield name, seq

@@ -263,7 +263,7 @@ def make_signal_store():
 @pytest.fixture(scope="session")
 def simulated_maf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small seeded synthetic multi-species MAF (gzip) written by `embedhead simulate`."""
-    from embedhead.simulate import SimulateConfig, write_maf
+    from embedhead.prepare.simulate import SimulateConfig, write_maf
 
     path = tmp_path_factory.mktemp("simulated") / "sim.maf.gz"
     write_maf(path, SimulateConfig(n_blocks=60, seed=7, mean_length=300, long_fraction=0.1))
@@ -350,7 +350,7 @@ def heads_tiny_store(
     tmp_path_factory: pytest.TempPathFactory, tiny_dataset_dir: Path, tiny_backbone_dir: Path
 ) -> Path:
     """(issue 5) A real .zarr store of `tiny_dataset_dir` embedded by `tiny_backbone_dir`."""
-    from embedhead.store.embed import EmbedConfig, embed_dataset
+    from embedhead.embed.run import EmbedConfig, embed_dataset
 
     path = tmp_path_factory.mktemp("heads_store") / "tiny.zarr"
     embed_dataset(
@@ -365,7 +365,7 @@ def related_store(
     tmp_path_factory: pytest.TempPathFactory, related_dataset_dir: Path, tiny_backbone_dir: Path
 ) -> Path:
     """(issue 6) `related_dataset_dir` embedded by the tiny RANDOM backbone into a .zarr store."""
-    from embedhead.store.embed import EmbedConfig, embed_dataset
+    from embedhead.embed.run import EmbedConfig, embed_dataset
 
     path = tmp_path_factory.mktemp("related_store") / "related.zarr"
     embed_dataset(

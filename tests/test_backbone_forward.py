@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 
 from embedhead.backbone import load_backbone
 from embedhead.backbone.presets import write_random_checkpoint
+from embedhead.backbone.tokenizer import tokenize
 from embedhead.errors import ConfigError, InputError
-from embedhead.tokenizer import tokenize
 
 torch.set_num_threads(1)
 

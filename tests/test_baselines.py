@@ -8,15 +8,21 @@ from conftest import write_related_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embedhead.baselines import (
+from embedhead.dataset import load_dataset
+from embedhead.errors import ConfigError, InputError
+from embedhead.experiments.baselines import (
     BaselineConfig,
     build_features,
     run_baselines,
     write_baselines,
 )
-from embedhead.dataset import load_dataset
-from embedhead.errors import ConfigError, InputError
-from embedhead.kmers import encode, gc_content, kmer_codes, kmer_profiles, profile_similarity
+from embedhead.experiments.kmers import (
+    encode,
+    gc_content,
+    kmer_codes,
+    kmer_profiles,
+    profile_similarity,
+)
 
 
 def _naive_counts(seq: str, k: int) -> Counter:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import HOXD70, score_alignment
-from embedhead.chunking import (
+from embedhead.prepare.chunking import (
     chunk_pair,
     count_letters,
     project_pair,

@@ -178,7 +178,7 @@ def test_repeats_report_mean_and_std(tiny_dataset_dir, heads_tiny_store, tmp_pat
         "--store", heads_tiny_store, "--device", "cpu",
     )  # fmt: skip
     assert "2 runs (seed-0, seed-1)" in text.output and "accuracy=" in text.output
-    from embedhead.report import write_report
+    from embedhead.report.render import write_report
 
     report = write_report(tmp_path / "rep", plots=False)  # train's summary.json is a result
     assert "## Repeated runs `.`" in report.path.read_text()
@@ -239,7 +239,7 @@ def test_predict_out_that_is_a_folder_is_refused(run_dir, tiny_backbone_dir, tmp
 
 def test_predict_with_another_backbone_is_refused_before_embedding(run_dir, tmp_path, monkeypatch):
     from embedhead.backbone.presets import write_random_checkpoint
-    from embedhead.store import embed as embed_module
+    from embedhead.embed import run as embed_module
 
     other = write_random_checkpoint(
         tmp_path / "other", seed=11, d_model=16, n_layer=2, d_inner=32, max_seq_len=512

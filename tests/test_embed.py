@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedhead.dataset import iter_fasta, load_dataset
+from embedhead.embed.plan import Unique, plan_batches
+from embedhead.embed.run import EmbedConfig, embed_dataset, embed_sequences, store_attrs
 from embedhead.errors import ConfigError, IncompatibleError, InputError
 from embedhead.store import open_store, open_writer
-from embedhead.store.embed import EmbedConfig, embed_dataset, embed_sequences, store_attrs
-from embedhead.store.plan import Unique, plan_batches
 
 torch.set_num_threads(1)
 QUIET = {"progress": False, "device": "cpu", "batch_tokens": 600}
@@ -57,7 +57,7 @@ class CountingModel(torch.nn.Module):
 
 def test_every_sequence_stored_with_its_length_and_exact_values(f32_store, tiny_dataset_dir, model):
     seqs = dict(load_dataset(tiny_dataset_dir).sequences())
-    from embedhead.tokenizer import tokenize
+    from embedhead.backbone.tokenizer import tokenize
 
     with open_store(f32_store) as store:
         assert sorted(store.ids()) == sorted(seqs)

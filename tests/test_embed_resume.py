@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from embedhead.embed.run import SLOW_ENV, EmbedConfig, embed_dataset
 from embedhead.store import open_store, part_paths, parts_dir
-from embedhead.store.embed import SLOW_ENV, EmbedConfig, embed_dataset
 
 torch.set_num_threads(1)
 BATCH_TOKENS = 150

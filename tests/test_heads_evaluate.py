@@ -55,7 +55,7 @@ def test_cross_dataset_evaluation(trained, tmp_path, tiny_backbone_dir):
     """A head evaluated on another dataset (its own store built by the same backbone)."""
     from conftest import write_tiny_dataset
 
-    from embedhead.store.embed import EmbedConfig, embed_dataset
+    from embedhead.embed.run import EmbedConfig, embed_dataset
 
     other = write_tiny_dataset(tmp_path / "other", seed=5)
     store = tmp_path / "other.zarr"
@@ -67,7 +67,7 @@ def test_cross_dataset_evaluation(trained, tmp_path, tiny_backbone_dir):
 
 def test_store_of_another_backbone_is_refused(trained, tiny_dataset_dir, tmp_path):
     from embedhead.backbone.presets import write_random_checkpoint
-    from embedhead.store.embed import EmbedConfig, embed_dataset
+    from embedhead.embed.run import EmbedConfig, embed_dataset
 
     other_bb = write_random_checkpoint(  # the fixture's shape, another seed
         tmp_path / "bb",

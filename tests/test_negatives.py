@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from embedhead.dataset import PairRecord
 from embedhead.errors import ConfigError
-from embedhead.negatives import STRATUM_MAX, lengths_close, make_negatives, sources_conflict
+from embedhead.prepare.negatives import STRATUM_MAX, lengths_close, make_negatives, sources_conflict
 
 
 def positive(

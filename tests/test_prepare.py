@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from embedhead.alignments.reader import read_alignments
 from embedhead.alignments.scoring import HOXD70, score_alignment
-from embedhead.chunking import count_letters
 from embedhead.cli.main import main
 from embedhead.dataset import iter_fasta, load_dataset, normalise_sequence, sequence_id
 from embedhead.errors import ConfigError, InputError
-from embedhead.negatives import make_negatives
-from embedhead.prepare import PrepareConfig, prepare, read_chrom_sizes
+from embedhead.prepare.build import PrepareConfig, prepare, read_chrom_sizes
+from embedhead.prepare.chunking import count_letters
+from embedhead.prepare.negatives import make_negatives
 
 DOG_AXT = "kent/hg17.canFam1.testDog.net.axt"
 MULTIZ = "kent/mafIndex.hg16.galGal2.mm3.rn3.maf"

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from embedhead.errors import InputError
-from embedhead.report import fmt, fmt_mean_std, markdown_table, mean_std, to_jsonable, write_report
+from embedhead.report.render import (
+    fmt,
+    fmt_mean_std,
+    markdown_table,
+    mean_std,
+    to_jsonable,
+    write_report,
+)
 
 SWEEP = {
     "kind": "sweep",

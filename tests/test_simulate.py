@@ -11,7 +11,12 @@ import pytest
 from embedhead.alignments.reader import read_alignments
 from embedhead.alignments.scoring import HOXD70, get_scheme, identity, score_alignment
 from embedhead.errors import ConfigError
-from embedhead.simulate import DEFAULT_SPECIES, SimulateConfig, reverse_complement, write_maf
+from embedhead.prepare.simulate import (
+    DEFAULT_SPECIES,
+    SimulateConfig,
+    reverse_complement,
+    write_maf,
+)
 
 _TRANSITIONS = {frozenset("AG"), frozenset("CT")}
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from embedhead.dataset import PairRecord
 from embedhead.errors import ConfigError
-from embedhead.splits import assign_splits, parse_fractions
+from embedhead.prepare.splits import assign_splits, parse_fractions
 
 
 def rec(k: int, block: str, chrom: str = "chr1", seq1: str = "", seq2: str = "") -> PairRecord:

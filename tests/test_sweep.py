@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedhead.errors import ConfigError, InputError
-from embedhead.heads.train import NonFiniteLossError, fit, load_config_overrides, make_configs
-from embedhead.sweep import (
+from embedhead.experiments.sweep import (
     DEFAULT_SPACE,
     TRIALS_FILE,
     SearchSpace,
@@ -23,6 +22,7 @@ from embedhead.sweep import (
     read_trials,
     run_sweep,
 )
+from embedhead.heads.train import NonFiniteLossError, fit, load_config_overrides, make_configs
 
 torch.set_num_threads(1)
 BASE = {"head": "pooled", "epochs": 6, "hidden_sizes": [16], "patience": 0, "batch_size": 16}
@@ -318,7 +318,7 @@ import tempfile, torch
 torch.set_num_threads(2)
 x = torch.randn(1500, 1500)
 (x @ x).sum()
-from embedhead.sweep import SearchSpace, SweepConfig, run_sweep
+from embedhead.experiments.sweep import SearchSpace, SweepConfig, run_sweep
 space = SearchSpace.from_spec({{"lr": [1e-3, 1e-2]}})
 base = {{"head": "thesis", "epochs": 1, "conv_channels": 8, "hidden_sizes": [8]}}
 with tempfile.TemporaryDirectory() as tmp:
@@ -350,8 +350,8 @@ def test_data_loaded_on_cuda_by_auto_runs_in_process(
     # CUDA tensors, so the sweep must look at where the data landed, not at the config string
     import dataclasses
 
+    import embedhead.experiments.sweep as sweep
     import embedhead.heads.data as heads_data
-    import embedhead.sweep as sweep
 
     real_load = heads_data.load_head_data
 

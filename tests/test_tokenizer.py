@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from embedhead.backbone.tokenizer import PAD_ID, TOKENIZER_INFO, VOCAB, tokenize
 from embedhead.errors import InputError
-from embedhead.tokenizer import PAD_ID, TOKENIZER_INFO, VOCAB, tokenize
 
 OFFICIAL = {"A": 7, "C": 8, "G": 9, "T": 10, "N": 11}
 

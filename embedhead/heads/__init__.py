@@ -5,7 +5,7 @@ Modules: :mod:`~embedhead.heads.models` (heads and ``HeadConfig``), :mod:`~embed
 (``TrainConfig``, ``fit``, ``train_head``), :mod:`~embedhead.heads.run` (run folders),
 :mod:`~embedhead.heads.evaluate` and :mod:`~embedhead.heads.predict`.
 Nothing here imports the backbone: embeddings come from the store (``predict`` embeds missing
-sequences through :mod:`embedhead.store.embed`).
+sequences through :mod:`embedhead.embed.run`).
 """
 
 from __future__ import annotations

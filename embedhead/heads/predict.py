@@ -3,7 +3,7 @@
 ``predict_pairs(run_dir, backbone_source, pairs, store_path=None)``:
 
 1. normalises the sequences and names them by content (``sequence_id``);
-2. embeds, through :func:`embedhead.store.embed.embed_dataset`, only the sequences the store does
+2. embeds, through :func:`embedhead.embed.run.embed_dataset`, only the sequences the store does
    not hold yet: into ``store_path`` when given (it is a cache: new sequences are appended, with
    the store's own dtype/truncation options), else into a temporary store removed afterwards;
 3. refuses a store whose backbone differs from the head's (IncompatibleError);
@@ -186,7 +186,7 @@ def _embed_missing(
     options: dict[str, Any],
 ) -> None:
     """Embed the given id -> sequence map into ``store_path`` (skipping ids already there)."""
-    from embedhead.store.embed import EmbedConfig, embed_dataset
+    from embedhead.embed.run import EmbedConfig, embed_dataset
 
     kwargs = {
         k: options[k] for k in ("dtype", "precision", "max_length", "pooled_only") if k in options

@@ -22,7 +22,7 @@ import numpy as np
 
 from embedhead.errors import InputError
 from embedhead.store import layout
-from embedhead.store.base import EmbeddingStore, StoreWriter, select_block
+from embedhead.store.base import EmbeddingStore, select_block
 
 
 class Hdf5EmbeddingStore(EmbeddingStore):
@@ -169,41 +169,3 @@ def assemble_hdf5(
     finally:
         tmp.unlink(missing_ok=True)
     return n, p
-
-
-class Hdf5JournalWriter(StoreWriter):
-    """Writes new sequences to a Zarr journal shard; ``close()`` re-assembles the ``.h5`` file."""
-
-    def __init__(self, path: str | Path, journal: StoreWriter) -> None:
-        self.path = Path(path)
-        self._journal = journal
-        self.attrs = dict(journal.attrs)
-        self._existing: set[str] = set()
-        if self.path.exists():
-            with Hdf5EmbeddingStore(self.path) as store:
-                self._existing = set(store.ids())
-
-    def __contains__(self, sid: object) -> bool:
-        return sid in self._existing or sid in self._journal
-
-    def write_raw(
-        self,
-        ids: Sequence[str],
-        lengths: Sequence[int] | np.ndarray,
-        positions: np.ndarray | None,
-        pooled: np.ndarray,
-    ) -> None:
-        self._journal.write_raw(ids, lengths, positions, pooled)
-
-    def commit(self) -> None:
-        """Commit to the journal (crash-safe); the ``.h5`` file changes only on ``close()``."""
-        self._journal.commit()
-
-    def close(self) -> None:
-        from embedhead.store import merge_parts
-
-        self._journal.close()
-        merge_parts(self.path)
-
-    def abandon(self) -> None:
-        self._journal.abandon()

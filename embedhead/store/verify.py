@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from embedhead.store import open_store, part_paths
+from embedhead.dataset import source_records
+from embedhead.store.access import open_store, part_paths
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,6 @@ def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyRe
 
 
 def _check_presence(store: Any, source: Path) -> list[str]:
-    from embedhead.store.embed import source_records
-
     max_length = store.attrs.get("max_length")
     problems: list[str] = []
     for sid, seq in source_records(source):

@@ -26,9 +26,9 @@ import numpy as np
 
 from embedhead.dataset import PairRecord, load_dataset
 from embedhead.errors import ConfigError, InputError
+from embedhead.experiments.kmers import gc_content, kmer_profiles, profile_similarity
 from embedhead.heads.metrics import classification_metrics, regression_metrics
-from embedhead.kmers import gc_content, kmer_profiles, profile_similarity
-from embedhead.report import atomic_write_text, fmt, make_out_dir, markdown_table, write_json
+from embedhead.report.render import atomic_write_text, fmt, make_out_dir, markdown_table, write_json
 
 MODELS = ("kmer", "gc", "length")
 TASKS = ("classification", "regression")

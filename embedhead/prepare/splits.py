@@ -14,7 +14,7 @@ which lands close to the requested fractions; ``random`` draws each group's spli
 independently with the fractions as probabilities (no balancing).
 
 Negatives are built afterwards *within* each split from that split's positives (see
-:mod:`embedhead.negatives`), so they inherit the split and cannot leak either.
+:mod:`embedhead.prepare.negatives`), so they inherit the split and cannot leak either.
 """
 
 from __future__ import annotations

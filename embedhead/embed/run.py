@@ -27,18 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from embedhead.dataset import SEQUENCES_FILE, iter_fasta, normalise_sequence, sequence_id
-from embedhead.errors import ConfigError, IncompatibleError, InputError
-from embedhead.store import layout
-from embedhead.store.base import StoreWriter
-from embedhead.store.distributed import DistContext, dist_context
-from embedhead.store.plan import (
+from embedhead.dataset import sequence_id, source_records
+from embedhead.embed.distributed import DistContext, dist_context
+from embedhead.embed.plan import (
     WINDOW_NUCLEOTIDES,
     Unique,
     check_lengths,
     group_items,
     plan_batches,
 )
+from embedhead.errors import ConfigError, IncompatibleError, InputError
+from embedhead.store import layout
+from embedhead.store.base import StoreWriter
 
 SLOW_ENV = "EMBEDHEAD_TEST_BATCH_SLEEP"
 """Test hook: seconds to sleep after each backbone call (lets tests kill a run mid-way)."""
@@ -178,7 +178,7 @@ def _forward(
 ) -> tuple[list[np.ndarray], np.ndarray]:  # pragma: no cover - thin torch glue
     import torch
 
-    from embedhead.tokenizer import tokenize
+    from embedhead.backbone.tokenizer import tokenize
 
     ids, lengths = tokenize(list(seqs))
     with torch.inference_mode():
@@ -269,7 +269,7 @@ def _run(
 
 def store_attrs(model: Any, config: EmbedConfig) -> dict[str, Any]:
     """Root attributes a store written by ``model`` with ``config`` carries."""
-    from embedhead.tokenizer import TOKENIZER_INFO
+    from embedhead.backbone.tokenizer import TOKENIZER_INFO
 
     identity = model.identity
     return {
@@ -328,28 +328,6 @@ def embed_sequences(
 
 
 # -- whole datasets / FASTA files -----------------------------------------------------------
-def source_records(source: Path) -> Iterator[tuple[str, str]]:
-    """(id, normalised sequence) from a dataset folder or a FASTA file."""
-    if source.is_dir():
-        fasta = source / SEQUENCES_FILE
-        if not fasta.is_file():
-            raise InputError(f"dataset folder lacks {SEQUENCES_FILE}", source)
-    elif source.is_file():
-        fasta = source
-    else:
-        raise InputError("no such dataset folder or FASTA file", source)
-    for index, (name, text) in enumerate(iter_fasta(fasta), start=1):
-        try:
-            seq = normalise_sequence(text)
-        except ValueError as exc:
-            raise InputError(f"sequence {name!r} (record {index}): {exc}", fasta) from exc
-        if not seq:
-            raise InputError(
-                f"sequence {name!r} (record {index}) holds no nucleotides (only gaps)", fasta
-            )
-        yield name, seq
-
-
 @dataclass(frozen=True)
 class _Census:
     """First pass over the input: ids per unique content, and the lengths."""

@@ -86,7 +86,7 @@ def embed_command(
       embedhead embed seqs.fa --backbone bb/ --store seqs.h5 --dtype bfloat16 --max-length 1024
       torchrun --nproc-per-node 4 -m embedhead embed ds/ --backbone bb/ --store ds.zarr
     """
-    from embedhead.store.embed import EmbedConfig, embed_dataset
+    from embedhead.embed.run import EmbedConfig, embed_dataset
 
     config = EmbedConfig(
         dtype=dtype,

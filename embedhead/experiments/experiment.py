@@ -28,7 +28,8 @@ and reused by every fit. Results (all on the test split):
 
 Written to the output folder: ``experiment.json``, ``experiment.md``, ``per_species_<task>.csv``,
 ``cross_species_<task>.csv``, ``learning_curve.csv``, ``baselines/<species>-<task>/`` when asked,
-and ``report.md`` (+ plots with the ``plots`` extra) via :func:`embedhead.report.write_report`.
+and ``report.md`` (+ plots with the ``plots`` extra) via
+:func:`embedhead.report.render.write_report`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from embedhead.errors import ConfigError, InputError
-from embedhead.report import (
+from embedhead.experiments.sweep import read_config_file
+from embedhead.report.render import (
     Report,
     atomic_write_text,
     cross_species_table,
@@ -53,7 +55,6 @@ from embedhead.report import (
     write_json,
     write_report,
 )
-from embedhead.sweep import read_config_file
 
 EXPERIMENT_FILE = "experiment.json"
 TASKS = ("classification", "regression")
@@ -272,7 +273,11 @@ def run_experiment(
             for store in stores:
                 store.close()
         if spec.baselines:
-            from embedhead.baselines import BaselineConfig, run_baselines, write_baselines
+            from embedhead.experiments.baselines import (
+                BaselineConfig,
+                run_baselines,
+                write_baselines,
+            )
 
             for s in spec.species:
                 say(f"[{task}] baselines: {s.name}")
@@ -379,7 +384,7 @@ def _learning_curve(
 
 def _roc_and_confusion(name: str, data: Any, fit_result: Any, results: dict[str, Any]) -> None:
     """ROC curve points and confusion matrix of one fitted head on its test split."""
-    from embedhead.baselines import roc_points
+    from embedhead.experiments.baselines import roc_points
     from embedhead.heads.train import predict_source
 
     test = data["test"]

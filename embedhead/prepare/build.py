@@ -11,8 +11,8 @@ Flow: blocks are streamed one at a time (parse -> pick reference/query rows -> p
 cut into windows of at most ``chunk_size`` columns -> re-score each window exactly); each new
 sequence is written to ``sequences.fa.gz`` at once and only its id is kept, so memory grows
 with the pair table (one small record per pair) and not with the alignment text. Once all
-positives are known they are split (:mod:`embedhead.splits`), then negatives are drawn within
-each split (:mod:`embedhead.negatives`), length-matched by default (``length_match``, so that
+positives are known they are split (:mod:`.splits`), then negatives are drawn within
+each split (:mod:`.negatives`), length-matched by default (``length_match``, so that
 length alone hardly separates the labels; 0 gives the thesis's exact methods); a split whose
 negatives fall short of ``negative_ratio`` is counted (``n_negatives_missing``) and warned
 about. Everything is written into a temporary folder beside ``out_dir`` that is renamed at the
@@ -35,7 +35,6 @@ from typing import Any
 
 from embedhead import __version__
 from embedhead.alignments.records import AlignmentBlock
-from embedhead.chunking import DEFAULT_CHUNK_SIZE, PairWindow, chunk_pair, select_pair
 from embedhead.dataset import (
     INFO_FILE,
     PAIRS_FILE,
@@ -48,8 +47,9 @@ from embedhead.dataset import (
     write_pairs,
 )
 from embedhead.errors import ConfigError, InputError
-from embedhead.negatives import DEFAULT_LENGTH_MATCH, NEGATIVE_METHODS, make_negatives
-from embedhead.splits import DEFAULT_FRACTIONS, SPLIT_MODES, assign_splits, check_fractions
+from embedhead.prepare.chunking import DEFAULT_CHUNK_SIZE, PairWindow, chunk_pair, select_pair
+from embedhead.prepare.negatives import DEFAULT_LENGTH_MATCH, NEGATIVE_METHODS, make_negatives
+from embedhead.prepare.splits import DEFAULT_FRACTIONS, SPLIT_MODES, assign_splits, check_fractions
 
 FORMATS = ("auto", "maf", "axt", "csv")
 DEFAULT_MIN_LENGTH = 50

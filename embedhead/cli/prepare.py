@@ -138,8 +138,8 @@ def prepare_command(
       embedhead prepare dog.net.axt --reference hg17 --query canFam1 --negatives shuffle --out ds/
       embedhead prepare thesis.csv --length-match 0 --out thesis-ds/   # the thesis's negatives
     """
-    from embedhead.prepare import PrepareConfig, prepare
-    from embedhead.splits import parse_fractions
+    from embedhead.prepare.build import PrepareConfig, prepare
+    from embedhead.prepare.splits import parse_fractions
 
     config = PrepareConfig(
         reference=reference,
@@ -225,7 +225,7 @@ def simulate_command(
       embedhead simulate --out data/demo.maf.gz --blocks 600 --seed 0
       embedhead simulate --out pair.maf --species galGal6 --blocks 50
     """
-    from embedhead.simulate import SimulateConfig, write_maf
+    from embedhead.prepare.simulate import SimulateConfig, write_maf
 
     config = SimulateConfig(
         n_blocks=n_blocks,

@@ -48,7 +48,7 @@ from sklearn.model_selection import ParameterSampler
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, EmbedheadError, InputError
-from embedhead.report import atomic_write_text, make_out_dir, to_jsonable, write_json
+from embedhead.report.render import atomic_write_text, make_out_dir, to_jsonable, write_json
 
 SPEC_FILE = "sweep_spec.json"
 TRIALS_FILE = "trials.jsonl"

@@ -95,7 +95,7 @@ def sweep_command(
       embedhead sweep ds/ --store ds.zarr --out sweep/ --space space.json --repeats 3
       embedhead train ds/ --store ds.zarr --out best-run/ --config sweep/best.json
     """
-    from embedhead.sweep import sweep_from_files
+    from embedhead.experiments.sweep import sweep_from_files
 
     overrides: dict[str, Any] = {}
     if task is not None:
@@ -163,7 +163,7 @@ def experiment_command(file: str, out_dir: str, quiet: bool) -> None:
        "tasks": ["classification", "regression"], "repeats": 5,
        "train_sizes": [100, 1000], "config": {"head": "pooled", "epochs": 20}}
     """
-    from embedhead.experiment import run_experiment_file
+    from embedhead.experiments.experiment import run_experiment_file
 
     def progress(message: str) -> None:
         if not quiet:
@@ -203,8 +203,8 @@ def baselines_command(
       embedhead baselines ds/ --out baselines/
       embedhead baselines ds/ --out baselines-reg/ --task regression --k 3,4,5
     """
-    from embedhead.baselines import BaselineConfig, baselines_markdown, run_and_write
     from embedhead.errors import ConfigError
+    from embedhead.experiments.baselines import BaselineConfig, baselines_markdown, run_and_write
 
     try:
         k_values = tuple(int(k) for k in ks.split(",") if k.strip())
@@ -242,7 +242,7 @@ def report_command(directory: str, out_file: str | None, no_plots: bool) -> None
     Example:
       embedhead report results/
     """
-    from embedhead.report import write_report
+    from embedhead.report.render import write_report
 
     report = write_report(directory, out=out_file, plots=not no_plots)
     click.echo(f"report: {report.path}")

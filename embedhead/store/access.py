@@ -1,0 +1,228 @@
+"""Opening stores for reading and writing, compatibility checks, and per-rank shards.
+
+``open_store(path) -> EmbeddingStore`` (backend from the suffix), ``open_writer(path, attrs)``
+(create or append after :func:`check_compatible`), ``merge_parts(path)`` (fold the
+``STORE.parts/`` shards in). :class:`Hdf5JournalWriter` writes an ``.h5`` store through a Zarr
+journal shard and re-assembles the file on ``close()``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedhead.errors import ConfigError, IncompatibleError
+from embedhead.store import layout
+from embedhead.store.base import EmbeddingStore, StoreWriter, select_block
+from embedhead.store.hdf5_backend import Hdf5EmbeddingStore, assemble_hdf5
+from embedhead.store.zarr_backend import ZarrEmbeddingStore, ZarrStoreWriter, create_zarr_store
+
+_MUST_MATCH = ("backbone_key", "d_model", "dtype", "pooled_only", "max_length", "precision")
+# Attributes that stores written before they existed lack; they read as these values.
+_ATTR_DEFAULTS: dict[str, Any] = {"precision": "float32"}
+
+
+def backend_of(path: str | Path) -> str:
+    """'zarr' or 'hdf5' from the path's suffix; ConfigError for anything else."""
+    suffix = Path(path).suffix.lower()
+    if suffix in layout.ZARR_SUFFIXES:
+        return "zarr"
+    if suffix in layout.HDF5_SUFFIXES:
+        return "hdf5"
+    raise ConfigError(
+        f"{path}: store path must end in .zarr (folder) or .h5/.hdf5 (file), not {suffix!r}"
+    )
+
+
+def open_store(path: str | Path, mode: str = "r") -> EmbeddingStore:
+    """Open a store for reading (``mode='r'``; writing goes through :func:`open_writer`)."""
+    if mode != "r":
+        raise ConfigError(f"open_store mode must be 'r' (use open_writer to write), not {mode!r}")
+    if backend_of(path) == "zarr":
+        return ZarrEmbeddingStore(path)
+    return Hdf5EmbeddingStore(path)
+
+
+def check_compatible(existing: dict[str, Any], wanted: dict[str, Any], path: str | Path) -> None:
+    """Refuse to mix: another backbone (IncompatibleError), or other dtype / layout options."""
+    if existing.get("backbone_key") != wanted.get("backbone_key"):
+        old = existing.get("backbone", {})
+        new = wanted.get("backbone", {})
+        raise IncompatibleError(
+            f"{path}: store was built by backbone {old.get('name')!r} "
+            f"(identity {existing.get('backbone_key')}), not by {new.get('name')!r} "
+            f"(identity {wanted.get('backbone_key')}); use another --store"
+        )
+    for key in _MUST_MATCH[1:]:
+        have = existing.get(key, _ATTR_DEFAULTS.get(key))
+        if have != wanted.get(key, _ATTR_DEFAULTS.get(key)):
+            raise IncompatibleError(
+                f"{path}: store has {key}={have!r} but this run asks for "
+                f"{key}={wanted.get(key)!r}; use the same options or another --store"
+            )
+
+
+def parts_dir(path: str | Path) -> Path:
+    """Sidecar folder ``STORE.parts/`` (per-rank shards, HDF5 journal)."""
+    path = Path(path)
+    return path.with_name(path.name + layout.PARTS_SUFFIX)
+
+
+def part_paths(path: str | Path) -> list[Path]:
+    """Committed shard folders waiting in ``STORE.parts/`` (sorted by name)."""
+    folder = parts_dir(path)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("rank-*.zarr") if (p / "zarr.json").is_file())
+
+
+def _stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if k not in (layout.N_SEQUENCES, layout.N_POSITIONS)}
+
+
+def open_zarr_writer(path: str | Path, attrs: dict[str, Any]) -> StoreWriter:
+    """Create (atomically) or reopen a ``.zarr`` store for appending, checking compatibility."""
+    path = Path(path)
+    if not path.exists():
+        try:
+            create_zarr_store(path, attrs)
+        except OSError:
+            if not path.exists():
+                raise
+    writer = ZarrStoreWriter(path)
+    try:
+        check_compatible(writer.attrs, attrs, path)
+    except BaseException:
+        writer.abandon()
+        raise
+    return writer
+
+
+def open_writer(path: str | Path, attrs: dict[str, Any], *, part: int | None = None) -> StoreWriter:
+    """Writer appending to ``path``, or to its shard ``STORE.parts/rank-PART.zarr``.
+
+    HDF5 stores always write through a journal shard and are re-assembled on ``close()``.
+    Raises IncompatibleError when the store (or a shard) was built with another backbone or
+    other options.
+    """
+    backend = backend_of(path)
+    path = Path(path)
+    if backend == "hdf5" and path.exists():
+        with open_store(path) as existing:
+            check_compatible(existing.attrs, attrs, path)
+    if backend == "zarr" and path.exists():
+        with open_store(path) as existing:
+            check_compatible(existing.attrs, attrs, path)
+    if part is None and backend == "zarr":
+        return open_zarr_writer(path, attrs)
+    shard = parts_dir(path) / f"rank-{part or 0:05d}.zarr"
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    journal = open_zarr_writer(shard, attrs)
+    if part is None:
+        return Hdf5JournalWriter(path, journal)
+    return journal
+
+
+def merge_parts(path: str | Path) -> int:
+    """Fold every shard of ``STORE.parts/`` into the store (first occurrence of an id wins).
+
+    Cheap compared with embedding (a sequential copy, no backbone). Safe to rerun after a
+    crash: already merged ids are skipped, and the parts folder is renamed away atomically
+    before it is deleted. Returns the number of sequences added.
+    """
+    path = Path(path)
+    backend = backend_of(path)
+    shards = part_paths(path)
+    folder = parts_dir(path)
+    if not shards:
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        return 0
+    readers = [open_store(s) for s in shards]
+    try:
+        attrs = _stored_attrs(readers[0].attrs)
+        for reader in readers[1:]:
+            check_compatible(reader.attrs, attrs, reader.path)
+        if backend == "zarr":
+            added = _merge_into_zarr(path, attrs, readers)
+        else:
+            added = _merge_into_hdf5(path, attrs, readers)
+    finally:
+        for reader in readers:
+            reader.close()
+    done = folder.with_name(f".{folder.name}.done-{uuid.uuid4().hex[:8]}")
+    os.rename(folder, done)
+    shutil.rmtree(done, ignore_errors=True)
+    return added
+
+
+def _merge_into_zarr(path: Path, attrs: dict[str, Any], readers: list[EmbeddingStore]) -> int:
+    writer = open_zarr_writer(path, attrs)
+    added = 0
+    try:
+        for reader in readers:
+            for block in reader.iter_raw():
+                ids, lengths, positions, pooled = select_block(
+                    block, [sid not in writer for sid in block[0]]
+                )
+                if ids:
+                    writer.write_raw(ids, lengths, positions, pooled)
+                    writer.commit()
+                    added += len(ids)
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.close()
+    return added
+
+
+def _merge_into_hdf5(path: Path, attrs: dict[str, Any], readers: list[EmbeddingStore]) -> int:
+    if not path.exists():
+        return assemble_hdf5(path, attrs, readers)[0]
+    with open_store(path) as existing:
+        check_compatible(existing.attrs, attrs, path)
+        before = len(existing)
+        n, _ = assemble_hdf5(path, _stored_attrs(existing.attrs), [existing, *readers])
+    return n - before
+
+
+class Hdf5JournalWriter(StoreWriter):
+    """Writes new sequences to a Zarr journal shard; ``close()`` re-assembles the ``.h5`` file."""
+
+    def __init__(self, path: str | Path, journal: StoreWriter) -> None:
+        self.path = Path(path)
+        self._journal = journal
+        self.attrs = dict(journal.attrs)
+        self._existing: set[str] = set()
+        if self.path.exists():
+            with Hdf5EmbeddingStore(self.path) as store:
+                self._existing = set(store.ids())
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._existing or sid in self._journal
+
+    def write_raw(
+        self,
+        ids: Sequence[str],
+        lengths: Sequence[int] | np.ndarray,
+        positions: np.ndarray | None,
+        pooled: np.ndarray,
+    ) -> None:
+        self._journal.write_raw(ids, lengths, positions, pooled)
+
+    def commit(self) -> None:
+        """Commit to the journal (crash-safe); the ``.h5`` file changes only on ``close()``."""
+        self._journal.commit()
+
+    def close(self) -> None:
+        self._journal.close()
+        merge_parts(self.path)
+
+    def abandon(self) -> None:
+        self._journal.abandon()
