@@ -9,12 +9,24 @@ Shapes (B = batch size, D = ``store.d_model``, L = longest sequence of the batch
 Two ways to feed the thesis head, giving identical batches:
 
 * in memory (:class:`InMemorySequences`): every needed sequence is read once into one flat
-  ``(T, D)`` tensor (on CPU or GPU) with offsets; batches are gathered with one index op;
-* streamed (:class:`StreamedSequences`): each batch reads just its sequences from the store,
-  which is opened once (never per sample); memory stays at one batch.
+  ``(T, D)`` tensor (on CPU or GPU) with offsets; batches are gathered with one index op. A real
+  store is read whole stored chunk by whole stored chunk, in storage order, decoded in a thread
+  pool (:class:`BlockReader`);
+* streamed (:class:`ChunkedSequences`): each batch is assembled from whole stored chunks of
+  ``positions``, fetched and decoded in a thread pool into a bounded LRU cache (raw storage
+  dtype, :data:`BLOCK_CACHE_BYTES`); :meth:`PairSource.batches` builds the next
+  :data:`PREFETCH_BATCHES` batches in a background thread while the caller trains. Memory stays
+  at the cache plus a few batches, whatever the dataset size. Stores without chunk access (test
+  stand-ins) fall back to per-sequence reads (:class:`StreamedSequences`).
 
-``load_head_data(..., loader="auto")`` holds data in memory when the estimated size fits the
-memory budget and streams otherwise. Pooled vectors ``(U, D)`` are small and always in memory.
+Epoch order (:meth:`PairSource.epoch_order`, used by training): shuffled batches drawn from
+*shuffle buckets* of neighbouring pairs. Pairs are sorted by where their sequences sit in the
+store (the smaller storage row of the two; ties broken at random), cut into buckets of
+:data:`BUCKET_BATCHES` batches, shuffled inside each bucket, and the buckets are visited in a
+random order. Every batch is a random draw of neighbours, every epoch a new order, and a streamed
+epoch reads each stored chunk about once. Seeded and deterministic (a ``torch.Generator``), the
+same for both loaders, so in-memory and streamed training give identical results. A split
+smaller than one bucket is simply fully shuffled.
 
 Regression uses only pairs whose ``norm_score`` is finite: negatives (and any positive without a
 score) have NaN scores and are left out of every split.
@@ -23,8 +35,12 @@ score) have NaN scores and are left out of every split.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import queue
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,9 +49,14 @@ import torch
 
 from embedhead.dataset import PAIRS_FILE, Dataset, PairRecord
 from embedhead.errors import ConfigError, IncompatibleError, InputError
+from embedhead.store import layout
 
 LOADERS = ("auto", "memory", "stream")
-READ_BLOCK = 4096  # sequences per bulk store read while loading into memory
+READ_BLOCK = 4096  # sequences per bulk store read while loading into memory (stand-in stores)
+BUCKET_BATCHES = 8  # batches per shuffle bucket of neighbouring pairs (epoch order)
+PREFETCH_BATCHES = 2  # streamed batches built ahead in the background
+BLOCK_CACHE_BYTES = 256 << 20  # raw stored chunks kept by a streamed reader
+READ_THREADS = max(1, min(8, os.cpu_count() or 1))  # threads fetching + decoding chunks
 MAX_LISTED_MISSING = 5
 STORE_OPTIONS = (
     "backbone_key",
@@ -85,6 +106,7 @@ class SplitPairs:
     right: np.ndarray  # (N,) int64 index of seq2
     targets: np.ndarray  # (N,) float32
     labels: np.ndarray  # (N,) int64
+    locality: np.ndarray | None = None  # (N,) int64 storage position key (None: table order)
 
     def __len__(self) -> int:
         return len(self.pair_ids)
@@ -98,6 +120,7 @@ class SplitPairs:
             self.right[index],
             self.targets[index],
             self.labels[index],
+            None if self.locality is None else self.locality[index],
         )
 
 
@@ -137,6 +160,126 @@ class SequenceSource(Protocol):
         ...
 
 
+@runtime_checkable
+class BlockStore(Protocol):
+    """Chunk-granular access of ``embedhead.store.EmbeddingStore`` (the fast reader's needs)."""
+
+    @property
+    def dtype(self) -> str: ...
+
+    @property
+    def block_rows(self) -> int: ...
+
+    def read_block(self, k: int) -> np.ndarray: ...
+
+    def rows_of(self, sids: Sequence[str]) -> np.ndarray: ...
+
+    def offsets(self) -> np.ndarray: ...
+
+    def lengths(self) -> np.ndarray: ...
+
+
+def block_access(store: StoreReader) -> BlockStore | None:
+    """``store`` when it offers whole-chunk reads of per-position embeddings, else None."""
+    if isinstance(store, BlockStore) and not bool(getattr(store, "pooled_only", False)):
+        return store
+    return None
+
+
+def _ordered_map(
+    pool: ThreadPoolExecutor, fn: Callable[[int], np.ndarray], items: Iterable[int], ahead: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(item, fn(item)) in the order of ``items``, at most ``ahead`` calls in flight."""
+    pending: deque[tuple[int, Future[np.ndarray]]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(fn, item)))
+        if len(pending) >= ahead:
+            first, future = pending.popleft()
+            yield first, future.result()
+    while pending:
+        first, future = pending.popleft()
+        yield first, future.result()
+
+
+class BlockReader:
+    """Whole stored chunks ("blocks") of a store's ``positions``, read in a thread pool.
+
+    ``fetch(blocks)`` returns raw (storage dtype) blocks, keeping the most recently used ones
+    up to ``cache_bytes`` (thread-safe); ``segments(offset, length)`` says which block rows make
+    up a sequence. Decoding to float32 happens when rows are copied out (:meth:`copy_into`).
+    """
+
+    def __init__(
+        self,
+        store: BlockStore,
+        *,
+        cache_bytes: int = BLOCK_CACHE_BYTES,
+        threads: int = READ_THREADS,
+    ) -> None:
+        self.store = store
+        self.rows = int(store.block_rows)
+        self.dtype = str(store.dtype)
+        self.cache_bytes = int(cache_bytes)
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embedhead-read")
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cached = 0
+        self._lock = threading.Lock()
+        self.blocks_read = 0  # blocks fetched from the store so far (for benchmarks)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._cache.clear()
+
+    def blocks_of(self, offset: int, length: int) -> range:
+        """Blocks holding rows ``offset : offset + length``."""
+        return range(offset // self.rows, (offset + max(length, 1) - 1) // self.rows + 1)
+
+    def iter_blocks(self, blocks: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Stream ``blocks`` in order (not cached): bounded read-ahead for one sequential pass."""
+        yield from _ordered_map(self._pool, self._read, blocks, 2 * self.threads)
+
+    def _read(self, k: int) -> np.ndarray:
+        raw = np.asarray(self.store.read_block(k))
+        with self._lock:
+            self.blocks_read += 1
+        return raw
+
+    def fetch(self, blocks: Iterable[int]) -> dict[int, np.ndarray]:
+        """Raw blocks by number; missing ones are read concurrently and cached (LRU)."""
+        wanted = sorted(set(blocks))
+        got: dict[int, np.ndarray] = {}
+        with self._lock:
+            for k in wanted:
+                raw = self._cache.get(k)
+                if raw is not None:
+                    self._cache.move_to_end(k)
+                    got[k] = raw
+        missing = [k for k in wanted if k not in got]
+        if missing:
+            fresh = dict(zip(missing, self._pool.map(self._read, missing), strict=True))
+            got.update(fresh)
+            with self._lock:
+                for k, raw in fresh.items():
+                    if k not in self._cache:
+                        self._cache[k] = raw
+                        self._cached += raw.nbytes
+                while self._cached > self.cache_bytes and len(self._cache) > 1:
+                    _, old = self._cache.popitem(last=False)
+                    self._cached -= old.nbytes
+        return got
+
+    def copy_into(
+        self, out: np.ndarray, offset: int, length: int, blocks: dict[int, np.ndarray]
+    ) -> None:
+        """Decode rows ``offset : offset + length`` of ``positions`` into ``out[:length]``."""
+        rows = self.rows
+        for k in self.blocks_of(offset, length):
+            lo, hi = max(offset, k * rows), min(offset + length, (k + 1) * rows)
+            raw = blocks[k][lo - k * rows : hi - k * rows]
+            out[lo - offset : hi - offset] = layout.decode(raw, self.dtype)
+
+
 class InMemorySequences:
     """All sequences in one flat (T, D) tensor with offsets; gathers a padded batch at once."""
 
@@ -154,7 +297,14 @@ class InMemorySequences:
     def from_store(
         cls, store: StoreReader, ids: Sequence[str], d_model: int, device: torch.device
     ) -> InMemorySequences:
-        """Read ``ids`` in blocks straight into one preallocated (T, D) array."""
+        """Read ``ids`` straight into one preallocated (T, D) array.
+
+        A store with whole-chunk access is read block by block in storage order (each needed
+        stored chunk read and decoded once, in a thread pool); others in bulk ``get_many`` calls.
+        """
+        blocked = block_access(store)
+        if blocked is not None:
+            return cls(_load_blocks(blocked, ids, d_model), _stored_lengths(blocked, ids), device)
         lengths = np.array([int(store.length(i)) for i in ids], dtype=np.int64)
         flat = np.empty((int(lengths.sum()), d_model), dtype=np.float32)
         row = 0
@@ -178,8 +328,82 @@ class InMemorySequences:
         return x, mask
 
 
+def _stored_lengths(store: BlockStore, ids: Sequence[str]) -> np.ndarray:
+    return np.asarray(store.lengths(), dtype=np.int64)[store.rows_of(ids)]
+
+
+def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndarray:
+    """(T, D) float32: the sequences ``ids`` concatenated, read whole block by whole block."""
+    rows = store.rows_of(ids)
+    offsets = np.asarray(store.offsets(), dtype=np.int64)[rows]
+    lengths = np.asarray(store.lengths(), dtype=np.int64)[rows]
+    dest = np.zeros(len(ids), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=dest[1:])
+    flat = np.empty((int(lengths.sum()), d_model), dtype=np.float32)
+    reader = BlockReader(store, cache_bytes=0)
+    try:
+        per_block: dict[int, list[int]] = {}
+        for i in np.argsort(offsets, kind="stable"):
+            for k in reader.blocks_of(int(offsets[i]), int(lengths[i])):
+                per_block.setdefault(k, []).append(int(i))
+        for k, raw in reader.iter_blocks(sorted(per_block)):
+            for i in per_block[k]:
+                off, n = int(offsets[i]), int(lengths[i])
+                lo, hi = max(off, k * reader.rows), min(off + n, (k + 1) * reader.rows)
+                out = flat[dest[i] + lo - off : dest[i] + hi - off]
+                out[:] = layout.decode(
+                    raw[lo - k * reader.rows : hi - k * reader.rows], store.dtype
+                )
+    finally:
+        reader.close()
+    return flat
+
+
+class ChunkedSequences:
+    """Streams batches from whole stored chunks (see the module docstring); memory bounded.
+
+    ``prefetch``: batches :meth:`PairSource.batches` builds ahead in a background thread.
+    """
+
+    prefetch = PREFETCH_BATCHES
+
+    def __init__(
+        self,
+        store: BlockStore,
+        ids: Sequence[str],
+        d_model: int,
+        device: torch.device,
+        *,
+        cache_bytes: int = BLOCK_CACHE_BYTES,
+    ) -> None:
+        rows = store.rows_of(ids)
+        self.offsets = np.asarray(store.offsets(), dtype=np.int64)[rows]  # (U,)
+        self.lengths = np.asarray(store.lengths(), dtype=np.int64)[rows]  # (U,)
+        self.reader = BlockReader(store, cache_bytes=cache_bytes)
+        self.d_model = d_model
+        self.device = device
+
+    def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
+        index = np.asarray(index, dtype=np.int64)
+        lengths = self.lengths[index]
+        blocks = self.reader.fetch(
+            k
+            for i in index
+            for k in self.reader.blocks_of(int(self.offsets[i]), int(self.lengths[i]))
+        )
+        width = int(lengths.max())
+        x = np.zeros((len(index), width, self.d_model), dtype=np.float32)
+        for row, i in enumerate(index):
+            self.reader.copy_into(x[row], int(self.offsets[i]), int(lengths[row]), blocks)
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        return torch.from_numpy(x).to(self.device), torch.from_numpy(mask).to(self.device)
+
+
 class StreamedSequences:
-    """Reads each batch's sequences from the open store (opened once, never per sample)."""
+    """Per-sequence reads from a store without chunk access (opened once, never per sample)."""
+
+    prefetch = PREFETCH_BATCHES
 
     def __init__(
         self, store: StoreReader, ids: Sequence[str], d_model: int, device: torch.device
@@ -192,7 +416,6 @@ class StreamedSequences:
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
         unique, inverse = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
-        # random access: one read per sequence (bulk range reads would span unrelated rows)
         arrays = [np.asarray(self.store.get(self.ids[i]), dtype=np.float32) for i in unique]
         lengths = np.array([arrays[j].shape[0] for j in inverse], dtype=np.int64)
         width = int(lengths.max())
@@ -235,14 +458,83 @@ class PairSource:
         return PairBatch(x1, x2, m1, m2, targets)
 
     def batches(self, batch_size: int, order: np.ndarray | None = None) -> Iterator[PairBatch]:
-        """Batches in ``order`` (default: table order)."""
-        order = np.arange(len(self)) if order is None else order
-        for start in range(0, len(order), batch_size):
-            yield self.batch(order[start : start + batch_size])
+        """Batches in ``order`` (default: table order).
+
+        A streamed source builds the next ``sequences.prefetch`` batches in a background
+        thread (bounded: the producer waits when that many are ready). Batches and their
+        order are the same either way.
+        """
+        order = np.arange(len(self)) if order is None else np.asarray(order)
+        slices = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        depth = int(getattr(self.sequences, "prefetch", 0))
+        if depth <= 0 or len(slices) <= 1:
+            for index in slices:
+                yield self.batch(index)
+            return
+        yield from _in_background((self.batch(index) for index in slices), depth)
+
+    def epoch_order(self, generator: torch.Generator, batch_size: int) -> np.ndarray:
+        """(N,) a shuffled order of the pairs, in buckets of neighbours (module docstring)."""
+        n = len(self)
+        perm = torch.randperm(n, generator=generator).numpy()
+        key = self.pairs.locality
+        if key is None or n <= BUCKET_BATCHES * batch_size:
+            return perm
+        ranked = perm[np.argsort(key[perm], kind="stable")]
+        size = BUCKET_BATCHES * batch_size
+        buckets = [ranked[s : s + size] for s in range(0, n, size)]
+        shuffled = [b[torch.randperm(len(b), generator=generator).numpy()] for b in buckets]
+        visit = torch.randperm(len(buckets), generator=generator).numpy()
+        return np.concatenate([shuffled[i] for i in visit])
 
     def subset(self, index: np.ndarray) -> PairSource:
         """Same sequences, only the pairs at ``index``."""
         return PairSource(self.pairs.subset(index), self.sequences, self.device)
+
+
+_DONE = object()
+
+
+def _in_background(items: Iterator[PairBatch], depth: int) -> Iterator[PairBatch]:
+    """Yield ``items`` produced by a background thread, at most ``depth`` ready at a time.
+
+    Errors in the producer are raised here; stopping early (``close()``) stops the producer.
+    """
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+            return
+        put(_DONE)
+
+    worker = threading.Thread(target=produce, name="embedhead-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
 
 
 @dataclass(frozen=True)
@@ -377,6 +669,14 @@ def load_head_data(
     )
 
 
+def _storage_rank(store: StoreReader, ids: Sequence[str]) -> np.ndarray:
+    """(U,) int64 where each shared id sits in the store: its row, or its first-seen index."""
+    rows_of = getattr(store, "rows_of", None)
+    if callable(rows_of):
+        return np.asarray(rows_of(list(ids)), dtype=np.int64)
+    return np.arange(len(ids), dtype=np.int64)
+
+
 def load_pairs(
     store: StoreReader,
     specs: dict[str, list[PairSpec]],
@@ -412,9 +712,15 @@ def load_pairs(
         budget = default_memory_budget(dev) if memory_budget is None else memory_budget
         needed = sum(int(store.length(i)) for i in id_list) * d_model * 4
         if loader == "stream" or (loader == "auto" and needed > budget):
-            sequences, used = StreamedSequences(store, id_list, d_model, dev), "stream"
+            blocked = block_access(store)
+            if blocked is not None:
+                sequences = ChunkedSequences(blocked, id_list, d_model, dev)
+            else:
+                sequences = StreamedSequences(store, id_list, d_model, dev)
+            used = "stream"
         else:
             sequences = InMemorySequences.from_store(store, id_list, d_model, dev)
+    rank = _storage_rank(store, id_list)
     sources = {}
     for name, group in specs.items():
         pairs = SplitPairs(
@@ -425,6 +731,7 @@ def load_pairs(
             targets=np.array([p.target for p in group], dtype=np.float32),
             labels=np.array([p.label for p in group], dtype=np.int64),
         )
+        pairs = replace(pairs, locality=np.minimum(rank[pairs.left], rank[pairs.right]))
         sources[name] = PairSource(pairs, sequences, dev)
     attrs = getattr(store, "attrs", {})
     options = {k: attrs[k] for k in STORE_OPTIONS if k in attrs}

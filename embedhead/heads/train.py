@@ -11,8 +11,9 @@ Layers, from reusable core to command:
 * :func:`run_training` is what ``embedhead train`` calls: paths + overrides -> result.
 
 Training: BCE with logits (classification) or MSE on standardised ``norm_score`` (regression),
-Adam with weight decay, shuffled mini-batches from a seeded generator, validation loss after
-every epoch, early stopping after ``patience`` epochs without improvement, best checkpoint kept.
+Adam with weight decay, shuffled mini-batches from a seeded generator (drawn from shuffle buckets
+of pairs stored near each other: :meth:`embedhead.heads.data.PairSource.epoch_order`), validation
+loss after every epoch, early stopping after ``patience`` epochs without improvement, best checkpoint kept.
 With the same seed, data and device, CPU runs are bit-for-bit repeatable. A non-finite loss
 stops training with :class:`NonFiniteLossError` and nothing is written.
 
@@ -288,7 +289,7 @@ def fit(
     best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
     for epoch in range(1, config.epochs + 1):
         head.train()
-        order = torch.randperm(len(train), generator=generator).numpy()
+        order = train.epoch_order(generator, config.batch_size)
         total = 0.0
         for batch in train.batches(config.batch_size, order):
             raw = head(batch.x1, batch.x2, batch.m1, batch.m2)

@@ -21,7 +21,12 @@ from embedhead.errors import ConfigError, IncompatibleError
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, StoreWriter, select_block
 from embedhead.store.hdf5_backend import Hdf5EmbeddingStore, assemble_hdf5
-from embedhead.store.zarr_backend import ZarrEmbeddingStore, ZarrStoreWriter, create_zarr_store
+from embedhead.store.zarr_backend import (
+    ZarrEmbeddingStore,
+    ZarrStoreWriter,
+    create_zarr_store,
+    is_url,
+)
 
 _MUST_MATCH = ("backbone_key", "d_model", "dtype", "pooled_only", "max_length", "precision")
 # Attributes that stores written before they existed lack; they read as these values.
@@ -29,7 +34,19 @@ _ATTR_DEFAULTS: dict[str, Any] = {"precision": "float32"}
 
 
 def backend_of(path: str | Path) -> str:
-    """'zarr' or 'hdf5' from the path's suffix; ConfigError for anything else."""
+    """'zarr' or 'hdf5' from the path's (or URL's) suffix; ConfigError for anything else.
+
+    An object-storage URL must name a ``.zarr`` store (HDF5 stores are local files).
+    """
+    if is_url(path):
+        name = str(path).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        suffix = Path(name).suffix.lower()
+        if suffix in layout.ZARR_SUFFIXES:
+            return "zarr"
+        raise ConfigError(
+            f"{path}: a store at a URL must be a .zarr store (HDF5 stores are local files), "
+            f"not {suffix!r}"
+        )
     suffix = Path(path).suffix.lower()
     if suffix in layout.ZARR_SUFFIXES:
         return "zarr"
@@ -41,7 +58,11 @@ def backend_of(path: str | Path) -> str:
 
 
 def open_store(path: str | Path, mode: str = "r") -> EmbeddingStore:
-    """Open a store for reading (``mode='r'``; writing goes through :func:`open_writer`)."""
+    """Open a store for reading (``mode='r'``; writing goes through :func:`open_writer`).
+
+    ``path``: a local ``.zarr`` folder or ``.h5``/``.hdf5`` file, or an fsspec URL of a
+    ``.zarr`` store (``s3://bucket/cache.zarr``; pass URLs as ``str``, not ``Path``).
+    """
     if mode != "r":
         raise ConfigError(f"open_store mode must be 'r' (use open_writer to write), not {mode!r}")
     if backend_of(path) == "zarr":

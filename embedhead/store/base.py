@@ -1,9 +1,12 @@
 """Backend-independent reader and writer interfaces of an embedding store.
 
 Reader (:class:`EmbeddingStore`): ``get(id) -> (L, D) float32``, ``get_pooled(ids) -> (N, D)
-float32``, ``iter_chunks(...)`` streaming sequential scans in storage order. Backends implement
-four primitives (attributes, committed index, a row range of ``positions``, rows of ``pooled``);
-everything else (decoding, lookup, chunked scans) lives here.
+float32``, ``iter_chunks(...)`` streaming sequential scans in storage order, and the
+chunk-granular primitives of the training reader: ``block_rows`` (rows of ``positions`` per
+stored chunk or shard), ``read_block(k) -> (<= block_rows, D)`` raw rows of block ``k`` (one
+whole-chunk read, storage dtype), ``rows_of(ids) -> (N,) int64`` storage rows. Backends
+implement five primitives (attributes, committed index, a row range of ``positions``, rows of
+``pooled``, the block size); everything else (decoding, lookup, chunked scans) lives here.
 
 Writer (:class:`StoreWriter`): ``write(ids, lengths, positions, pooled)`` appends sequences,
 ``commit()`` makes everything written so far visible at once, ``close()`` finalises.
@@ -141,6 +144,10 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
         """Raw rows of ``pooled`` at sorted unique indices ``rows``."""
 
     @abc.abstractmethod
+    def _block_rows(self) -> int:
+        """Rows of ``positions`` per stored chunk (or shard): the unit one read decodes."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Release file handles."""
 
@@ -196,6 +203,35 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
     def offsets(self) -> np.ndarray:
         """(N,) int64 offsets into ``positions`` in storage order."""
         return self._offsets.copy()
+
+    def rows_of(self, sids: Sequence[str]) -> np.ndarray:
+        """(len(sids),) int64 storage rows (index entries) of ``sids``; InputError if absent."""
+        return np.fromiter((self._index_of(s) for s in sids), dtype=np.int64, count=len(sids))
+
+    @property
+    def block_rows(self) -> int:
+        """Rows of ``positions`` per read block (a stored chunk or shard; 1 for pooled-only)."""
+        return 1 if self.pooled_only else max(1, int(self._block_rows()))
+
+    def n_blocks(self) -> int:
+        """Number of read blocks covering the committed rows of ``positions``."""
+        return -(-self.n_positions // self.block_rows)
+
+    def read_block(self, k: int) -> np.ndarray:
+        """Raw (storage dtype) rows ``k*R : min((k+1)*R, n_positions)`` of ``positions``.
+
+        ``R`` = :attr:`block_rows`, so the read covers whole stored chunks and decodes each
+        once. Thread-safe for concurrent calls with distinct or equal ``k`` (the training
+        reader decodes blocks in a thread pool); decode with :func:`layout.decode`.
+        """
+        self._require_positions()
+        rows = self.block_rows
+        start = int(k) * rows
+        if not 0 <= start < self.n_positions:
+            raise InputError(
+                f"block {k} is outside the store's {self.n_blocks()} blocks", self.path
+            )
+        return self._read_positions(start, min(start + rows, self.n_positions))
 
     def _require_positions(self) -> None:
         if self.pooled_only:

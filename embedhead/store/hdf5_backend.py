@@ -33,6 +33,7 @@ class Hdf5EmbeddingStore(EmbeddingStore):
             raise InputError("is a folder, but an .h5/.hdf5 store is a file", path)
         if not Path(path).is_file():
             raise InputError("embedding store not found", path)
+        self._datasets: dict[str, h5py.Dataset] = {}
         try:
             self._file = h5py.File(str(path), "r")
         except OSError as exc:
@@ -50,10 +51,18 @@ class Hdf5EmbeddingStore(EmbeddingStore):
             ) from exc
 
     def _dataset(self, name: str) -> h5py.Dataset:
+        node = self._datasets.get(name)
+        if node is not None:
+            return node
         node = self._file.get(name)
         if not isinstance(node, h5py.Dataset):
             raise InputError(f"store lacks its {name!r} dataset (damaged store)", self.path)
+        self._datasets[name] = node
         return node
+
+    def _block_rows(self) -> int:
+        chunks = self._dataset(layout.POSITIONS).chunks
+        return int(chunks[0]) if chunks else layout.rows_per_chunk(self.d_model, self.dtype)
 
     def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         if n == 0:
@@ -78,6 +87,7 @@ class Hdf5EmbeddingStore(EmbeddingStore):
         return np.asarray(pooled[rows])
 
     def close(self) -> None:
+        self._datasets.clear()
         self._file.close()
 
 

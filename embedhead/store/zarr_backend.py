@@ -6,12 +6,21 @@ and index entries are written first; the commit marker (root attributes ``n_sequ
 ``n_positions``, one atomic file) is updated last, so readers and resumed runs only ever see
 complete sequences. Rows past the marker are leftovers, overwritten by the next append.
 Single writer per store folder (distributed runs write one shard folder per rank).
+
+Reading also works from object storage: a path that is an fsspec URL (``s3://bucket/x.zarr``,
+``gs://...``, ``memory://...``) opens through zarr's fsspec store (:func:`is_url`,
+:func:`storage_options`; s3 credentials come from the usual ``AWS_*`` environment variables,
+the endpoint from ``AWS_ENDPOINT_URL``, extra fsspec options as JSON in
+``EMBEDHEAD_STORAGE_OPTIONS``). Array handles are opened once per reader (each open costs a
+metadata read), so every later read is one request per stored chunk.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -33,11 +42,50 @@ _CODECS: dict[str, list[BloscCodec]] = {
 }
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+STORAGE_OPTIONS_ENV = "EMBEDHEAD_STORAGE_OPTIONS"
+
+
+def is_url(path: str | Path) -> bool:
+    """True for an fsspec URL (``s3://...``, ``memory://...``); ``file://`` counts as a URL."""
+    return isinstance(path, str) and bool(_URL.match(path))
+
+
+def storage_options(url: str) -> dict[str, Any]:
+    """fsspec options for ``url``: ``EMBEDHEAD_STORAGE_OPTIONS`` (a JSON object) plus, for
+    ``s3://``, the endpoint from ``AWS_ENDPOINT_URL`` unless the JSON names one.
+
+    Credentials are left to the filesystem (s3fs reads ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY`` / ``AWS_PROFILE`` itself). ConfigError for invalid JSON.
+    """
+    raw = os.environ.get(STORAGE_OPTIONS_ENV, "").strip()
+    try:
+        options = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise ConfigError(f"{STORAGE_OPTIONS_ENV} is not valid JSON ({exc}): {raw!r}") from None
+    if not isinstance(options, dict):
+        raise ConfigError(f"{STORAGE_OPTIONS_ENV} must be a JSON object, not {raw!r}")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if url.startswith(("s3://", "s3a://")) and endpoint and "endpoint_url" not in options:
+        client = dict(options.get("client_kwargs") or {})
+        client.setdefault("endpoint_url", endpoint)
+        options["client_kwargs"] = client
+    return options
+
+
 def _open_group(path: str | Path, mode: str) -> zarr.Group:
     try:
+        if is_url(path):
+            return zarr.open_group(
+                str(path),
+                mode=mode,  # type: ignore[arg-type]
+                storage_options=storage_options(str(path)),
+            )
         return zarr.open_group(str(path), mode=mode)  # type: ignore[arg-type]
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise InputError(f"not an embedding store (cannot open as Zarr: {exc})", path) from exc
+    except OSError as exc:  # network, permission, credentials
+        raise InputError(f"cannot open the store ({type(exc).__name__}: {exc})", path) from exc
 
 
 def _member_array(group: zarr.Group, name: str, path: str | Path) -> zarr.Array:
@@ -55,11 +103,13 @@ class ZarrEmbeddingStore(EmbeddingStore):
     """Reader of a ``.zarr`` embedding store."""
 
     def __init__(self, path: str | Path) -> None:
-        if Path(path).exists() and not Path(path).is_dir():
-            raise InputError("is a file, but a .zarr store is a folder", path)
-        if not Path(path).is_dir():
-            raise InputError("embedding store not found", path)
+        if not is_url(path):
+            if Path(path).exists() and not Path(path).is_dir():
+                raise InputError("is a file, but a .zarr store is a folder", path)
+            if not Path(path).is_dir():
+                raise InputError("embedding store not found", path)
         self._group = _open_group(path, "r")
+        self._arrays: dict[str, zarr.Array] = {}
         super().__init__(str(path))
 
     def _read_attrs(self) -> dict[str, Any]:
@@ -69,7 +119,15 @@ class ZarrEmbeddingStore(EmbeddingStore):
         return attrs
 
     def _array(self, name: str) -> zarr.Array:
-        return _member_array(self._group, name, self.path)
+        """The member array, opened once (each open reads its metadata)."""
+        array = self._arrays.get(name)
+        if array is None:
+            array = self._arrays[name] = _member_array(self._group, name, self.path)
+        return array
+
+    def _block_rows(self) -> int:
+        array = self._array(layout.POSITIONS)
+        return int((array.shards or array.chunks)[0])
 
     def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         if n == 0:
@@ -93,7 +151,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
         return np.asarray(pooled.get_orthogonal_selection((rows, slice(None))))
 
     def close(self) -> None:
-        """Nothing to release (zarr opens files per read)."""
+        """Drop the cached array handles (zarr opens files per read)."""
+        self._arrays.clear()
 
 
 def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
