@@ -13,7 +13,8 @@ Layers, from reusable core to command:
 Training: BCE with logits (classification) or MSE on standardised ``norm_score`` (regression),
 Adam with weight decay, shuffled mini-batches from a seeded generator (drawn from shuffle buckets
 of pairs stored near each other: :meth:`embedhead.heads.data.PairSource.epoch_order`), validation
-loss after every epoch, early stopping after ``patience`` epochs without improvement, best checkpoint kept.
+loss after every epoch, early stopping after ``patience`` epochs without improvement, best
+checkpoint kept.
 With the same seed, data and device, CPU runs are bit-for-bit repeatable. A non-finite loss
 stops training with :class:`NonFiniteLossError` and nothing is written.
 
