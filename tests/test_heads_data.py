@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -6,9 +8,18 @@ from hypothesis import strategies as st
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, InputError
-from embedhead.heads.data import check_identity, load_head_data
+from embedhead.heads.data import (
+    BUCKET_BATCHES,
+    ChunkedSequences,
+    PairSource,
+    PooledVectors,
+    SplitPairs,
+    check_identity,
+    load_head_data,
+)
 from embedhead.heads.models import HeadConfig
 from embedhead.heads.train import TrainConfig, fit
+from embedhead.store import layout, open_store, open_writer
 
 torch.set_num_threads(1)
 
@@ -121,3 +132,156 @@ def test_identity_comparison():
     check_identity(a, {**a, "name": "/moved/bb"}, "s.zarr")  # a moved folder is the same backbone
     with pytest.raises(Exception, match="weights"):
         check_identity(a, {**a, "weight_hash": "y"}, "s.zarr")
+
+
+# --- the chunk-granular reader on real stores (issue 10) ---------------------------------------
+def _write_real_store(path, dict_store, dtype="float16", seed=1):
+    """A real store holding ``dict_store``'s arrays in a shuffled storage order, several commits."""
+    ids = dict_store.ids()
+    random.Random(seed).shuffle(ids)
+    attrs = {
+        "format_version": layout.FORMAT_VERSION,
+        "backbone": dict_store.identity,
+        "backbone_key": "signal",
+        "tokenizer": {"name": "test"},
+        "dtype": dtype,
+        "storage_dtype": layout.STORAGE_DTYPES[dtype],
+        "d_model": dict_store.d_model,
+        "pooled_only": False,
+        "max_length": None,
+        "command": "test",
+        "created": "now",
+    }
+    with open_writer(path, attrs) as writer:
+        for start in range(0, len(ids), 7):
+            part = ids[start : start + 7]
+            arrays = [dict_store.get(s) for s in part]
+            writer.write(part, arrays, np.stack([a.mean(axis=0) for a in arrays]))
+            writer.commit()
+    return open_store(path)
+
+
+@pytest.fixture(params=[".zarr", ".h5"])
+def real_store(request, dataset, make_signal_store, tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "TARGET_CHUNK_BYTES", 1024)  # small chunks: ~10 in this store
+    store = _write_real_store(tmp_path / f"s{request.param}", make_signal_store(dataset, d_model=5))
+    yield store
+    store.close()
+
+
+def test_real_store_reads_whole_chunks(dataset, real_store):
+    assert real_store.n_blocks() >= 4
+    memory = _load(dataset, real_store, "memory")
+    stream = _load(dataset, real_store, "stream")
+    assert isinstance(stream["train"].sequences, ChunkedSequences)
+    for split in ("train", "val", "test"):
+        recs = dataset.split(split)
+        index = np.arange(len(recs))[::-1].copy()
+        a, b = memory[split].batch(index), stream[split].batch(index)
+        for x, y in ((a.x1, b.x1), (a.x2, b.x2), (a.m1, b.m1), (a.m2, b.m2)):
+            assert torch.equal(x, y)
+        for row, i in enumerate(index):
+            want = real_store.get(recs[i].seq2)
+            np.testing.assert_array_equal(b.x2[row, : len(want)].numpy(), want)
+            assert float(b.x2[row, len(want) :].abs().sum()) == 0.0
+    # sequences cross chunk boundaries in this store: the spanning reads were exercised
+    offsets, lengths = real_store.offsets(), real_store.lengths()
+    rows = real_store.block_rows
+    assert ((offsets // rows) != ((offsets + lengths - 1) // rows)).any()
+
+
+def test_real_store_training_identical_in_memory_and_streamed(dataset, real_store):
+    head = HeadConfig(d_model=5, conv_channels=4, hidden_sizes=(8,))
+    config = TrainConfig(epochs=3, batch_size=2, device="cpu", seed=5)
+    memory = fit(head, config, _load(dataset, real_store, "memory"))
+    stream = fit(head, config, _load(dataset, real_store, "stream"))
+    assert memory.metrics == stream.metrics
+    assert memory.history == stream.history
+
+
+def test_streamed_epoch_reads_each_chunk_once_and_cache_stays_bounded(dataset, real_store):
+    source = _load(dataset, real_store, "stream")["train"]
+    seqs = source.sequences
+    reader = seqs.reader
+    order = source.epoch_order(torch.Generator().manual_seed(0), 4)
+    needed = {
+        k
+        for i in np.concatenate([source.pairs.left, source.pairs.right])
+        for k in reader.blocks_of(
+            int(source.sequences.offsets[i]), int(source.sequences.lengths[i])
+        )
+    }
+    n = sum(1 for _ in source.batches(4, order))
+    assert n == -(-len(source) // 4)
+    assert reader.blocks_read == len(needed)  # a cache larger than the data: one read per chunk
+    small = ChunkedSequences(
+        real_store, list(_load(dataset, real_store, "memory").seq_ids), 5, torch.device("cpu"),
+        cache_bytes=1,
+    )  # fmt: skip
+    ref = source.batch(order[:6])
+    got = small.gather(source.pairs.left[order[:6]])
+    assert torch.equal(got[0], ref.x1)
+    assert len(small.reader._cache) <= 1  # bounded: never more than the budget (or one chunk)
+
+
+def test_damaged_chunk_is_a_clear_error_from_the_prefetch_thread(
+    dataset, tmp_path, make_signal_store
+):
+    store = _write_real_store(tmp_path / "bad.zarr", make_signal_store(dataset, d_model=5))
+    chunk = tmp_path / "bad.zarr" / "positions" / "c" / "0" / "0"
+    assert chunk.is_file()
+    chunk.write_bytes(b"not a blosc frame")
+    source = _load(dataset, store, "stream")["train"]
+    with pytest.raises(InputError, match="cannot read stored chunk 0"):
+        list(source.batches(2))
+
+
+def _synthetic_source(n, keys):
+    pairs = SplitPairs(
+        "train",
+        tuple(f"p{i}" for i in range(n)),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.float32),
+        np.zeros(n, dtype=np.int64),
+        np.asarray(keys, dtype=np.int64),
+    )
+    return PairSource(
+        pairs, PooledVectors(np.zeros((1, 2)), torch.device("cpu")), torch.device("cpu")
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    batch_size=st.integers(1, 9),
+    seed=st.integers(0, 10),
+    data=st.data(),
+)
+def test_epoch_order_is_shuffled_buckets_of_neighbours(n, batch_size, seed, data):
+    keys = np.array(data.draw(st.lists(st.integers(0, 50), min_size=n, max_size=n)))
+    source = _synthetic_source(n, keys)
+    gen = torch.Generator().manual_seed(seed)
+    first, second = source.epoch_order(gen, batch_size), source.epoch_order(gen, batch_size)
+    for order in (first, second):
+        assert sorted(order.tolist()) == list(range(n))  # a permutation
+    again = torch.Generator().manual_seed(seed)
+    assert np.array_equal(source.epoch_order(again, batch_size), first)  # seeded, deterministic
+    size = BUCKET_BATCHES * batch_size
+    if n <= size:
+        return
+    full = n - n % batch_size
+    ranked = np.sort(keys[first[:full]])
+    bounds = [(ranked[s], ranked[min(s + size, full) - 1]) for s in range(0, full, size)]
+    for start in range(0, full, batch_size):
+        batch = keys[first[start : start + batch_size]]
+        assert any(lo <= batch.min() and batch.max() <= hi for lo, hi in bounds)
+
+
+def test_epoch_order_varies_between_epochs_and_seeds():
+    source = _synthetic_source(400, np.arange(400))
+    gen = torch.Generator().manual_seed(0)
+    a, b = source.epoch_order(gen, 4), source.epoch_order(gen, 4)
+    c = source.epoch_order(torch.Generator().manual_seed(1), 4)
+    assert not np.array_equal(a, b) and not np.array_equal(a, c)
+    assert not np.array_equal(a, np.sort(a))  # shuffled, not storage order

@@ -240,7 +240,17 @@ class BlockReader:
         yield from _ordered_map(self._pool, self._read, blocks, 2 * self.threads)
 
     def _read(self, k: int) -> np.ndarray:
-        raw = np.asarray(self.store.read_block(k))
+        try:
+            raw = np.asarray(self.store.read_block(k))
+        except InputError:
+            raise
+        except Exception as exc:  # a codec or I/O error of a damaged chunk
+            where = getattr(self.store, "path", None)
+            raise InputError(
+                f"cannot read stored chunk {k} of positions (damaged store? "
+                f"{type(exc).__name__}: {exc})",
+                where,
+            ) from exc
         with self._lock:
             self.blocks_read += 1
         return raw
@@ -474,22 +484,24 @@ class PairSource:
         yield from _in_background((self.batch(index) for index in slices), depth)
 
     def epoch_order(self, generator: torch.Generator, batch_size: int) -> np.ndarray:
-        """(N,) a shuffled order of the pairs, in buckets of neighbours (module docstring)."""
+        """(N,) a shuffled order of the pairs, in buckets of neighbours (module docstring).
+
+        All but the last ``N % batch_size`` pairs (a random few: the final short batch) are
+        ranked by storage position and cut into buckets of ``BUCKET_BATCHES * batch_size``;
+        every full batch of the result lies inside one bucket.
+        """
         n = len(self)
         perm = torch.randperm(n, generator=generator).numpy()
         key = self.pairs.locality
-        if key is None or n <= BUCKET_BATCHES * batch_size:
-            return perm
-        ranked = perm[np.argsort(key[perm], kind="stable")]
         size = BUCKET_BATCHES * batch_size
-        buckets = [ranked[s : s + size] for s in range(0, n, size)]
+        if key is None or n <= size:
+            return perm
+        full = n - n % batch_size
+        ranked = perm[:full][np.argsort(key[perm[:full]], kind="stable")]
+        buckets = [ranked[s : s + size] for s in range(0, full, size)]
         shuffled = [b[torch.randperm(len(b), generator=generator).numpy()] for b in buckets]
         visit = torch.randperm(len(buckets), generator=generator).numpy()
-        return np.concatenate([shuffled[i] for i in visit])
-
-    def subset(self, index: np.ndarray) -> PairSource:
-        """Same sequences, only the pairs at ``index``."""
-        return PairSource(self.pairs.subset(index), self.sequences, self.device)
+        return np.concatenate([*(shuffled[i] for i in visit), perm[full:]])
 
 
 _DONE = object()
