@@ -503,6 +503,10 @@ class PairSource:
         visit = torch.randperm(len(buckets), generator=generator).numpy()
         return np.concatenate([*(shuffled[i] for i in visit), perm[full:]])
 
+    def subset(self, index: np.ndarray) -> PairSource:
+        """Same sequences, only the pairs at ``index``."""
+        return PairSource(self.pairs.subset(index), self.sequences, self.device)
+
 
 _DONE = object()
 
