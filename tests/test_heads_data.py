@@ -224,7 +224,7 @@ def test_streamed_epoch_reads_each_chunk_once_and_cache_stays_bounded(dataset, r
     assert len(small.reader._cache) <= 1  # bounded: never more than the budget (or one chunk)
 
 
-def test_damaged_chunk_is_a_clear_error_from_the_prefetch_thread(
+def test_damaged_chunk_is_a_clear_error_from_the_reader_threads(
     dataset, tmp_path, make_signal_store
 ):
     store = _write_real_store(tmp_path / "bad.zarr", make_signal_store(dataset, d_model=5))

@@ -35,7 +35,6 @@ score) have NaN scores and are left out of every split.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -223,6 +222,7 @@ class BlockReader:
         self.threads = max(1, int(threads))
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embedhead-read")
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._pending: dict[int, Future[np.ndarray]] = {}
         self._cached = 0
         self._lock = threading.Lock()
         self.blocks_read = 0  # blocks fetched from the store so far (for benchmarks)
@@ -255,28 +255,39 @@ class BlockReader:
             self.blocks_read += 1
         return raw
 
+    def prefetch(self, blocks: Iterable[int]) -> None:
+        """Start reading ``blocks`` that are neither cached nor already being read."""
+        with self._lock:
+            for k in set(blocks):
+                if k not in self._cache and k not in self._pending:
+                    self._pending[k] = self._pool.submit(self._read, k)
+
     def fetch(self, blocks: Iterable[int]) -> dict[int, np.ndarray]:
         """Raw blocks by number; missing ones are read concurrently and cached (LRU)."""
-        wanted = sorted(set(blocks))
+        self.prefetch(blocks := sorted(set(blocks)))
         got: dict[int, np.ndarray] = {}
         with self._lock:
-            for k in wanted:
+            for k in blocks:
                 raw = self._cache.get(k)
                 if raw is not None:
                     self._cache.move_to_end(k)
                     got[k] = raw
-        missing = [k for k in wanted if k not in got]
-        if missing:
-            fresh = dict(zip(missing, self._pool.map(self._read, missing), strict=True))
-            got.update(fresh)
+            futures = {k: self._pending[k] for k in blocks if k not in got}
+        try:
+            fresh = {k: future.result() for k, future in futures.items()}
+        finally:
             with self._lock:
-                for k, raw in fresh.items():
-                    if k not in self._cache:
-                        self._cache[k] = raw
-                        self._cached += raw.nbytes
-                while self._cached > self.cache_bytes and len(self._cache) > 1:
-                    _, old = self._cache.popitem(last=False)
-                    self._cached -= old.nbytes
+                for k in futures:
+                    self._pending.pop(k, None)
+        got.update(fresh)
+        with self._lock:
+            for k, raw in fresh.items():
+                if k not in self._cache:
+                    self._cache[k] = raw
+                    self._cached += raw.nbytes
+            while self._cached > self.cache_bytes and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._cached -= old.nbytes
         return got
 
     def copy_into(
@@ -328,6 +339,8 @@ class InMemorySequences:
 
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
+        if self.device.type == "cpu":  # row copies beat an index op + where on the CPU
+            return self._gather_rows(np.asarray(index, dtype=np.int64))
         idx = torch.from_numpy(np.asarray(index, dtype=np.int64)).to(self.device)
         lengths = self.lengths[idx]  # (B,)
         width = int(lengths.max().item())
@@ -335,6 +348,17 @@ class InMemorySequences:
         mask = pos.unsqueeze(0) < lengths.unsqueeze(1)  # (B, L)
         rows = self.offsets[idx].unsqueeze(1) + torch.where(mask, pos.unsqueeze(0), 0)
         x = torch.where(mask.unsqueeze(-1), self.flat[rows], 0.0)  # (B, L, D)
+        return x, mask
+
+    def _gather_rows(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same batch as :meth:`gather`, built by one slice copy per row (CPU tensors)."""
+        lengths = self.lengths.numpy()[index]
+        offsets = self.offsets.numpy()[index]
+        width = int(lengths.max())
+        x = torch.zeros((len(index), width, self.flat.shape[1]), dtype=torch.float32)
+        for row, (off, n) in enumerate(zip(offsets.tolist(), lengths.tolist(), strict=True)):
+            x[row, :n] = self.flat[off : off + n]
+        mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None])
         return x, mask
 
 
@@ -372,7 +396,8 @@ def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndar
 class ChunkedSequences:
     """Streams batches from whole stored chunks (see the module docstring); memory bounded.
 
-    ``prefetch``: batches :meth:`PairSource.batches` builds ahead in a background thread.
+    ``prefetch``: batches whose chunks :meth:`PairSource.batches` has read ahead
+    (:meth:`prepare`) by the reader's threads.
     """
 
     prefetch = PREFETCH_BATCHES
@@ -384,14 +409,25 @@ class ChunkedSequences:
         d_model: int,
         device: torch.device,
         *,
-        cache_bytes: int = BLOCK_CACHE_BYTES,
+        cache_bytes: int | None = None,
     ) -> None:
+        """``cache_bytes``: raw chunks kept (default: :data:`BLOCK_CACHE_BYTES` at call time)."""
         rows = store.rows_of(ids)
         self.offsets = np.asarray(store.offsets(), dtype=np.int64)[rows]  # (U,)
         self.lengths = np.asarray(store.lengths(), dtype=np.int64)[rows]  # (U,)
-        self.reader = BlockReader(store, cache_bytes=cache_bytes)
+        budget = BLOCK_CACHE_BYTES if cache_bytes is None else cache_bytes
+        self.reader = BlockReader(store, cache_bytes=budget)
         self.d_model = d_model
         self.device = device
+
+    def _blocks(self, index: np.ndarray) -> Iterator[int]:
+        spans = self.reader.blocks_of
+        for i in index:
+            yield from spans(int(self.offsets[i]), int(self.lengths[i]))
+
+    def prepare(self, index: np.ndarray) -> None:
+        """Start reading the chunks of sequences ``index`` (U,) in the background."""
+        self.reader.prefetch(self._blocks(np.asarray(index, dtype=np.int64)))
 
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
@@ -412,8 +448,6 @@ class ChunkedSequences:
 
 class StreamedSequences:
     """Per-sequence reads from a store without chunk access (opened once, never per sample)."""
-
-    prefetch = PREFETCH_BATCHES
 
     def __init__(
         self, store: StoreReader, ids: Sequence[str], d_model: int, device: torch.device
@@ -470,18 +504,19 @@ class PairSource:
     def batches(self, batch_size: int, order: np.ndarray | None = None) -> Iterator[PairBatch]:
         """Batches in ``order`` (default: table order).
 
-        A streamed source builds the next ``sequences.prefetch`` batches in a background
-        thread (bounded: the producer waits when that many are ready). Batches and their
-        order are the same either way.
+        A streamed source is told the sequences of the next ``sequences.prefetch`` batches
+        before each batch is built, so their stored chunks are read and decoded by background
+        threads while the caller trains (bounded read-ahead). Batches are the same either way.
         """
         order = np.arange(len(self)) if order is None else np.asarray(order)
         slices = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
         depth = int(getattr(self.sequences, "prefetch", 0))
-        if depth <= 0 or len(slices) <= 1:
-            for index in slices:
-                yield self.batch(index)
-            return
-        yield from _in_background((self.batch(index) for index in slices), depth)
+        prepare = getattr(self.sequences, "prepare", None)
+        for t, index in enumerate(slices):
+            if prepare is not None and depth > 0:
+                for ahead in slices[t + 1 : t + 1 + depth]:
+                    prepare(np.concatenate([self.pairs.left[ahead], self.pairs.right[ahead]]))
+            yield self.batch(index)
 
     def epoch_order(self, generator: torch.Generator, batch_size: int) -> np.ndarray:
         """(N,) a shuffled order of the pairs, in buckets of neighbours (module docstring).
@@ -506,51 +541,6 @@ class PairSource:
     def subset(self, index: np.ndarray) -> PairSource:
         """Same sequences, only the pairs at ``index``."""
         return PairSource(self.pairs.subset(index), self.sequences, self.device)
-
-
-_DONE = object()
-
-
-def _in_background(items: Iterator[PairBatch], depth: int) -> Iterator[PairBatch]:
-    """Yield ``items`` produced by a background thread, at most ``depth`` ready at a time.
-
-    Errors in the producer are raised here; stopping early (``close()``) stops the producer.
-    """
-    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer
-            put(exc)
-            return
-        put(_DONE)
-
-    worker = threading.Thread(target=produce, name="embedhead-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = ready.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join()
 
 
 @dataclass(frozen=True)

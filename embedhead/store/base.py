@@ -231,7 +231,11 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
             raise InputError(
                 f"block {k} is outside the store's {self.n_blocks()} blocks", self.path
             )
-        return self._read_positions(start, min(start + rows, self.n_positions))
+        return self._read_block(int(k), start, min(start + rows, self.n_positions))
+
+    def _read_block(self, k: int, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` = block ``k`` of ``positions`` (backends may read chunks raw)."""
+        return self._read_positions(start, stop)
 
     def _require_positions(self) -> None:
         if self.pooled_only:

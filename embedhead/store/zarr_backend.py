@@ -22,14 +22,17 @@ import json
 import os
 import re
 import shutil
+import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numcodecs
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, BytesCodec
+from zarr.storage import LocalStore
 
 from embedhead.errors import ConfigError, InputError
 from embedhead.store import layout
@@ -110,6 +113,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
                 raise InputError("embedding store not found", path)
         self._group = _open_group(path, "r")
         self._arrays: dict[str, zarr.Array] = {}
+        self._raw: tuple[Path, bool] | bool | None = False  # raw chunk layout (False: unknown)
         super().__init__(str(path))
 
     def _read_attrs(self) -> dict[str, Any]:
@@ -128,6 +132,33 @@ class ZarrEmbeddingStore(EmbeddingStore):
     def _block_rows(self) -> int:
         array = self._array(layout.POSITIONS)
         return int((array.shards or array.chunks)[0])
+
+    def _raw_chunks(self) -> tuple[Path, bool] | None:
+        """(folder, blosc?) of ``positions`` when its chunks can be read as files and decoded
+        directly (local store, plain chunk grid, bytes [+ blosc] codecs, zero fill); else None.
+        """
+        if self._raw is False:
+            self._raw = _raw_layout(self._array(layout.POSITIONS))
+        return self._raw if isinstance(self._raw, tuple) else None
+
+    def _read_block(self, k: int, start: int, stop: int) -> np.ndarray:
+        """One chunk file read and decoded without zarr's per-call machinery when possible."""
+        raw = self._raw_chunks()
+        if raw is None:
+            return self._read_positions(start, stop)
+        folder, blosc = raw
+        array = self._array(layout.POSITIONS)
+        rows, width = array.chunks
+        try:
+            data = (folder / array.metadata.encode_chunk_key((k, 0))).read_bytes()
+        except FileNotFoundError:  # never written: zarr's fill value
+            return np.zeros((stop - start, width), dtype=array.dtype)
+        if blosc:
+            data = numcodecs.blosc.decompress(data)
+        block = np.frombuffer(data, dtype=array.dtype)
+        if block.size != rows * width:
+            return self._read_positions(start, stop)
+        return block.reshape(rows, width)[: stop - start]
 
     def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         if n == 0:
@@ -153,6 +184,22 @@ class ZarrEmbeddingStore(EmbeddingStore):
     def close(self) -> None:
         """Drop the cached array handles (zarr opens files per read)."""
         self._arrays.clear()
+
+
+def _raw_layout(array: zarr.Array) -> tuple[Path, bool] | None:
+    """(chunk folder, blosc-compressed?) when ``array``'s chunk files can be decoded by hand."""
+    store = array.store
+    codecs = tuple(getattr(array.metadata, "codecs", ()))
+    if not isinstance(store, LocalStore) or array.shards is not None or len(codecs) not in (1, 2):
+        return None
+    first = codecs[0]
+    if not isinstance(first, BytesCodec) or len(array.chunks) != 2:
+        return None
+    if first.endian is not None and first.endian.value != sys.byteorder:
+        return None
+    if not all(isinstance(c, BloscCodec) for c in codecs[1:]) or float(array.fill_value) != 0.0:
+        return None
+    return Path(store.root) / array.path, len(codecs) == 2
 
 
 def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
