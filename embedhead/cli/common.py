@@ -41,7 +41,8 @@ store_option = click.option(
     "store",
     required=True,
     type=click.Path(path_type=str),
-    help="Embedding store (.zarr folder or .h5 file) written by `embedhead embed`.",
+    help="Embedding store written by `embedhead embed`: a .zarr folder, an .h5 file, or the "
+    "URL of a .zarr store in object storage (s3://bucket/cache.zarr).",
 )
 backbone_option = click.option(
     "--backbone",

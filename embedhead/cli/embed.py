@@ -139,7 +139,7 @@ def store_group() -> None:
 
 
 @store_group.command("info")
-@click.argument("store", type=click.Path(exists=True, path_type=str))
+@click.argument("store", type=str, metavar="STORE")
 @library_errors
 def store_info_command(store: str) -> None:
     """Counts, bytes per nucleotide, backbone and dtype of a store.
@@ -154,7 +154,7 @@ def store_info_command(store: str) -> None:
 
 
 @store_group.command("verify")
-@click.argument("store", type=click.Path(exists=True, path_type=str))
+@click.argument("store", type=str, metavar="STORE")
 @click.option(
     "--dataset",
     "source",

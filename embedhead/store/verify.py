@@ -1,6 +1,7 @@
 """``store info`` and ``store verify``: what a store holds, and whether it is sound.
 
 ``store_info(path) -> StoreInfo`` (counts, bytes on disk per nucleotide, backbone, dtype).
+Both accept a local store or the fsspec URL of a ``.zarr`` store (``s3://bucket/cache.zarr``).
 ``verify_store(path, source=None) -> VerifyReport``: the index is consistent (unique ids,
 positive lengths, contiguous non-overlapping offsets within ``positions``), every value of
 ``positions`` and ``pooled`` is finite, and, given a dataset folder or FASTA file, every one of
@@ -14,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 
 from embedhead.dataset import source_records
-from embedhead.store.access import open_store, part_paths
+from embedhead.store.access import backend_of, open_store, part_paths
+from embedhead.store.zarr_backend import is_url, storage_options
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,10 @@ class StoreInfo:
 
 
 def disk_usage(path: str | Path) -> int:
-    """Bytes of a file, or of every file under a folder."""
+    """Bytes of a file, or of every file under a folder (or under an fsspec URL)."""
+    if is_url(path):
+        fs, root = fsspec.core.url_to_fs(str(path), **storage_options(str(path)))
+        return int(fs.du(root, total=True))
     path = Path(path)
     if path.is_file():
         return path.stat().st_size
@@ -80,7 +86,7 @@ def store_info(path: str | Path) -> StoreInfo:
         attrs = store.attrs
         return StoreInfo(
             path=str(path),
-            backend="zarr" if Path(path).is_dir() else "hdf5",
+            backend=backend_of(path),
             n_sequences=len(store),
             n_positions=int(store.lengths().sum()),
             bytes_on_disk=disk_usage(path),
@@ -89,7 +95,7 @@ def store_info(path: str | Path) -> StoreInfo:
             pooled_only=store.pooled_only,
             backbone=store.identity,
             format_version=int(attrs["format_version"]),
-            pending_parts=len(part_paths(path)),
+            pending_parts=0 if is_url(path) else len(part_paths(path)),
             command=str(attrs.get("command", "")),
         )
 
