@@ -135,7 +135,7 @@ def test_identity_comparison():
 
 
 # --- the chunk-granular reader on real stores (issue 10) ---------------------------------------
-def _write_real_store(path, dict_store, dtype="float16", seed=1):
+def _write_real_store(path, dict_store, dtype="float16", compression="zstd", seed=1):
     """A real store holding ``dict_store``'s arrays in a shuffled storage order, several commits."""
     ids = dict_store.ids()
     random.Random(seed).shuffle(ids)
@@ -149,6 +149,7 @@ def _write_real_store(path, dict_store, dtype="float16", seed=1):
         "d_model": dict_store.d_model,
         "pooled_only": False,
         "max_length": None,
+        "compression": compression,
         "command": "test",
         "created": "now",
     }
@@ -161,10 +162,22 @@ def _write_real_store(path, dict_store, dtype="float16", seed=1):
     return open_store(path)
 
 
-@pytest.fixture(params=[".zarr", ".h5"])
+@pytest.fixture(
+    params=[
+        (".zarr", "float16", "zstd"),
+        (".h5", "float16", "zstd"),
+        (".zarr", "bfloat16", "lz4"),
+        (".zarr", "float32", "none"),
+        (".h5", "bfloat16", "none"),
+    ],
+    ids=lambda p: "-".join(p),
+)
 def real_store(request, dataset, make_signal_store, tmp_path, monkeypatch):
+    suffix, dtype, compression = request.param
     monkeypatch.setattr(layout, "TARGET_CHUNK_BYTES", 1024)  # small chunks: ~10 in this store
-    store = _write_real_store(tmp_path / f"s{request.param}", make_signal_store(dataset, d_model=5))
+    store = _write_real_store(
+        tmp_path / f"s{suffix}", make_signal_store(dataset, d_model=5), dtype, compression
+    )
     yield store
     store.close()
 

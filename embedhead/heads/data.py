@@ -48,7 +48,6 @@ import torch
 
 from embedhead.dataset import PAIRS_FILE, Dataset, PairRecord
 from embedhead.errors import ConfigError, IncompatibleError, InputError
-from embedhead.store import layout
 
 LOADERS = ("auto", "memory", "stream")
 READ_BLOCK = 4096  # sequences per bulk store read while loading into memory (stand-in stores)
@@ -298,7 +297,18 @@ class BlockReader:
         for k in self.blocks_of(offset, length):
             lo, hi = max(offset, k * rows), min(offset + length, (k + 1) * rows)
             raw = blocks[k][lo - k * rows : hi - k * rows]
-            out[lo - offset : hi - offset] = layout.decode(raw, self.dtype)
+            _decode_into(out[lo - offset : hi - offset], raw, self.dtype)
+
+
+def _decode_into(out: np.ndarray, raw: np.ndarray, dtype: str) -> None:
+    """``out[:] = layout.decode(raw, dtype)`` in one pass, no temporary: float16 / float32
+    rows are cast on copy, bfloat16 bit patterns are shifted into the high half of float32."""
+    if dtype == "bfloat16":
+        bits = out.view(np.uint32)
+        bits[:] = raw
+        bits <<= 16
+    else:
+        out[:] = raw
 
 
 class InMemorySequences:
@@ -354,12 +364,13 @@ class InMemorySequences:
         """The same batch as :meth:`gather`, built by one slice copy per row (CPU tensors)."""
         lengths = self.lengths.numpy()[index]
         offsets = self.offsets.numpy()[index]
+        flat = self.flat.numpy()
         width = int(lengths.max())
-        x = torch.zeros((len(index), width, self.flat.shape[1]), dtype=torch.float32)
+        x = np.zeros((len(index), width, flat.shape[1]), dtype=np.float32)
         for row, (off, n) in enumerate(zip(offsets.tolist(), lengths.tolist(), strict=True)):
-            x[row, :n] = self.flat[off : off + n]
-        mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None])
-        return x, mask
+            x[row, :n] = flat[off : off + n]  # numpy: no intra-op thread pool to wait for
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        return torch.from_numpy(x), torch.from_numpy(mask)
 
 
 def _stored_lengths(store: BlockStore, ids: Sequence[str]) -> np.ndarray:
@@ -385,9 +396,7 @@ def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndar
                 off, n = int(offsets[i]), int(lengths[i])
                 lo, hi = max(off, k * reader.rows), min(off + n, (k + 1) * reader.rows)
                 out = flat[dest[i] + lo - off : dest[i] + hi - off]
-                out[:] = layout.decode(
-                    raw[lo - k * reader.rows : hi - k * reader.rows], store.dtype
-                )
+                _decode_into(out, raw[lo - k * reader.rows : hi - k * reader.rows], store.dtype)
     finally:
         reader.close()
     return flat
