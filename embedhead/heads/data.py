@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -184,11 +184,14 @@ def block_access(store: StoreReader) -> BlockStore | None:
     return None
 
 
+_T = TypeVar("_T")
+
+
 def _ordered_map(
-    pool: ThreadPoolExecutor, fn: Callable[[int], np.ndarray], items: Iterable[int], ahead: int
-) -> Iterator[tuple[int, np.ndarray]]:
+    pool: ThreadPoolExecutor, fn: Callable[[int], _T], items: Iterable[int], ahead: int
+) -> Iterator[tuple[int, _T]]:
     """(item, fn(item)) in the order of ``items``, at most ``ahead`` calls in flight."""
-    pending: deque[tuple[int, Future[np.ndarray]]] = deque()
+    pending: deque[tuple[int, Future[_T]]] = deque()
     for item in items:
         pending.append((item, pool.submit(fn, item)))
         if len(pending) >= ahead:
@@ -234,9 +237,13 @@ class BlockReader:
         """Blocks holding rows ``offset : offset + length``."""
         return range(offset // self.rows, (offset + max(length, 1) - 1) // self.rows + 1)
 
-    def iter_blocks(self, blocks: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        """Stream ``blocks`` in order (not cached): bounded read-ahead for one sequential pass."""
-        yield from _ordered_map(self._pool, self._read, blocks, 2 * self.threads)
+    def map(self, fn: Callable[[int], None], blocks: Iterable[int]) -> Iterator[None]:
+        """Run ``fn(k)`` for every block in the pool (bounded: a few calls in flight)."""
+        yield from (r for _, r in _ordered_map(self._pool, fn, blocks, 2 * self.threads))
+
+    def read(self, k: int) -> np.ndarray:
+        """Raw block ``k``, read now in the calling thread (not cached)."""
+        return self._read(k)
 
     def _read(self, k: int) -> np.ndarray:
         try:
@@ -379,9 +386,9 @@ def _stored_lengths(store: BlockStore, ids: Sequence[str]) -> np.ndarray:
 
 def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndarray:
     """(T, D) float32: the sequences ``ids`` concatenated, read whole block by whole block."""
-    rows = store.rows_of(ids)
-    offsets = np.asarray(store.offsets(), dtype=np.int64)[rows]
-    lengths = np.asarray(store.lengths(), dtype=np.int64)[rows]
+    where = store.rows_of(ids)
+    offsets = np.asarray(store.offsets(), dtype=np.int64)[where]
+    lengths = np.asarray(store.lengths(), dtype=np.int64)[where]
     dest = np.zeros(len(ids), dtype=np.int64)
     np.cumsum(lengths[:-1], out=dest[1:])
     flat = np.empty((int(lengths.sum()), d_model), dtype=np.float32)
@@ -391,12 +398,18 @@ def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndar
         for i in np.argsort(offsets, kind="stable"):
             for k in reader.blocks_of(int(offsets[i]), int(lengths[i])):
                 per_block.setdefault(k, []).append(int(i))
-        for k, raw in reader.iter_blocks(sorted(per_block)):
+        rows = reader.rows
+
+        def fill(k: int) -> None:  # in a pool thread: destinations are disjoint
+            raw = reader.read(k)
             for i in per_block[k]:
                 off, n = int(offsets[i]), int(lengths[i])
-                lo, hi = max(off, k * reader.rows), min(off + n, (k + 1) * reader.rows)
+                lo, hi = max(off, k * rows), min(off + n, (k + 1) * rows)
                 out = flat[dest[i] + lo - off : dest[i] + hi - off]
-                _decode_into(out, raw[lo - k * reader.rows : hi - k * reader.rows], store.dtype)
+                _decode_into(out, raw[lo - k * rows : hi - k * rows], store.dtype)
+
+        for _ in reader.map(fill, sorted(per_block)):
+            pass
     finally:
         reader.close()
     return flat

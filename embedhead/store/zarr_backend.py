@@ -153,10 +153,15 @@ class ZarrEmbeddingStore(EmbeddingStore):
             data = (folder / array.metadata.encode_chunk_key((k, 0))).read_bytes()
         except FileNotFoundError:  # never written: zarr's fill value
             return np.zeros((stop - start, width), dtype=array.dtype)
+        block = np.empty(rows * width, dtype=array.dtype)  # writable, decoded in place
         if blosc:
-            data = numcodecs.blosc.decompress(data)
-        block = np.frombuffer(data, dtype=array.dtype)
-        if block.size != rows * width:
+            try:
+                numcodecs.blosc.decompress(data, block)
+            except ValueError:  # not one whole chunk's worth: let zarr decide
+                return self._read_positions(start, stop)
+        elif len(data) == block.nbytes:
+            block.view(np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
+        else:
             return self._read_positions(start, stop)
         return block.reshape(rows, width)[: stop - start]
 
