@@ -127,6 +127,15 @@ def gather_epoch(source: Any, order: np.ndarray, batch_size: int) -> tuple[float
     return time.perf_counter() - start, total
 
 
+def _blocks_read(source: Any, order: np.ndarray, batch_size: int) -> str:
+    """Stored chunks one streamed epoch reads, against the number of chunks in the store."""
+    reader = getattr(source.sequences, "reader", None)
+    if reader is None:
+        return "n/a (per-sequence reads)"
+    gather_epoch(source, order, batch_size)
+    return f"{reader.blocks_read} ({reader.store.n_blocks()} chunks in the store)"
+
+
 def train_epoch(source: Any, order: np.ndarray, batch_size: int, d_model: int) -> float:
     """Seconds for one epoch of BCE + Adam on a small thesis head."""
     torch.manual_seed(0)
@@ -171,6 +180,7 @@ def peak_child(path: str, batch_size: int, cache_mb: float) -> None:
 def bench_read(args: argparse.Namespace) -> None:
     """The ``--read`` benchmark (see the module docstring)."""
     torch.set_num_threads(args.threads)
+    default_cache = float(getattr(heads_data, "BLOCK_CACHE_BYTES", 0))
     set_cache(args.cache_mb)
     with tempfile.TemporaryDirectory(prefix="bench-store-", dir=args.tmp) as tmp:
         root = Path(tmp)
@@ -200,6 +210,10 @@ def bench_read(args: argparse.Namespace) -> None:
 
             t_gm, gathered = min(gather_epoch(memory, order, args.batch_size) for _ in range(3))
             t_gs, _ = min(gather_epoch(stream(), order, args.batch_size) for _ in range(3))
+            reads = _blocks_read(stream(), order, args.batch_size)
+            set_cache(default_cache / MB)  # the library default: larger than this store
+            t_gd, _ = min(gather_epoch(stream(), order, args.batch_size) for _ in range(3))
+            set_cache(args.cache_mb)
             t_tm = min(train_epoch(memory, order, args.batch_size, args.d_model) for _ in range(3))
             t_ts = min(
                 train_epoch(stream(), order, args.batch_size, args.d_model) for _ in range(3)
@@ -227,7 +241,12 @@ def bench_read(args: argparse.Namespace) -> None:
     gm, gs = gathered / MB / t_gm, gathered / MB / t_gs
     print(f"gather epoch, in memory:           {gm:8.1f} MB/s gathered ({t_gm:.3f} s)")
     print(f"gather epoch, streamed:            {gs:8.1f} MB/s gathered ({t_gs:.3f} s)   "
-          f"ratio to direct {gs / (mbs / direct):.2f} (target >= 0.5)")  # fmt: skip
+          f"ratio to direct {gs / (mbs / direct):.2f} (target >= 0.5); "
+          f"chunk reads per epoch {reads}")  # fmt: skip
+    if default_cache:
+        gd = gathered / MB / t_gd
+        print(f"  same, default cache {default_cache / MB:.0f} MB:  {gd:8.1f} MB/s gathered "
+              f"({t_gd:.3f} s)   ratio to direct {gd / (mbs / direct):.2f}")  # fmt: skip
     print(f"train epoch in memory {t_tm:.3f} s, streamed {t_ts:.3f} s: "
           f"streamed / in-memory {t_ts / t_tm:.2f}x (target <= 1.2x)")  # fmt: skip
     print("peak RSS of a streamed epoch (growth during the epoch): " + ", ".join(
