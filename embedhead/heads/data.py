@@ -9,22 +9,25 @@ Shapes (B = batch size, D = ``store.d_model``, L = longest sequence of the batch
 Two ways to feed the thesis head, giving identical batches:
 
 * in memory (:class:`InMemorySequences`): every needed sequence is read once into one flat
-  ``(T, D)`` tensor (on CPU or GPU) with offsets; batches are gathered with one index op. A real
-  store is read whole stored chunk by whole stored chunk, in storage order, decoded in a thread
-  pool (:class:`BlockReader`);
+  ``(T, D)`` tensor (on CPU or GPU) with offsets; batches are gathered with one index op (row
+  copies on the CPU). A real store is read whole stored chunk by whole stored chunk, each needed
+  chunk once, decoded by a thread pool straight into that tensor (:class:`BlockReader`);
 * streamed (:class:`ChunkedSequences`): each batch is assembled from whole stored chunks of
   ``positions``, fetched and decoded in a thread pool into a bounded LRU cache (raw storage
-  dtype, :data:`BLOCK_CACHE_BYTES`); :meth:`PairSource.batches` builds the next
-  :data:`PREFETCH_BATCHES` batches in a background thread while the caller trains. Memory stays
-  at the cache plus a few batches, whatever the dataset size. Stores without chunk access (test
-  stand-ins) fall back to per-sequence reads (:class:`StreamedSequences`).
+  dtype, :data:`BLOCK_CACHE_BYTES`); while the caller trains on a batch,
+  :meth:`PairSource.batches` has the chunks of the next :data:`PREFETCH_BATCHES` batches read
+  and decoded by background threads (bounded read-ahead). Memory stays at the cache plus a few
+  batches, whatever the dataset size. Stores without chunk access (test stand-ins) fall back
+  to per-sequence reads (:class:`StreamedSequences`).
 
 Epoch order (:meth:`PairSource.epoch_order`, used by training): shuffled batches drawn from
 *shuffle buckets* of neighbouring pairs. Pairs are sorted by where their sequences sit in the
 store (the smaller storage row of the two; ties broken at random), cut into buckets of
 :data:`BUCKET_BATCHES` batches, shuffled inside each bucket, and the buckets are visited in a
-random order. Every batch is a random draw of neighbours, every epoch a new order, and a streamed
-epoch reads each stored chunk about once. Seeded and deterministic (a ``torch.Generator``), the
+random order; the ``N % batch_size`` leftover pairs (a random few) form the final short batch.
+Every batch is a random draw of neighbours, every epoch a new order, and a streamed epoch reads
+each stored chunk about once (random-partner negatives cost one chunk read per partner when the
+store is much larger than the cache). Seeded and deterministic (a ``torch.Generator``), the
 same for both loaders, so in-memory and streamed training give identical results. A split
 smaller than one bucket is simply fully shuffled.
 
@@ -455,11 +458,7 @@ class ChunkedSequences:
         """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
         index = np.asarray(index, dtype=np.int64)
         lengths = self.lengths[index]
-        blocks = self.reader.fetch(
-            k
-            for i in index
-            for k in self.reader.blocks_of(int(self.offsets[i]), int(self.lengths[i]))
-        )
+        blocks = self.reader.fetch(self._blocks(index))
         width = int(lengths.max())
         x = np.zeros((len(index), width, self.d_model), dtype=np.float32)
         for row, i in enumerate(index):
