@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from embedhead.errors import ConfigError, InputError
 from embedhead.experiments.sweep import read_config_file
+from embedhead.heads.config import TASKS
 from embedhead.report.render import (
     Report,
     atomic_write_text,
@@ -57,7 +58,6 @@ from embedhead.report.render import (
 )
 
 EXPERIMENT_FILE = "experiment.json"
-TASKS = ("classification", "regression")
 CROSS_METRIC = {"classification": "accuracy", "regression": "r2"}
 _KNOWN_KEYS = {
     "datasets",

@@ -48,6 +48,7 @@ from sklearn.model_selection import ParameterSampler
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, EmbedheadError, InputError
+from embedhead.experiments.config import SWEEP_REPEATS, SWEEP_SEED, SWEEP_TRIALS, SWEEP_WORKERS
 from embedhead.report.render import atomic_write_text, make_out_dir, to_jsonable, write_json
 
 SPEC_FILE = "sweep_spec.json"
@@ -305,12 +306,12 @@ class SweepConfig:
     """
 
     space: SearchSpace = DEFAULT_SPACE
-    n_trials: int = 20
-    repeats: int = 1
-    seed: int = 0
+    n_trials: int = SWEEP_TRIALS
+    repeats: int = SWEEP_REPEATS
+    seed: int = SWEEP_SEED
     base: Mapping[str, Any] = field(default_factory=dict)
     metric: str | None = None
-    workers: int = 0  # 0: one per CPU core (at most 8)
+    workers: int = SWEEP_WORKERS  # 0: one per CPU core (at most 8)
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
@@ -608,10 +609,10 @@ def sweep_from_files(
     space_file: str | Path | None = None,
     config_file: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
-    n_trials: int = 20,
-    repeats: int = 1,
-    seed: int = 0,
-    workers: int = 0,
+    n_trials: int = SWEEP_TRIALS,
+    repeats: int = SWEEP_REPEATS,
+    seed: int = SWEEP_SEED,
+    workers: int = SWEEP_WORKERS,
     metric: str | None = None,
     progress: ProgressFn | None = None,
 ) -> SweepResult:

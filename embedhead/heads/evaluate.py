@@ -16,6 +16,7 @@ from typing import Any
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import IncompatibleError
+from embedhead.heads.config import EVAL_SPLIT
 from embedhead.heads.data import StoreReader, check_identity, load_head_data, resolve_device
 from embedhead.heads.run import LoadedRun, load_run, repeat_run_dirs
 from embedhead.heads.train import aggregate_metrics, evaluate_source
@@ -34,7 +35,7 @@ def evaluate_run(
     run_dir: str | Path,
     dataset_dir: str | Path | Dataset,
     store_path: str | Path | StoreReader,
-    split: str = "test",
+    split: str = EVAL_SPLIT,
     *,
     device: str = "auto",
     loader: str = "auto",
@@ -75,7 +76,7 @@ def evaluate_repeats(
     run_dir: str | Path,
     dataset_dir: str | Path | Dataset,
     store_path: str | Path,
-    split: str = "test",
+    split: str = EVAL_SPLIT,
     *,
     device: str = "auto",
     loader: str = "auto",
