@@ -27,8 +27,10 @@ import numpy as np
 from embedhead.dataset import PairRecord, load_dataset
 from embedhead.errors import ConfigError, InputError
 from embedhead.experiments.kmers import gc_content, kmer_profiles, profile_similarity
+from embedhead.fileio import atomic_write_text, make_out_dir, write_json
 from embedhead.heads.metrics import classification_metrics, regression_metrics
-from embedhead.report.render import atomic_write_text, fmt, make_out_dir, markdown_table, write_json
+from embedhead.results import RESULT_VERSION
+from embedhead.tables import fmt, markdown_table
 
 MODELS = ("kmer", "gc", "length")
 TASKS = ("classification", "regression")
@@ -277,6 +279,7 @@ def write_baselines(
     out = Path(out_dir)
     payload = {
         "kind": "baselines",
+        "version": RESULT_VERSION,
         "dataset": None if dataset is None else str(dataset),
         "results": [r.to_dict() for r in results],
     }

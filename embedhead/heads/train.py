@@ -57,6 +57,8 @@ from embedhead.heads.run import (
     write_json,
     write_run,
 )
+from embedhead.results import RESULT_VERSION
+from embedhead.stats import mean_std
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -444,19 +446,16 @@ def _close(store: StoreReader) -> None:
 
 
 def aggregate_metrics(runs: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """Mean, sample std (ddof=1; 0 for one run) and values of each scalar metric per split."""
+    """Mean, sample std and values of each scalar metric per split (see embedhead.stats)."""
     out: dict[str, Any] = {}
     for split in runs[0]:
         per_key: dict[str, Any] = {}
         for key, value in runs[0][split].items():
             if not isinstance(value, int | float) or key == "n":
                 continue
-            values = np.array([float(r[split][key]) for r in runs], dtype=np.float64)
-            per_key[key] = {
-                "mean": float(values.mean()),
-                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "values": values.tolist(),
-            }
+            values = [float(r[split][key]) for r in runs]
+            mean, std = mean_std(values)
+            per_key[key] = {"mean": mean, "std": std, "values": values}
         out[split] = per_key
     return out
 
@@ -510,7 +509,10 @@ def train_repeats(
                 info = run_info(result, ds, data, store_path)
                 write_run(tmp / name, result.head, result.train_config, info)
                 runs.append(TrainResult(Path(out_dir) / name, result, info))
-            write_json(tmp / SUMMARY_FILE, {"kind": "summary", "repeats": repeats, **summary})
+            write_json(
+                tmp / SUMMARY_FILE,
+                {"kind": "summary", "version": RESULT_VERSION, "repeats": repeats, **summary},
+            )
         return RepeatsResult(Path(out_dir), runs, summary)
     finally:
         if opened:
