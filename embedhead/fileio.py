@@ -93,8 +93,9 @@ def atomic_file(
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding, newline=newline) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+            if not fh.closed:  # a wrapper (e.g. TextIOWrapper) may have closed it already
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
