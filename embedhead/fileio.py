@@ -7,7 +7,8 @@ Writing:
   and an error leaves nothing behind. Final mode 0644 modulo the process umask (not the 0600 of
   :func:`tempfile.mkstemp`).
 - :func:`atomic_dir`: a folder is assembled in a temporary sibling folder and renamed into place
-  on success (mode 0755 modulo umask); an error removes the temporary folder.
+  on success (mode 0755 modulo umask, and every file inside 0644 modulo umask, whatever wrote
+  it); an error removes the temporary folder.
 - :func:`write_json`: strict JSON (no NaN: :func:`to_jsonable` turns NaN/inf into ``null``),
   indented by 2, one final newline, written atomically.
 
@@ -125,6 +126,7 @@ def atomic_dir(out_dir: str | Path, *, replace: bool = False) -> Iterator[Path]:
     try:
         tmp.chmod(dir_mode())
         yield tmp
+        _ordinary_modes(tmp)
         if out.exists() and replace:
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             old.rmdir()
@@ -138,6 +140,15 @@ def atomic_dir(out_dir: str | Path, *, replace: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ordinary_modes(root: Path) -> None:
+    """Give everything under ``root`` the ordinary modes: some writers (safetensors) make 0600."""
+    fmode, dmode = file_mode(), dir_mode()
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(dmode if path.is_dir() else fmode)
 
 
 def to_jsonable(value: Any) -> Any:
