@@ -58,6 +58,7 @@ from embedhead.fileio import (
 )
 from embedhead.results import RESULT_VERSION
 from embedhead.stats import mean_std
+from embedhead.store.access import use_store
 
 SPEC_FILE = "sweep_spec.json"
 TRIALS_FILE = "trials.jsonl"
@@ -479,13 +480,7 @@ def run_sweep(
     n_trained = 0
     if units:
         opened = isinstance(store, str | Path)
-        if opened:
-            from embedhead.store import open_store
-
-            reader = open_store(store)
-        else:
-            reader = store
-        try:
+        with use_store(store) as reader:
             data = load_head_data(
                 ds,
                 reader,
@@ -510,9 +505,6 @@ def run_sweep(
                         progress(record)
             finally:
                 _SHARED.clear()
-        finally:
-            if opened:
-                reader.close()
     wanted = {(t, r) for t in range(config.n_trials) for r in range(config.repeats)}
     records = [r for r in done if (int(r["trial"]), int(r["repeat"])) in wanted]
     ranked = rank_trials(records, metric)

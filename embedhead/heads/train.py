@@ -59,6 +59,7 @@ from embedhead.heads.run import (
 )
 from embedhead.results import RESULT_VERSION
 from embedhead.stats import mean_std
+from embedhead.store.access import use_store
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -349,15 +350,8 @@ class RepeatsResult:
     summary: dict[str, Any]
 
 
-def _open_inputs(
-    dataset: Dataset | str | Path, store: StoreReader | str | Path
-) -> tuple[Dataset, StoreReader, str | None, bool]:
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    if isinstance(store, str | Path):
-        from embedhead.store import open_store
-
-        return ds, open_store(store), str(store), True
-    return ds, store, getattr(store, "path", None), False
+def _store_path(store: StoreReader | str | Path) -> str | None:
+    return str(store) if isinstance(store, str | Path) else getattr(store, "path", None)
 
 
 def run_info(
@@ -420,8 +414,9 @@ def train_head(
     ``out_dir``) leave nothing at ``out_dir``.
     """
     ensure_free(Path(out_dir))
-    ds, reader, store_path, opened = _open_inputs(dataset, store)
-    try:
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    store_path = _store_path(store)
+    with use_store(store) as reader:
         head_config = _head_config(head, config, reader.d_model)
         data = _load(ds, reader, config, store_path)
         result = fit(head_config, config, data, progress=progress)
@@ -429,20 +424,11 @@ def train_head(
         with atomic_dir(out_dir) as tmp:
             write_run(tmp, result.head, config, info)
         return TrainResult(Path(out_dir), result, info)
-    finally:
-        if opened:
-            _close(reader)
 
 
 def _head_config(head: HeadConfig | None, config: TrainConfig, d_model: int) -> HeadConfig:
     base = head if head is not None else HeadConfig(d_model=d_model)
     return replace(base, d_model=int(d_model), kind=config.head, task=config.task)
-
-
-def _close(store: StoreReader) -> None:
-    close = getattr(store, "close", None)
-    if close is not None:
-        close()
 
 
 def aggregate_metrics(runs: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
@@ -492,8 +478,9 @@ def train_repeats(
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, not {repeats}")
     ensure_free(Path(out_dir))
-    ds, reader, store_path, opened = _open_inputs(dataset, store)
-    try:
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    store_path = _store_path(store)
+    with use_store(store) as reader:
         head_config = _head_config(head, config, reader.d_model)
         data = _load(ds, reader, config, store_path)
         fits = [
@@ -514,9 +501,6 @@ def train_repeats(
                 {"kind": "summary", "version": RESULT_VERSION, "repeats": repeats, **summary},
             )
         return RepeatsResult(Path(out_dir), runs, summary)
-    finally:
-        if opened:
-            _close(reader)
 
 
 def run_training(
