@@ -38,7 +38,6 @@ from typing import TextIO
 from embedhead.errors import ConfigError
 from embedhead.fileio import atomic_file
 
-_COMPLEMENT = str.maketrans("ACGTNacgtn-", "TGCANtgcan-")
 _TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
 _TRANSVERSIONS = {"A": "CT", "G": "CT", "C": "AG", "T": "AG"}
 
@@ -303,11 +302,6 @@ class _Cursor:
 
 def _letters(text: str) -> int:
     return len(text) - text.count("-")
-
-
-def reverse_complement(text: str) -> str:
-    """Reverse complement of an aligned text (case and gaps kept)."""
-    return text.translate(_COMPLEMENT)[::-1]
 
 
 # ---------------------------------------------------------------------------------------------
