@@ -30,8 +30,10 @@ from embedhead.experiments.config import MODELS as MODELS
 from embedhead.experiments.config import TASKS as TASKS
 from embedhead.experiments.config import BaselineConfig
 from embedhead.experiments.kmers import gc_content, kmer_profiles, profile_similarity
+from embedhead.fileio import atomic_write_text, make_out_dir, write_json
 from embedhead.heads.metrics import classification_metrics, regression_metrics
-from embedhead.report.render import atomic_write_text, fmt, make_out_dir, markdown_table, write_json
+from embedhead.results import RESULT_VERSION
+from embedhead.tables import fmt, markdown_table
 
 BASELINES_FILE = "baselines.json"
 
@@ -255,6 +257,7 @@ def write_baselines(
     out = Path(out_dir)
     payload = {
         "kind": "baselines",
+        "version": RESULT_VERSION,
         "dataset": None if dataset is None else str(dataset),
         "results": [r.to_dict() for r in results],
     }

@@ -58,6 +58,9 @@ from embedhead.heads.run import (
     write_json,
     write_run,
 )
+from embedhead.results import RESULT_VERSION
+from embedhead.stats import mean_std
+from embedhead.store.access import use_store
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -279,15 +282,8 @@ class RepeatsResult:
     summary: dict[str, Any]
 
 
-def _open_inputs(
-    dataset: Dataset | str | Path, store: StoreReader | str | Path
-) -> tuple[Dataset, StoreReader, str | None, bool]:
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    if isinstance(store, str | Path):
-        from embedhead.store import open_store
-
-        return ds, open_store(store), str(store), True
-    return ds, store, getattr(store, "path", None), False
+def _store_path(store: StoreReader | str | Path) -> str | None:
+    return str(store) if isinstance(store, str | Path) else getattr(store, "path", None)
 
 
 def run_info(
@@ -350,8 +346,9 @@ def train_head(
     ``out_dir``) leave nothing at ``out_dir``.
     """
     ensure_free(Path(out_dir))
-    ds, reader, store_path, opened = _open_inputs(dataset, store)
-    try:
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    store_path = _store_path(store)
+    with use_store(store) as reader:
         head_config = _head_config(head, config, reader.d_model)
         data = _load(ds, reader, config, store_path)
         result = fit(head_config, config, data, progress=progress)
@@ -359,9 +356,6 @@ def train_head(
         with atomic_dir(out_dir) as tmp:
             write_run(tmp, result.head, config, info)
         return TrainResult(Path(out_dir), result, info)
-    finally:
-        if opened:
-            _close(reader)
 
 
 def _head_config(head: HeadConfig | None, config: TrainConfig, d_model: int) -> HeadConfig:
@@ -369,26 +363,17 @@ def _head_config(head: HeadConfig | None, config: TrainConfig, d_model: int) -> 
     return replace(base, d_model=int(d_model), kind=config.head, task=config.task)
 
 
-def _close(store: StoreReader) -> None:
-    close = getattr(store, "close", None)
-    if close is not None:
-        close()
-
-
 def aggregate_metrics(runs: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """Mean, sample std (ddof=1; 0 for one run) and values of each scalar metric per split."""
+    """Mean, sample std and values of each scalar metric per split (see embedhead.stats)."""
     out: dict[str, Any] = {}
     for split in runs[0]:
         per_key: dict[str, Any] = {}
         for key, value in runs[0][split].items():
             if not isinstance(value, int | float) or key == "n":
                 continue
-            values = np.array([float(r[split][key]) for r in runs], dtype=np.float64)
-            per_key[key] = {
-                "mean": float(values.mean()),
-                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "values": values.tolist(),
-            }
+            values = [float(r[split][key]) for r in runs]
+            mean, std = mean_std(values)
+            per_key[key] = {"mean": mean, "std": std, "values": values}
         out[split] = per_key
     return out
 
@@ -425,8 +410,9 @@ def train_repeats(
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, not {repeats}")
     ensure_free(Path(out_dir))
-    ds, reader, store_path, opened = _open_inputs(dataset, store)
-    try:
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    store_path = _store_path(store)
+    with use_store(store) as reader:
         head_config = _head_config(head, config, reader.d_model)
         data = _load(ds, reader, config, store_path)
         fits = [
@@ -442,11 +428,11 @@ def train_repeats(
                 info = run_info(result, ds, data, store_path)
                 write_run(tmp / name, result.head, result.train_config, info)
                 runs.append(TrainResult(Path(out_dir) / name, result, info))
-            write_json(tmp / SUMMARY_FILE, {"kind": "summary", "repeats": repeats, **summary})
+            write_json(
+                tmp / SUMMARY_FILE,
+                {"kind": "summary", "version": RESULT_VERSION, "repeats": repeats, **summary},
+            )
         return RepeatsResult(Path(out_dir), runs, summary)
-    finally:
-        if opened:
-            _close(reader)
 
 
 def run_training(

@@ -25,8 +25,6 @@ import dataclasses
 import hashlib
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +45,7 @@ from embedhead.dataset import (
     write_pairs,
 )
 from embedhead.errors import ConfigError, InputError
+from embedhead.fileio import atomic_dir
 from embedhead.prepare.chunking import PairWindow, chunk_pair, select_pair
 from embedhead.prepare.config import FORMATS as FORMATS
 from embedhead.prepare.config import PrepareConfig
@@ -241,18 +240,6 @@ def _check_out_dir_placement(out_dir: Path, config: PrepareConfig, inputs: Seque
             )
 
 
-def _install(tmp: Path, out_dir: Path) -> None:
-    """Move the finished temporary folder onto ``out_dir`` (replacing it if present)."""
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        old.rmdir()
-        out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out_dir)
-
-
 class _Collector:
     """Streams blocks into positive records and unique sequences."""
 
@@ -313,16 +300,8 @@ def prepare(
     _check_out_dir(out, config.force)
     _check_out_dir_placement(out, config, paths)
     chrom_sizes = read_chrom_sizes(config.chrom_sizes) if config.chrom_sizes else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
-    try:
-        summary = _build(paths, tmp, out, config, chrom_sizes, began)
-        _install(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return summary
+    with atomic_dir(out, replace=True) as tmp:  # replaces an old dataset once complete
+        return _build(paths, tmp, out, config, chrom_sizes, began)
 
 
 def _build(
