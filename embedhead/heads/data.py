@@ -51,11 +51,11 @@ import torch
 
 from embedhead.dataset import PAIRS_FILE, Dataset, PairRecord
 from embedhead.errors import ConfigError, IncompatibleError, InputError
+from embedhead.heads.config import LOADERS as LOADERS
 
-LOADERS = ("auto", "memory", "stream")
 READ_BLOCK = 4096  # sequences per bulk store read while loading into memory (stand-in stores)
 BUCKET_BATCHES = 8  # batches per shuffle bucket of neighbouring pairs (epoch order)
-PREFETCH_BATCHES = 2  # streamed batches built ahead in the background
+PREFETCH_BATCHES = 2  # batches whose chunks are read ahead while streaming
 BLOCK_CACHE_BYTES = 256 << 20  # raw stored chunks kept by a streamed reader
 READ_THREADS = max(1, min(8, os.cpu_count() or 1))  # threads fetching + decoding chunks
 MAX_LISTED_MISSING = 5
