@@ -213,25 +213,31 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
         """Rows of ``positions`` per read block (a stored chunk or shard; 1 for pooled-only)."""
         return 1 if self.pooled_only else max(1, int(self._block_rows()))
 
+    def rows_end(self) -> int:
+        """One past the last row of ``positions`` any committed sequence uses."""
+        end = getattr(self, "_rows_end", None)
+        if end is None:
+            end = int((self._offsets + self._lengths).max()) if len(self._ids) else 0
+            self._rows_end: int | None = end
+        return end
+
     def n_blocks(self) -> int:
         """Number of read blocks covering the committed rows of ``positions``."""
-        return -(-self.n_positions // self.block_rows)
+        return -(-self.rows_end() // self.block_rows)
 
     def read_block(self, k: int) -> np.ndarray:
-        """Raw (storage dtype) rows ``k*R : min((k+1)*R, n_positions)`` of ``positions``.
+        """Raw (storage dtype) rows ``k*R : min((k+1)*R, rows_end())`` of ``positions``.
 
         ``R`` = :attr:`block_rows`, so the read covers whole stored chunks and decodes each
         once. Thread-safe for concurrent calls with distinct or equal ``k`` (the training
         reader decodes blocks in a thread pool); decode with :func:`layout.decode`.
         """
         self._require_positions()
-        rows = self.block_rows
+        rows, end = self.block_rows, self.rows_end()
         start = int(k) * rows
-        if not 0 <= start < self.n_positions:
-            raise InputError(
-                f"block {k} is outside the store's {self.n_blocks()} blocks", self.path
-            )
-        return self._read_block(int(k), start, min(start + rows, self.n_positions))
+        if not 0 <= start < end:
+            raise InputError(f"block {k} is outside the {self.n_blocks()} blocks", self.path)
+        return self._read_block(int(k), start, min(start + rows, end))
 
     def _read_block(self, k: int, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` = block ``k`` of ``positions`` (backends may read chunks raw)."""
