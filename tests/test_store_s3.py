@@ -148,3 +148,19 @@ def test_missing_url_store_and_bad_options_are_clear_errors(s3_endpoint, monkeyp
     }
     result = _invoke("store", "info", f"s3://{BUCKET}/absent.zarr")
     assert result.exit_code != 0 and "absent.zarr" in result.output
+
+
+def test_embedding_into_a_url_is_refused_without_writing_anything(
+    s3_endpoint, tiny_dataset_dir, tiny_backbone_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    url = f"s3://{BUCKET}/new.zarr"
+    result = CliRunner().invoke(
+        main, ["embed", str(tiny_dataset_dir), "--backbone", str(tiny_backbone_dir), "--store",
+               url, "--device", "cpu"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "object storage is not supported yet" in result.output
+    assert list(tmp_path.iterdir()) == []  # no local "s3:" folder either
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
+    assert not fs.exists(f"{BUCKET}/new.zarr")

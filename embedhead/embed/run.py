@@ -380,7 +380,7 @@ def embed_dataset(
 
     config = config or EmbedConfig()
     config.validate()
-    backend_of(store_path)
+    backend_of(store_path, write=True)
     source = Path(source)
     store_path = Path(store_path)
     ctx = dist_context()

@@ -34,11 +34,14 @@ _MUST_MATCH = ("backbone_key", "d_model", "dtype", "pooled_only", "max_length", 
 _ATTR_DEFAULTS: dict[str, Any] = {"precision": "float32"}
 
 
-def backend_of(path: str | Path) -> str:
+def backend_of(path: str | Path, *, write: bool = False) -> str:
     """'zarr' or 'hdf5' from the path's (or URL's) suffix; ConfigError for anything else.
 
-    An object-storage URL must name a ``.zarr`` store (HDF5 stores are local files).
+    An object-storage URL must name a ``.zarr`` store (HDF5 stores are local files);
+    ``write=True``: a URL is refused (see :func:`refuse_url_writes`).
     """
+    if write:
+        refuse_url_writes(path)
     if is_url(path):
         name = str(path).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         suffix = Path(name).suffix.lower()
@@ -56,6 +59,16 @@ def backend_of(path: str | Path) -> str:
     raise ConfigError(
         f"{path}: store path must end in .zarr (folder) or .h5/.hdf5 (file), not {suffix!r}"
     )
+
+
+def refuse_url_writes(path: str | Path) -> None:
+    """ConfigError for a store URL: writing into object storage is not supported yet."""
+    if is_url(path):
+        raise ConfigError(
+            f"{path}: writing a store into object storage is not supported yet (reading is); "
+            "embed into a local .zarr folder, then copy it up (e.g. `aws s3 cp --recursive "
+            "ds.zarr s3://bucket/ds.zarr`)"
+        )
 
 
 def open_store(path: str | Path, mode: str = "r") -> EmbeddingStore:
@@ -154,6 +167,7 @@ def open_writer(path: str | Path, attrs: dict[str, Any], *, part: int | None = N
     other options.
     """
     backend = backend_of(path)
+    refuse_url_writes(path)
     path = Path(path)
     if backend == "hdf5" and path.exists():
         with open_store(path) as existing:
@@ -178,6 +192,7 @@ def merge_parts(path: str | Path) -> int:
     crash: already merged ids are skipped, and the parts folder is renamed away atomically
     before it is deleted. Returns the number of sequences added.
     """
+    refuse_url_writes(path)
     path = Path(path)
     backend = backend_of(path)
     shards = part_paths(path)
