@@ -43,12 +43,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import stats
 from sklearn.model_selection import ParameterSampler
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, EmbedheadError, InputError
+from embedhead.heads.data import load_head_data
+from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
+from embedhead.heads.models import HeadConfig
+from embedhead.heads.train import fit, load_config_overrides, make_configs, split_overrides
 from embedhead.report.render import atomic_write_text, make_out_dir, to_jsonable, write_json
+from embedhead.store import open_store
+
+try:  # optional: YAML sweep specs need PyYAML; JSON works without it
+    import yaml
+except ImportError:  # pragma: no cover - depends on the installed extras
+    yaml = None
 
 SPEC_FILE = "sweep_spec.json"
 TRIALS_FILE = "trials.jsonl"
@@ -115,7 +126,6 @@ class SearchSpace:
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], where: str = "search space") -> SearchSpace:
         """Validate ``spec`` (see module docstring); ConfigError names ``where`` and the key."""
-        from embedhead.heads.train import split_overrides
 
         if not isinstance(spec, Mapping) or not spec:
             raise ConfigError(f"{where}: the search space must be a non-empty mapping")
@@ -157,10 +167,8 @@ def read_config_file(path: str | Path) -> Any:
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror}", path) from exc
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError as exc:
-            raise ConfigError(f"{path}: reading YAML needs PyYAML (or use JSON)") from exc
+        if yaml is None:
+            raise ConfigError(f"{path}: reading YAML needs PyYAML (or use JSON)")
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -182,7 +190,6 @@ def params_to_overrides(
     params: Mapping[str, Any], base: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Trial params (+ base overrides) -> flat TrainConfig/HeadConfig overrides."""
-    from embedhead.heads.models import HeadConfig
 
     out = dict(base or {})
     out.update({k: v for k, v in params.items() if k not in SHORTHANDS})
@@ -201,7 +208,6 @@ def default_metric(task: str) -> str:
 
 
 def _check_metric(metric: str, task: str) -> None:
-    from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 
     known = ("loss", *(CLASSIFICATION_KEYS if task == "classification" else REGRESSION_KEYS))
     if metric not in known:
@@ -341,7 +347,6 @@ _SHARED: dict[str, Any] = {}
 
 def _run_unit(unit: tuple[int, int, dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
     """Train one (trial, repeat) on the shared data -> its JSON record."""
-    from embedhead.heads.train import make_configs
 
     trial, repeat, params, overrides = unit
     data = _SHARED["data"]
@@ -379,7 +384,6 @@ def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
 def _worker_init() -> None:
     """One torch thread per worker: a forked child must not enter an OpenMP parallel region
     (libgomp hangs after fork once the parent has used one), and workers fill the cores."""
-    import torch
 
     torch.set_num_threads(1)
 
@@ -394,7 +398,6 @@ def _resolve_workers(requested: int, device: str) -> int:
 def _warm_up() -> None:
     """Import what torch loads lazily on first use (the optimiser pulls in torch._dynamo, seconds
     of imports) once in the parent, so forked workers inherit it instead of each paying it."""
-    import torch
 
     param = torch.nn.Parameter(torch.zeros(1))
     torch.optim.Adam([param], lr=1e-3).step()
@@ -448,7 +451,6 @@ def _check_resume(out_dir: Path, spec: dict[str, Any]) -> None:
 
 def _trial_configs(trial: int, params: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
     """``make_configs`` of one trial; a bad sampled value names the trial and its parameters."""
-    from embedhead.heads.train import make_configs
 
     try:
         return make_configs(1, overrides)
@@ -473,8 +475,6 @@ def run_sweep(
     ``fit_fn(head_config, train_config, data) -> FitResult`` defaults to
     :func:`embedhead.heads.train.fit`. ``progress`` gets each finished record.
     """
-    from embedhead.heads.data import load_head_data
-    from embedhead.heads.train import fit
 
     config = config or SweepConfig()
     start = time.perf_counter()
@@ -507,12 +507,7 @@ def run_sweep(
     n_trained = 0
     if units:
         opened = isinstance(store, str | Path)
-        if opened:
-            from embedhead.store import open_store
-
-            reader = open_store(store)
-        else:
-            reader = store
+        reader = open_store(store) if opened else store
         try:
             data = load_head_data(
                 ds,
@@ -616,7 +611,6 @@ def sweep_from_files(
     progress: ProgressFn | None = None,
 ) -> SweepResult:
     """``embedhead sweep``: space file (or the default), base config file + flag overrides."""
-    from embedhead.heads.train import load_config_overrides
 
     base: dict[str, Any] = {}
     if config_file is not None:

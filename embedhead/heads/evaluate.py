@@ -19,6 +19,7 @@ from embedhead.errors import IncompatibleError
 from embedhead.heads.data import StoreReader, check_identity, load_head_data, resolve_device
 from embedhead.heads.run import LoadedRun, load_run, repeat_run_dirs
 from embedhead.heads.train import aggregate_metrics, evaluate_source
+from embedhead.store import open_store
 
 
 def check_store_matches(run: LoadedRun, store: StoreReader, where: str | Path) -> None:
@@ -44,8 +45,6 @@ def evaluate_run(
     dataset = dataset_dir if isinstance(dataset_dir, Dataset) else load_dataset(dataset_dir)
     opened = isinstance(store_path, str | Path)
     if isinstance(store_path, str | Path):
-        from embedhead.store import open_store
-
         store: StoreReader = open_store(store_path)
         where: str | Path = store_path
     else:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,15 +40,15 @@ import torch.nn.functional as F
 from embedhead import __version__
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, EmbedheadError
+from embedhead.heads.config import TrainConfig
 from embedhead.heads.data import (
-    LOADERS,
     HeadData,
     PairSource,
     StoreReader,
     load_head_data,
 )
 from embedhead.heads.metrics import compute_metrics, quick_metrics
-from embedhead.heads.models import HEAD_KINDS, TASKS, HeadConfig, SiameseHead, build_head
+from embedhead.heads.models import HeadConfig, SiameseHead, build_head
 from embedhead.heads.run import (
     SUMMARY_FILE,
     atomic_dir,
@@ -57,81 +57,13 @@ from embedhead.heads.run import (
     write_json,
     write_run,
 )
+from embedhead.store import open_store
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
 class NonFiniteLossError(EmbedheadError):
     """The loss became NaN or infinite (NaN/inf embeddings, or a learning rate too high)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train (saved as ``config.json["train"]`` of a run).
-
-    ``patience`` 0 disables early stopping; ``train_size`` subsamples the training split (seeded);
-    ``loader`` is 'auto' (memory when it fits), 'memory' or 'stream'; ``device`` is where
-    :func:`train_head` loads the data ('auto': cuda when available), and :func:`fit` trains the
-    head on the device its data were loaded to.
-    """
-
-    task: str = "classification"
-    head: str = "thesis"
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 5
-    seed: int = 0
-    train_size: int | None = None
-    device: str = "auto"
-    loader: str = "auto"
-    eval_batch_size: int = 128
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {TASKS}, not {self.task!r}")
-        if self.head not in HEAD_KINDS:
-            raise ConfigError(f"head must be one of {HEAD_KINDS}, not {self.head!r}")
-        if self.loader not in LOADERS:
-            raise ConfigError(f"loader must be one of {LOADERS}, not {self.loader!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu or cuda, not {self.device!r}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, not {value!r}")
-        if not _is_int(self.patience) or self.patience < 0:
-            raise ConfigError(f"patience must be an integer >= 0, not {self.patience!r}")
-        if self.train_size is not None and (not _is_int(self.train_size) or self.train_size < 1):
-            raise ConfigError(f"train_size must be a positive integer, not {self.train_size!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0, not {self.seed!r}")
-        for name in ("lr", "weight_decay"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ConfigError(f"{name} must be a number, not {value!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, not {self.lr!r}")
-        if not self.weight_decay >= 0:
-            raise ConfigError(f"weight_decay must be >= 0, not {self.weight_decay!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown train config field(s): {', '.join(unknown)}")
-        return cls(**data)
-
-
-def _is_int(value: Any) -> bool:
-    """An int that is not a bool (JSON's true/false would pass ``isinstance(v, int)``)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _HEAD_FIELDS = {f.name for f in fields(HeadConfig)} - {"d_model", "kind", "task"}
@@ -352,8 +284,6 @@ def _open_inputs(
 ) -> tuple[Dataset, StoreReader, str | None, bool]:
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if isinstance(store, str | Path):
-        from embedhead.store import open_store
-
         return ds, open_store(store), str(store), True
     return ds, store, getattr(store, "path", None), False
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from embedhead.alignments.scoring import get_scheme, score_alignment
 from embedhead.errors import ConfigError
 
 _COMPLEMENT = str.maketrans("ACGTNacgtn-", "TGCANtgcan-")
@@ -315,7 +316,6 @@ def reverse_complement(text: str) -> str:
 
 def simulate_blocks(config: SimulateConfig) -> Iterator[tuple[int, list[SimRow]]]:
     """Yield (score, rows) per block; rows[0] is the reference. See the module docstring."""
-    from embedhead.alignments.scoring import get_scheme, score_alignment
 
     config.validate()
     scheme = get_scheme(config.scoring)
