@@ -17,7 +17,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "embedhead"
-LIGHT_MODULES = ("embedhead.store", "embedhead.prepare", "embedhead.dataset", "embedhead.alignments")
+LIGHT_MODULES = (
+    "embedhead.store",
+    "embedhead.prepare",
+    "embedhead.dataset",
+    "embedhead.alignments",
+)
 
 
 def _module_name(path: Path) -> str:

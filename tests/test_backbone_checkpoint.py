@@ -23,8 +23,6 @@ from embedhead.backbone.presets import (
 )
 from embedhead.errors import ConfigError, IncompatibleError, InputError
 
-torch.set_num_threads(1)
-
 SHAPE = {"d_model": 16, "n_layer": 2, "d_inner": 32, "max_seq_len": 64}
 IDS = torch.tensor([[7, 8, 9, 10, 11, 6, 7, 7, 9, 10] * 3])
 
