@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedhead.dataset import load_dataset
 from embedhead.heads.evaluate import evaluate_run
+from embedhead.heads.predict import predict_pairs
 from embedhead.heads.run import load_run
 from embedhead.store import open_store
 
@@ -49,3 +51,12 @@ def test_run_archive_rebuilds_its_head_and_evaluates_the_same():
             assert metrics[key] == pytest.approx(value, rel=1e-5), key
         else:
             assert metrics[key] == value, key
+
+
+def test_run_archive_predicts_the_same_scores():
+    # every archived sequence is in the store, so no backbone is loaded ("unused" source)
+    dataset = load_dataset(ARCHIVES / "dataset")
+    seqs = dict(dataset.sequences())
+    pairs = [(seqs[p.seq1], seqs[p.seq2]) for p in dataset.pairs]
+    rows = predict_pairs(ARCHIVES / "run", "unused", pairs, ARCHIVES / "store.h5", device="cpu")
+    assert [row.value for row in rows] == pytest.approx(EXPECTED["predict_all"], abs=1e-6)

@@ -23,14 +23,23 @@ sys.path.insert(0, str(HERE.parents[1]))  # tests/, for conftest.write_tiny_data
 from conftest import write_tiny_dataset  # noqa: E402
 
 from embedhead.backbone import write_random_checkpoint  # noqa: E402
+from embedhead.dataset import load_dataset  # noqa: E402
 from embedhead.embed.run import EmbedConfig, embed_dataset  # noqa: E402
 from embedhead.heads.evaluate import evaluate_run  # noqa: E402
+from embedhead.heads.predict import predict_pairs  # noqa: E402
 from embedhead.heads.train import run_training  # noqa: E402
 from embedhead.store import open_store  # noqa: E402
 
 BACKBONE = {"d_model": 8, "n_layer": 1, "d_inner": 16, "max_seq_len": 160, "filter_order": 8}
 EMBED = {"progress": False, "device": "cpu", "dtype": "float16"}
 TRAIN = {"head": "pooled", "hidden_sizes": [4], "epochs": 2, "device": "cpu", "seed": 0}
+
+
+def archive_pairs() -> list[tuple[str, str]]:
+    """Every pair of the archived dataset as (sequence, sequence): all of them are in the store."""
+    dataset = load_dataset(HERE / "dataset")
+    seqs = dict(dataset.sequences())
+    return [(seqs[p.seq1], seqs[p.seq2]) for p in dataset.pairs]
 
 
 def main() -> None:
@@ -58,6 +67,12 @@ def main() -> None:
     expected["evaluate_test"] = evaluate_run(
         HERE / "run", HERE / "dataset", HERE / "store.zarr", device="cpu"
     )
+    expected["predict_all"] = [
+        row.value
+        for row in predict_pairs(
+            HERE / "run", "unused", archive_pairs(), HERE / "store.zarr", device="cpu"
+        )
+    ]
     (HERE / "expected.json").write_text(json.dumps(expected, sort_keys=True) + "\n")
 
 
