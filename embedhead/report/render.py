@@ -35,15 +35,6 @@ import numpy as np
 
 from embedhead.errors import InputError
 
-_PYPLOT: ModuleType | None
-try:  # optional: the ``plots`` extra; reports render files only, so the Agg backend
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as _PYPLOT
-except ImportError:  # pragma: no cover - depends on the installed extras
-    _PYPLOT = None
-
 REPORT_FILE = "report.md"
 PLOTS_DIR = "plots"
 RESULT_FILES = ("sweep.json", "experiment.json", "baselines.json", "summary.json", "run.json")
@@ -202,8 +193,19 @@ def learning_curve_table(points: Iterable[Mapping[str, Any]]) -> str:
 
 # ----------------------------------------------------------------------------- plotting
 def load_pyplot() -> ModuleType | None:
-    """matplotlib.pyplot with the Agg backend, or None when the ``plots`` extra is missing."""
-    return _PYPLOT
+    """matplotlib.pyplot with the Agg backend, or None when the ``plots`` extra is missing.
+
+    Imported here, not at module top: the extra is optional, and selecting the Agg backend must
+    not happen merely because the report module was imported (allowed in test_architecture).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
 
 
 @dataclass
