@@ -21,8 +21,6 @@ from embedhead.heads.data import (
 from embedhead.heads.train import fit
 from embedhead.store import layout, open_store, open_writer
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="module")
 def dataset(tiny_dataset_dir):
