@@ -602,7 +602,7 @@ def test_chroms_and_regions_filter_the_reference_side(simulated_maf, tmp_path):
     assert set(inside) != set(full)
     info = load_dataset(tmp_path / "bed").info
     assert info["sampling"]["n_windows_outside_regions"] == len(full) - len(inside)
-    with pytest.raises(InputError, match="no pairs.*off --chroms"):
+    with pytest.raises(InputError, match=r"no pairs.*off --chroms"):
         prepare([simulated_maf], tmp_path / "none", PrepareConfig(**GENOME, chroms=("chrZ",)))
     assert not (tmp_path / "none").exists()
 
