@@ -99,10 +99,10 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
         self.path = path
         self.attrs: dict[str, Any] = self._read_attrs()
         version = self.attrs.get("format_version")
-        if version != layout.FORMAT_VERSION:
+        if version not in layout.READABLE_FORMATS:
             raise InputError(
                 f"unsupported store format_version {version!r} "
-                f"(this embedhead reads {layout.FORMAT_VERSION})",
+                f"(this embedhead reads {', '.join(map(str, layout.READABLE_FORMATS))})",
                 path,
             )
         n = _check_attrs(self.attrs, path)
@@ -318,7 +318,31 @@ def select_block(block: RawBlock, keep: Sequence[bool]) -> RawBlock:
 
 
 class StoreWriter(_StoreAttrs, abc.ABC):
-    """Appends sequences to a store; nothing is visible to readers before ``commit()``."""
+    """Appends sequences to a store; nothing is visible to readers before ``commit()``.
+
+    Planned writes (``embed``): ``reserve(rows)`` returns the first row of a chunk-aligned
+    region of ``positions`` (``chunk_rows`` per chunk); ``write_batch`` (thread-safe) writes
+    one batch's whole chunks and then commits that batch alone.
+    """
+
+    chunk_rows: int = 1
+
+    @abc.abstractmethod
+    def reserve(self, rows: int) -> int:
+        """Allocate a chunk-aligned region of at least ``rows`` rows; returns its first row."""
+
+    @abc.abstractmethod
+    def write_batch(
+        self,
+        key: str,
+        ids: Sequence[str],
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        region: np.ndarray | None,
+        pooled: np.ndarray,
+    ) -> None:
+        """Write ``region`` (whole chunks from ``offsets[0]`` rounded down to a chunk), then
+        commit the batch ``key`` (ids, absolute offsets, lengths, encoded pooled rows)."""
 
     @abc.abstractmethod
     def __contains__(self, sid: object) -> bool:
