@@ -15,6 +15,7 @@ Layout (format 2 stores): ``plan_shapes`` packs (length, ids) pairs exactly like
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -83,7 +84,12 @@ def plan_shapes(
 @dataclass(frozen=True)
 class Region:
     """Where one batch's rows go: ``picks[i]`` is the batch position of the unique written
-    under ``ids[i]`` (an id of a unique already stored is left out) at relative ``offsets[i]``."""
+    under ``ids[i]`` (an id of a unique already stored is left out) at relative ``offsets[i]``.
+
+    Batches smaller than a chunk share a *write unit* (consecutive batches of one rank, packed
+    back to back until the unit spans at least a chunk); ``rows`` of the unit's last region
+    include the padding to the next chunk boundary, and ``closes`` marks it.
+    """
 
     batch: int
     start: int
@@ -92,6 +98,7 @@ class Region:
     ids: tuple[str, ...]
     offsets: tuple[int, ...]
     lengths: tuple[int, ...]
+    closes: bool = True
 
 
 def plan_regions(
@@ -101,14 +108,28 @@ def plan_regions(
     pooled_only: bool = False,
     keep: Callable[[int], bool] = lambda index: True,
     count: Callable[[int], bool] = lambda index: True,
+    writer_of: Callable[[int], int] = lambda index: 0,
 ) -> tuple[list[Region], int, int]:
-    """Regions of the kept batches still to write, chunk-aligned, relative to a reserved base.
+    """Regions of the kept batches still to write, relative to a reserved base.
 
-    Returns (regions, rows to reserve, ids already stored in ``count``-ed batches).
-    Deterministic in its inputs, so every torchrun rank computes the same layout.
+    Write units (see :class:`Region`) start on chunk boundaries and span whole chunks, and a
+    unit holds batches of one writer (``writer_of(batch index)``, e.g. the torchrun rank), so
+    no two writers ever share a chunk. Returns (regions, rows to reserve, ids already stored
+    in ``count``-ed batches). Deterministic in its inputs: every rank computes the same layout.
     """
     regions: list[Region] = []
+    units: dict[int, tuple[int, int, int]] = {}  # writer -> (last region, unit start, claim end)
     cursor = skipped = 0
+
+    def align(rows: int) -> int:
+        return -(-rows // chunk_rows) * chunk_rows
+
+    def close(writer: int) -> None:
+        last, _, _ = units.pop(writer)
+        region = regions[last]
+        padded = align(region.start + region.rows) - region.start
+        regions[last] = dataclasses.replace(region, rows=padded, closes=True)
+
     for index, batch in enumerate(batches):
         if not keep(index):
             continue
@@ -125,16 +146,33 @@ def plan_regions(
                     lengths.append(length)
         if not ids:
             continue
+        rows = 0 if pooled_only else sum(lengths)
+        writer = writer_of(index)
+        if writer in units:
+            last, unit_start, claim = units[writer]
+            start = regions[last].start + regions[last].rows
+            if start + rows > claim and claim != cursor:  # another unit was claimed after it
+                close(writer)
+        if writer in units:
+            if start + rows > claim:  # the newest claim grows in place
+                claim = cursor = align(start + rows)
+        else:
+            unit_start = start = cursor
+            claim = cursor = cursor + align(rows)
         offsets: list[int] = []
-        end = cursor
+        end = start
         for n in lengths:
             offsets.append(end)
             end += 0 if pooled_only else n
-        rows = -(-(end - cursor) // chunk_rows) * chunk_rows
         regions.append(
-            Region(index, cursor, rows, tuple(picks), tuple(ids), tuple(offsets), tuple(lengths))
-        )
-        cursor += rows
+            Region(index, start, rows, tuple(picks), tuple(ids), tuple(offsets),
+                   tuple(lengths), closes=False)
+        )  # fmt: skip
+        units[writer] = (len(regions) - 1, unit_start, claim)
+        if end - unit_start >= chunk_rows or pooled_only:
+            close(writer)
+    for writer in list(units):
+        close(writer)
     return regions, cursor, skipped
 
 

@@ -132,51 +132,66 @@ class EmbedSummary:
 WRITER_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Threads encoding and writing batch regions (blosc/zstd and file I/O release the GIL)."""
 
-_Task = tuple[str, list[str], np.ndarray, np.ndarray, "np.ndarray | None", np.ndarray]
-"""(commit key, ids, absolute offsets, lengths, region rows or None, pooled rows)."""
+COMMIT_SECONDS = 2.0
+"""A write unit still filling its chunk is written and its batches committed at least this often."""
+
+_Record = tuple[str, list[str], np.ndarray, np.ndarray, np.ndarray]
+"""(commit key, ids, absolute offsets, lengths, pooled rows) of one batch."""
+_Task = tuple[int, "np.ndarray | None", list[_Record]]
+"""(first row, whole-chunk rows or None, the records of the batches those rows hold)."""
 
 
 class _WriterPool:
     """Threads that write batch regions and commit each batch, overlapping the backbone.
 
-    The queue holds at most ``2 * threads`` batches: a backbone that outruns the disk waits
-    (back-pressure) instead of piling rows up in memory. Batches commit in any order.
+    Each thread has its own queue of at most 2 tasks: a backbone that outruns the disk waits
+    (back-pressure) instead of piling rows up in memory. Tasks of one write unit go to one
+    lane (``put(task, lane)``), so a partial unit rewritten later is never overtaken by its
+    older version; units and their batches otherwise commit in any order.
     """
 
     def __init__(self, writer: StoreWriter, threads: int = WRITER_THREADS) -> None:
         self._writer = writer
-        self._queue: queue.Queue[_Task | None] = queue.Queue(maxsize=2 * threads)
+        self._queues: list[queue.Queue[_Task | None]] = [
+            queue.Queue(maxsize=2) for _ in range(threads)
+        ]
         self._error: BaseException | None = None
         self._threads = [
-            threading.Thread(target=self._work, name=f"embedhead-writer-{i}", daemon=True)
-            for i in range(threads)
+            threading.Thread(
+                target=self._work, args=(q,), name=f"embedhead-writer-{i}", daemon=True
+            )
+            for i, q in enumerate(self._queues)
         ]
         for thread in self._threads:
             thread.start()
 
-    def _work(self) -> None:
+    def _work(self, tasks: queue.Queue[_Task | None]) -> None:
         while True:
-            item = self._queue.get()
+            item = tasks.get()
             if item is None:
                 return
             if self._error is not None:
                 continue  # drain so the producer never blocks on dead consumers
+            start, rows, records = item
             try:
-                self._writer.write_batch(*item)
+                if rows is not None:
+                    self._writer.write_region(start, rows)
+                for record in records:  # rows first, then the commit records
+                    self._writer.commit_batch(*record)
             except BaseException as exc:
                 self._error = exc
 
-    def put(self, task: _Task) -> None:
+    def put(self, task: _Task, lane: int) -> None:
         self._raise()
-        self._queue.put(task)
+        self._queues[lane % len(self._queues)].put(task)
 
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
 
     def finish(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
+        for tasks in self._queues:
+            tasks.put(None)
         for thread in self._threads:
             thread.join()
         self._raise()
@@ -221,13 +236,21 @@ def _gather(
         rows = None
         if not pooled_only:
             parts = [out[i, :n] for i, n in zip(region.picks, region.lengths, strict=True)]
-            pad = region.rows - sum(region.lengths)
+            pad = region.rows - sum(region.lengths)  # up to the chunk boundary (unit's last)
             if pad:
                 parts.append(out.new_zeros((pad, out.shape[2])))
             rows = _to_host(torch.cat(parts), dtype)
         picks = torch.as_tensor(region.picks, device=pooled.device)
         pooled_rows = _to_host(pooled.index_select(0, picks), dtype)
     return rows, pooled_rows, base + np.asarray(region.offsets, dtype=np.int64)
+
+
+def _padded(parts: list[np.ndarray], chunk_rows: int) -> np.ndarray:
+    """Rows of a write unit so far, zero-padded to the next chunk boundary."""
+    rows = sum(p.shape[0] for p in parts)
+    out = np.zeros((-(-rows // chunk_rows) * chunk_rows, parts[0].shape[1]), parts[0].dtype)
+    np.concatenate(parts, out=out[:rows]) if len(parts) > 1 else np.copyto(out[:rows], parts[0])
+    return out
 
 
 def _run(
@@ -264,6 +287,10 @@ def _run(
     dtype, pooled_only = str(writer.attrs["dtype"]), writer.pooled_only
     run_key = uuid.uuid4().hex[:8]
     pool = _WriterPool(writer)
+    unit_rows: list[np.ndarray] = []
+    unit_records: list[_Record] = []
+    unit_start, unit_since = base, time.monotonic()
+    chunk_rows = writer.chunk_rows
     try:
         for index, batch in enumerate(batches):
             region = mine.get(index)
@@ -286,8 +313,22 @@ def _run(
             local = dataclasses.replace(region, picks=tuple(at[p] for p in region.picks))
             rows, pooled_rows, offsets = _gather(out, pooled, local, base, dtype, pooled_only)
             lengths = np.asarray(region.lengths, dtype=np.int64)
-            pool.put((f"b{index:08d}-{run_key}", list(region.ids), offsets, lengths, rows,
-                      pooled_rows))  # fmt: skip
+            if not unit_rows and not unit_records:
+                unit_start, unit_since = base + region.start, time.monotonic()
+            unit_records.append(
+                (f"b{index:08d}-{run_key}", list(region.ids), offsets, lengths, pooled_rows)
+            )
+            if rows is not None:
+                unit_rows.append(rows)
+            if region.closes or time.monotonic() - unit_since > COMMIT_SECONDS:
+                # a partial unit is written padded to its chunk boundary and rewritten whole
+                # (same lane) when it grows: every write is whole chunks, rows before records
+                block = _padded(unit_rows, chunk_rows) if unit_rows else None
+                pool.put((unit_start, block, unit_records), unit_start // chunk_rows)
+                unit_records = []
+                unit_since = time.monotonic()
+                if region.closes:
+                    unit_rows = []
             written += len(region.ids)
             bar.update(sum(len(u.seq) for u in batch))
             if sleep:
@@ -564,7 +605,12 @@ def _run_distributed(
                 writer = open_zarr_writer(store_path, attrs, owner=False)
             try:
                 regions, rows, skipped = plan_regions(
-                    plan, writer.__contains__, writer.chunk_rows, pooled_only, count=mine
+                    plan,
+                    writer.__contains__,
+                    writer.chunk_rows,
+                    pooled_only,
+                    count=mine,
+                    writer_of=lambda index: index % ctx.world_size,
                 )
                 base = ctx.broadcast(writer.reserve(rows) if ctx.rank == 0 else 0)
                 writer.adopt(base, rows)

@@ -227,16 +227,18 @@ class Hdf5JournalWriter(StoreWriter):
     def reserve(self, rows: int) -> int:
         return self._journal.reserve(rows)
 
-    def write_batch(
+    def write_region(self, start: int, region: np.ndarray) -> None:
+        self._journal.write_region(start, region)
+
+    def commit_batch(
         self,
         key: str,
         ids: Sequence[str],
         offsets: np.ndarray,
         lengths: np.ndarray,
-        region: np.ndarray | None,
         pooled: np.ndarray,
     ) -> None:
-        self._journal.write_batch(key, ids, offsets, lengths, region, pooled)
+        self._journal.commit_batch(key, ids, offsets, lengths, pooled)
 
     def commit(self) -> None:
         """Commit to the journal (crash-safe); the ``.h5`` file changes only on ``close()``."""

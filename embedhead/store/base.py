@@ -321,8 +321,8 @@ class StoreWriter(_StoreAttrs, abc.ABC):
     """Appends sequences to a store; nothing is visible to readers before ``commit()``.
 
     Planned writes (``embed``): ``reserve(rows)`` returns the first row of a chunk-aligned
-    region of ``positions`` (``chunk_rows`` per chunk); ``write_batch`` (thread-safe) writes
-    one batch's whole chunks and then commits that batch alone.
+    region of ``positions`` (``chunk_rows`` per chunk); ``write_region`` writes whole chunks,
+    then ``commit_batch`` commits each batch whose rows they hold.
     """
 
     chunk_rows: int = 1
@@ -332,17 +332,21 @@ class StoreWriter(_StoreAttrs, abc.ABC):
         """Allocate a chunk-aligned region of at least ``rows`` rows; returns its first row."""
 
     @abc.abstractmethod
-    def write_batch(
+    def write_region(self, start: int, region: np.ndarray) -> None:
+        """Write whole chunks ``region`` (k * chunk_rows, D) at chunk-aligned row ``start``
+        (thread-safe; disjoint regions may be written concurrently)."""
+
+    @abc.abstractmethod
+    def commit_batch(
         self,
         key: str,
         ids: Sequence[str],
         offsets: np.ndarray,
         lengths: np.ndarray,
-        region: np.ndarray | None,
         pooled: np.ndarray,
     ) -> None:
-        """Write ``region`` (whole chunks from ``offsets[0]`` rounded down to a chunk), then
-        commit the batch ``key`` (ids, absolute offsets, lengths, encoded pooled rows)."""
+        """Commit batch ``key`` whose rows are written: ids, absolute offsets, lengths and
+        encoded pooled rows (thread-safe; batches commit in any order)."""
 
     @abc.abstractmethod
     def __contains__(self, sid: object) -> bool:

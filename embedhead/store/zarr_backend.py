@@ -230,8 +230,9 @@ class ZarrStoreWriter(StoreWriter):
     """Writes chunk-aligned batch regions and per-batch commit records into a ``.zarr`` store.
 
     Planned use (``embed``): ``reserve(rows) -> first row``, then from any thread
-    ``write_batch(key, ids, offsets, lengths, region, pooled)`` (region: whole chunks). Simple
-    use: ``write``/``write_raw`` + ``commit()``. ``close()`` folds the records into the index.
+    ``write_region(start, rows)`` (whole chunks) and ``commit_batch(key, ...)`` for each batch
+    those rows hold. Simple use: ``write``/``write_raw`` + ``commit()``. ``close()`` folds the
+    records into the index.
     ``owner=False`` (torchrun ranks other than 0): no lock, no folding, no trimming.
     """
 
@@ -307,13 +308,13 @@ class ZarrStoreWriter(StoreWriter):
     def d_model(self) -> int:
         return int(self.attrs["d_model"])
 
-    def write_region(self, base: int, region: np.ndarray) -> None:
-        """Write whole chunks ``region`` (k * chunk_rows, D) at chunk-aligned row ``base``."""
+    def write_region(self, start: int, region: np.ndarray) -> None:
+        """Write whole chunks ``region`` (k * chunk_rows, D) at chunk-aligned row ``start``."""
         if self._positions is None or region.shape[0] == 0:
             return
-        if base % self.chunk_rows or region.shape[0] % self.chunk_rows:
-            raise ValueError(f"region {base}+{region.shape[0]} is not chunk-aligned")
-        self._positions[base : base + region.shape[0]] = region
+        if start % self.chunk_rows or region.shape[0] % self.chunk_rows:
+            raise ValueError(f"region {start}+{region.shape[0]} is not chunk-aligned")
+        self._positions[start : start + region.shape[0]] = region
 
     def commit_batch(
         self,
@@ -335,20 +336,6 @@ class ZarrStoreWriter(StoreWriter):
         put_object(_records_dir(self.path) / f"{key}.npz", buf.getvalue())
         with self._mutex:
             self._ids.update(ids)
-
-    def write_batch(
-        self,
-        key: str,
-        ids: Sequence[str],
-        offsets: np.ndarray,
-        lengths: np.ndarray,
-        region: np.ndarray | None,
-        pooled: np.ndarray,
-    ) -> None:
-        """Rows first (whole chunks from ``offsets[0]`` rounded down), then the record."""
-        if region is not None and len(ids):
-            self.write_region(int(offsets[0]) // self.chunk_rows * self.chunk_rows, region)
-        self.commit_batch(key, ids, offsets, lengths, pooled)
 
     def write_raw(
         self,
