@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numcodecs
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, BytesCodec
 from zarr.core.array_spec import ArrayConfigParams
 
 from embedhead.errors import ConfigError, InputError
@@ -171,6 +172,53 @@ def read_records(path: str | Path, d_model: int | None = None) -> Records:
     )
 
 
+_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+class _ChunkFiles:
+    """Whole-chunk writes of a local array without zarr's per-call machinery.
+
+    Encodes each chunk exactly as the array's own codec chain says (little-endian bytes, then
+    optionally Blosc with the array's parameters: any zarr reader decodes the result) and
+    writes it to the array's chunk key through a temporary file + replace. Used only when the
+    chain is one of those; anything else (sharding, checksums, remote stores) goes through
+    zarr. Blosc and file writes release the GIL, so writer threads encode in parallel.
+    """
+
+    def __init__(self, folder: Path, array: zarr.Array) -> None:
+        self._folder = folder
+        self._keys = array.metadata.chunk_key_encoding  # type: ignore[union-attr]
+        self._blosc: numcodecs.Blosc | None = None
+        for codec in array.metadata.codecs:  # type: ignore[union-attr]
+            if isinstance(codec, BloscCodec):
+                self._blosc = numcodecs.Blosc(
+                    cname=str(getattr(codec.cname, "value", codec.cname)),
+                    clevel=int(codec.clevel),
+                    shuffle=_SHUFFLES[str(getattr(codec.shuffle, "value", codec.shuffle))],
+                    blocksize=int(codec.blocksize),
+                )
+
+    @staticmethod
+    def usable(folder: Path, array: zarr.Array) -> bool:
+        """True for a local v3 array whose codecs are bytes(little) [+ blosc] only."""
+        codecs = getattr(array.metadata, "codecs", None)
+        if not folder.is_dir() or codecs is None or not codecs:
+            return False
+        first, rest = codecs[0], codecs[1:]
+        little = isinstance(first, BytesCodec) and str(
+            getattr(first.endian, "value", first.endian)
+        ) in ("little", "None")
+        return little and all(isinstance(c, BloscCodec) for c in rest) and len(rest) <= 1
+
+    def write(self, first_chunk: int, region: np.ndarray, chunk_rows: int) -> None:
+        region = np.ascontiguousarray(region, dtype=region.dtype.newbyteorder("<"))
+        for k in range(region.shape[0] // chunk_rows):
+            block = region[k * chunk_rows : (k + 1) * chunk_rows]
+            data = self._blosc.encode(block) if self._blosc is not None else block.tobytes()
+            key = self._keys.encode_chunk_key((first_chunk + k, 0))
+            put_object(self._folder / key, bytes(data) if not isinstance(data, bytes) else data)
+
+
 def put_object(path: Path, data: bytes) -> None:
     """Write one small object whole (an object-store PUT; locally a temp file + replace)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,10 +311,12 @@ class ZarrStoreWriter(StoreWriter):
         self._batches = 0
         self._pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
         self._positions: zarr.Array | None = None
+        self._chunks: _ChunkFiles | None = None
         if not self.pooled_only:
-            self._positions = _member_array(self._group, layout.POSITIONS, path).with_config(
-                _WRITE_CONFIG
-            )
+            self._positions = self._writable(layout.POSITIONS)
+            folder = Path(path) / layout.POSITIONS
+            if _ChunkFiles.usable(folder, self._positions):
+                self._chunks = _ChunkFiles(folder, self._positions)
         self.chunk_rows = int(
             (self._positions or _member_array(self._group, layout.POOLED, path)).chunks[0]
         )
@@ -300,9 +350,7 @@ class ZarrStoreWriter(StoreWriter):
     def adopt(self, base: int, rows: int) -> None:
         """Use a region another rank reserved (``positions`` already spans ``base + rows``)."""
         if self._positions is not None and self.end < base + rows:
-            self._positions = _member_array(self._group, layout.POSITIONS, self.path).with_config(
-                _WRITE_CONFIG
-            )
+            self._positions = self._writable(layout.POSITIONS)
 
     @property
     def d_model(self) -> int:
@@ -314,7 +362,12 @@ class ZarrStoreWriter(StoreWriter):
             return
         if start % self.chunk_rows or region.shape[0] % self.chunk_rows:
             raise ValueError(f"region {start}+{region.shape[0]} is not chunk-aligned")
-        self._positions[start : start + region.shape[0]] = region
+        if start + region.shape[0] > self.end:
+            raise ValueError(f"region {start}+{region.shape[0]} lies outside the reservation")
+        if self._chunks is not None:
+            self._chunks.write(start // self.chunk_rows, region, self.chunk_rows)
+        else:
+            self._positions[start : start + region.shape[0]] = region
 
     def commit_batch(
         self,
