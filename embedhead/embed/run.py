@@ -220,7 +220,13 @@ def _to_host(tensor: Any, dtype: str) -> np.ndarray:
     """Cast on the device to the store dtype, then copy (bfloat16 -> its uint16 bits)."""
     import torch
 
-    cast = tensor.to(getattr(torch, _TORCH_DTYPES[dtype]))
+    return _host(tensor.to(getattr(torch, _TORCH_DTYPES[dtype])), dtype)
+
+
+def _host(cast: Any, dtype: str) -> np.ndarray:
+    """A tensor already in the store dtype -> host numpy array (bfloat16 -> uint16 bits)."""
+    import torch
+
     if dtype == "bfloat16":
         return cast.view(torch.int16).cpu().numpy().view(np.uint16)
     return cast.cpu().numpy()
@@ -235,11 +241,16 @@ def _gather(
     with torch.inference_mode():
         rows = None
         if not pooled_only:
-            parts = [out[i, :n] for i, n in zip(region.picks, region.lengths, strict=True)]
-            pad = region.rows - sum(region.lengths)  # up to the chunk boundary (unit's last)
-            if pad:
-                parts.append(out.new_zeros((pad, out.shape[2])))
-            rows = _to_host(torch.cat(parts), dtype)
+            # one pass per sequence: copy_ casts to the store dtype on the device; padding up
+            # to the chunk boundary (a unit's last region) is zeros
+            block = torch.zeros(
+                (region.rows, out.shape[2]), dtype=getattr(torch, dtype), device=out.device
+            )
+            at = 0
+            for i, n in zip(region.picks, region.lengths, strict=True):
+                block[at : at + n].copy_(out[i, :n])
+                at += n
+            rows = _host(block, dtype)
         picks = torch.as_tensor(region.picks, device=pooled.device)
         pooled_rows = _to_host(pooled.index_select(0, picks), dtype)
     return rows, pooled_rows, base + np.asarray(region.offsets, dtype=np.int64)
@@ -248,6 +259,8 @@ def _gather(
 def _padded(parts: list[np.ndarray], chunk_rows: int) -> np.ndarray:
     """Rows of a write unit so far, zero-padded to the next chunk boundary."""
     rows = sum(p.shape[0] for p in parts)
+    if len(parts) == 1 and rows % chunk_rows == 0:
+        return parts[0]  # one batch that fills its chunks: no copy
     out = np.zeros((-(-rows // chunk_rows) * chunk_rows, parts[0].shape[1]), parts[0].dtype)
     np.concatenate(parts, out=out[:rows]) if len(parts) > 1 else np.copyto(out[:rows], parts[0])
     return out

@@ -214,12 +214,11 @@ class _ChunkFiles:
         region = np.ascontiguousarray(region, dtype=region.dtype.newbyteorder("<"))
         for k in range(region.shape[0] // chunk_rows):
             block = region[k * chunk_rows : (k + 1) * chunk_rows]
-            data = self._blosc.encode(block) if self._blosc is not None else block.tobytes()
-            key = self._keys.encode_chunk_key((first_chunk + k, 0))
-            put_object(self._folder / key, bytes(data) if not isinstance(data, bytes) else data)
+            data = self._blosc.encode(block) if self._blosc is not None else block.data
+            put_object(self._folder / self._keys.encode_chunk_key((first_chunk + k, 0)), data)
 
 
-def put_object(path: Path, data: bytes) -> None:
+def put_object(path: Path, data: bytes | memoryview) -> None:
     """Write one small object whole (an object-store PUT; locally a temp file + replace)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
