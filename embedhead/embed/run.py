@@ -137,17 +137,21 @@ COMMIT_SECONDS = 2.0
 
 _Record = tuple[str, list[str], np.ndarray, np.ndarray, np.ndarray]
 """(commit key, ids, absolute offsets, lengths, pooled rows) of one batch."""
-_Task = tuple[int, "np.ndarray | None", list[_Record]]
-"""(first row, whole-chunk rows or None, the records of the batches those rows hold)."""
+_Task = tuple[int, Any, "Region | None", _Record, bool, bool]
+"""(first row of the batch's write unit, backbone rows (B, L, D) on the device or None, the
+batch's region (picks into those rows), its commit record, flush the unit now, unit closes)."""
 
 
 class _WriterPool:
     """Threads that write batch regions and commit each batch, overlapping the backbone.
 
-    Each thread has its own queue of at most 2 tasks: a backbone that outruns the disk waits
-    (back-pressure) instead of piling rows up in memory. Tasks of one write unit go to one
-    lane (``put(task, lane)``), so a partial unit rewritten later is never overtaken by its
-    older version; units and their batches otherwise commit in any order.
+    Each thread has its own queue of at most 2 batches: a backbone that outruns the disk waits
+    (back-pressure) instead of piling rows up in memory. A thread gathers a batch's rows (cast
+    to the store dtype on the device, then copied to the host), so the producer only runs the
+    backbone. All batches of one write unit go to one lane (``put(task, lane)``): the lane
+    keeps the unit's rows, writes them whole (padded to the chunk boundary) when told to
+    flush, then commits the batches they hold; a partial unit rewritten later is never
+    overtaken by its older version. Units and batches otherwise commit in any order.
     """
 
     def __init__(self, writer: StoreWriter, threads: int = WRITER_THREADS) -> None:
@@ -166,18 +170,28 @@ class _WriterPool:
             thread.start()
 
     def _work(self, tasks: queue.Queue[_Task | None]) -> None:
+        units: dict[int, tuple[list[np.ndarray], list[_Record]]] = {}
+        dtype = str(self._writer.attrs["dtype"])
         while True:
             item = tasks.get()
             if item is None:
                 return
             if self._error is not None:
                 continue  # drain so the producer never blocks on dead consumers
-            start, rows, records = item
+            start, out, region, record, flush, closes = item
             try:
-                if rows is not None:
-                    self._writer.write_region(start, rows)
-                for record in records:  # rows first, then the commit records
-                    self._writer.commit_batch(*record)
+                rows, records = units.setdefault(start, ([], []))
+                if out is not None and region is not None:
+                    rows.append(_gather_rows(out, region, dtype))
+                records.append(record)
+                if flush:
+                    if rows:
+                        self._writer.write_region(start, _padded(rows, self._writer.chunk_rows))
+                    for done in records:  # rows first, then the commit records
+                        self._writer.commit_batch(*done)
+                    records.clear()
+                if closes:
+                    del units[start]
             except BaseException as exc:
                 self._error = exc
 
@@ -232,28 +246,29 @@ def _host(cast: Any, dtype: str) -> np.ndarray:
     return cast.cpu().numpy()
 
 
-def _gather(
-    out: Any, pooled: Any, region: Region, base: int, dtype: str, pooled_only: bool
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """(region rows or None, pooled rows, absolute offsets) of one batch, in store dtype."""
+def _gather_rows(out: Any, region: Region, dtype: str) -> np.ndarray:
+    """(region.rows, D) store-dtype host rows of one batch (padding rows are zeros)."""
     import torch
 
     with torch.inference_mode():
-        rows = None
-        if not pooled_only:
-            # one pass per sequence: copy_ casts to the store dtype on the device; padding up
-            # to the chunk boundary (a unit's last region) is zeros
-            block = torch.zeros(
-                (region.rows, out.shape[2]), dtype=getattr(torch, dtype), device=out.device
-            )
-            at = 0
-            for i, n in zip(region.picks, region.lengths, strict=True):
-                block[at : at + n].copy_(out[i, :n])
-                at += n
-            rows = _host(block, dtype)
+        # one pass per sequence: copy_ casts to the store dtype on the device
+        block = torch.zeros(
+            (region.rows, out.shape[2]), dtype=getattr(torch, dtype), device=out.device
+        )
+        at = 0
+        for i, n in zip(region.picks, region.lengths, strict=True):
+            block[at : at + n].copy_(out[i, :n])
+            at += n
+        return _host(block, dtype)
+
+
+def _gather_pooled(pooled: Any, region: Region, dtype: str) -> np.ndarray:
+    """(len(region.ids), D) store-dtype pooled rows of one batch."""
+    import torch
+
+    with torch.inference_mode():
         picks = torch.as_tensor(region.picks, device=pooled.device)
-        pooled_rows = _to_host(pooled.index_select(0, picks), dtype)
-    return rows, pooled_rows, base + np.asarray(region.offsets, dtype=np.int64)
+        return _to_host(pooled.index_select(0, picks), dtype)
 
 
 def _padded(parts: list[np.ndarray], chunk_rows: int) -> np.ndarray:
@@ -300,9 +315,7 @@ def _run(
     dtype, pooled_only = str(writer.attrs["dtype"]), writer.pooled_only
     run_key = uuid.uuid4().hex[:8]
     pool = _WriterPool(writer)
-    unit_rows: list[np.ndarray] = []
-    unit_records: list[_Record] = []
-    unit_start, unit_since = base, time.monotonic()
+    unit_start, unit_since, unit_closed = base, time.monotonic(), True
     chunk_rows = writer.chunk_rows
     try:
         for index, batch in enumerate(batches):
@@ -324,24 +337,20 @@ def _run(
             nucleotides += sum(len(batch[p].seq) for p in todo)
             at = {p: i for i, p in enumerate(todo)}
             local = dataclasses.replace(region, picks=tuple(at[p] for p in region.picks))
-            rows, pooled_rows, offsets = _gather(out, pooled, local, base, dtype, pooled_only)
+            offsets = base + np.asarray(region.offsets, dtype=np.int64)
             lengths = np.asarray(region.lengths, dtype=np.int64)
-            if not unit_rows and not unit_records:
+            if unit_closed:  # this batch opens a new write unit
                 unit_start, unit_since = base + region.start, time.monotonic()
-            unit_records.append(
-                (f"b{index:08d}-{run_key}", list(region.ids), offsets, lengths, pooled_rows)
-            )
-            if rows is not None:
-                unit_rows.append(rows)
-            if region.closes or time.monotonic() - unit_since > COMMIT_SECONDS:
-                # a partial unit is written padded to its chunk boundary and rewritten whole
-                # (same lane) when it grows: every write is whole chunks, rows before records
-                block = _padded(unit_rows, chunk_rows) if unit_rows else None
-                pool.put((unit_start, block, unit_records), unit_start // chunk_rows)
-                unit_records = []
+            record = (f"b{index:08d}-{run_key}", list(region.ids), offsets, lengths,
+                      _gather_pooled(pooled, local, dtype))  # fmt: skip
+            # a partial unit is written padded to its chunk boundary and rewritten whole when
+            # it grows (same lane): every write is whole chunks, rows before records
+            flush = region.closes or time.monotonic() - unit_since > COMMIT_SECONDS
+            pool.put((unit_start, None if pooled_only else out, local, record, flush,
+                      region.closes), unit_start // chunk_rows)  # fmt: skip
+            if flush:
                 unit_since = time.monotonic()
-                if region.closes:
-                    unit_rows = []
+            unit_closed = region.closes
             written += len(region.ids)
             bar.update(sum(len(u.seq) for u in batch))
             if sleep:
