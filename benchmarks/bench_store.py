@@ -74,7 +74,8 @@ def write_once(
     batch_tokens: int,
 ) -> float:  # fmt: skip
     """Seconds to embed ``items`` with the stand-in backbone into a new store (fsync'ed)."""
-    from embedhead.embed.run import EmbedConfig, embed_sequences, store_attrs
+    from embedhead.embed.config import EmbedConfig
+    from embedhead.embed.run import embed_sequences, store_attrs
     from embedhead.store import open_writer
 
     if d_model not in _MODELS:
