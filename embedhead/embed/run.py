@@ -185,7 +185,9 @@ def _forward(model: Any, seqs: Sequence[str]) -> tuple[Any, Any, list[int]]:
         out = model(ids)  # (B, Lmax, D)
         lengths_dev = lengths.to(out.device)
         mask = torch.arange(out.shape[1], device=out.device)[None, :] < lengths_dev[:, None]
-        pooled = (out.float() * mask[..., None]).sum(dim=1) / lengths_dev[:, None].clamp(min=1)
+        # masked sum as one batched matmul (B, 1, L) @ (B, L, D): no (B, L, D) temporary
+        summed = torch.bmm(mask.to(torch.float32)[:, None, :], out.float()).squeeze(1)
+        pooled = summed / lengths_dev[:, None].clamp(min=1)
     return out, pooled, [int(n) for n in lengths.tolist()]
 
 
