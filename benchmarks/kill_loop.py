@@ -49,7 +49,8 @@ def main() -> None:
                 )  # fmt: skip
                 ok = proc.returncode == 0
                 passes[suffix] += ok
-                tail = "" if ok else " | " + " ".join(proc.stdout.split("\n")[-3:])[:400]
+                why = [ln for ln in proc.stdout.splitlines() if ln.startswith("E ")][:3]
+                tail = "" if ok else " | " + " ".join(why or proc.stdout.splitlines()[-3:])[:600]
                 print(f"run {i + 1:2d} {suffix:6s} {'pass' if ok else 'FAIL'} "
                       f"{time.perf_counter() - t0:5.1f} s{tail}", flush=True)  # fmt: skip
     finally:
