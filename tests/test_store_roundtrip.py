@@ -408,3 +408,25 @@ def test_batches_committed_in_any_order_are_exactly_what_a_resume_skips(tmp_path
         assert not list((path / layout.COMMITS).glob("*.npz"))  # folded into the index
         root = zarr.open_group(str(path), mode="r")
         assert root.attrs["n_sequences"] == 3 and root.attrs["format_version"] == 2
+
+
+def test_records_left_by_a_kill_after_folding_are_not_counted_twice(tmp_path):
+    """fold = index arrays, then the marker, then delete the records: a kill before the delete
+    leaves records whose entries are folded already."""
+    path = tmp_path / "s.zarr"
+    attrs = make_attrs(2, "float32")
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    writer = open_writer(path, attrs)
+    writer.write(["a", "b"], [x[:1], x[1:]], np.stack([x[0], x[1:].mean(0)]))
+    writer.commit()
+    kept = tmp_path / "kept"
+    shutil.copytree(path / layout.COMMITS, kept)
+    writer.close()
+    shutil.copytree(kept, path / layout.COMMITS, dirs_exist_ok=True)  # the "kill"
+    with open_store(path) as store:
+        assert store.ids() == ["a", "b"]
+        np.testing.assert_array_equal(store.get("b"), x[1:])
+    open_writer(path, attrs).close()
+    assert not list((path / layout.COMMITS).glob("*.npz"))
+    with open_store(path) as store:
+        assert store.ids() == ["a", "b"]

@@ -71,7 +71,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
         if not Path(path).is_dir():
             raise InputError("embedding store not found", path)
         self._group = _open_group(path, "r")
-        self._pending = read_records(path)
+        self._pending = _unfolded(self._group, read_records(path), path)
         super().__init__(str(path))
 
     def _read_attrs(self) -> dict[str, Any]:
@@ -216,6 +216,28 @@ class _ChunkFiles:
             block = region[k * chunk_rows : (k + 1) * chunk_rows]
             data = self._blosc.encode(block) if self._blosc is not None else block.data
             put_object(self._folder / self._keys.encode_chunk_key((first_chunk + k, 0)), data)
+
+
+def _unfolded(group: zarr.Group, records: Records, path: str | Path) -> Records:
+    """``records`` without the entries already folded into the index.
+
+    Folding writes the index arrays, then the marker, then deletes the records; a process
+    killed between the last two steps leaves records whose entries are folded already.
+    """
+    n = group.attrs.get(layout.N_SEQUENCES, 0)
+    if not records.n or not isinstance(n, int) or n <= 0:
+        return records
+    folded = set(str(s) for s in np.asarray(_member_array(group, layout.IDS, path)[:n]))
+    keep = np.fromiter((sid not in folded for sid in records.ids), dtype=bool, count=records.n)
+    if keep.all():
+        return records
+    return Records(
+        keys=records.keys,
+        ids=[sid for sid, k in zip(records.ids, keep, strict=True) if k],
+        offsets=records.offsets[keep],
+        lengths=records.lengths[keep],
+        pooled=records.pooled[keep],
+    )
 
 
 def put_object(path: Path, data: bytes | memoryview) -> None:
@@ -420,7 +442,7 @@ class ZarrStoreWriter(StoreWriter):
 
     def fold(self) -> int:
         """Append every pending record to the index arrays (offset order); returns how many."""
-        records = read_records(self.path, self.d_model)
+        records = _unfolded(self._group, read_records(self.path, self.d_model), self.path)
         attrs: dict[str, Any] = dict(self._group.attrs)
         n = int(attrs.get(layout.N_SEQUENCES, 0))
         p = int(attrs.get(layout.N_POSITIONS, 0))
@@ -446,7 +468,7 @@ class ZarrStoreWriter(StoreWriter):
                     layout.N_POSITIONS: p,
                 }
             )
-        for key in records.keys:
+        for key in read_records(self.path, self.d_model).keys:  # folded ones included
             (_records_dir(self.path) / key).unlink(missing_ok=True)
         return records.n
 
