@@ -28,7 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
+from embedhead.backbone import load_backbone
+from embedhead.backbone.tokenizer import TOKENIZER_INFO, tokenize
 from embedhead.dataset import sequence_id, source_records
 from embedhead.embed.config import DEFAULT_BATCH_TOKENS as DEFAULT_BATCH_TOKENS
 from embedhead.embed.config import PRECISIONS as PRECISIONS
@@ -45,7 +49,16 @@ from embedhead.embed.plan import (
     plan_shapes,
 )
 from embedhead.errors import ConfigError, IncompatibleError, InputError
-from embedhead.store import layout
+from embedhead.store import (
+    backend_of,
+    check_compatible,
+    layout,
+    merge_parts,
+    open_store,
+    open_writer,
+    part_paths,
+)
+from embedhead.store.access import open_zarr_writer
 from embedhead.store.base import StoreWriter
 
 SLOW_ENV = "EMBEDHEAD_TEST_BATCH_SLEEP"
@@ -176,9 +189,6 @@ _TORCH_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float
 
 def _forward(model: Any, seqs: Sequence[str]) -> tuple[Any, Any, list[int]]:
     """(B, Lmax, D) device rows, (B, D) pooled masked means (float32), lengths."""
-    import torch
-
-    from embedhead.backbone.tokenizer import tokenize
 
     ids, lengths = tokenize(list(seqs))
     with torch.inference_mode():
@@ -193,15 +203,11 @@ def _forward(model: Any, seqs: Sequence[str]) -> tuple[Any, Any, list[int]]:
 
 def _to_host(tensor: Any, dtype: str) -> np.ndarray:
     """Cast on the device to the store dtype, then copy (bfloat16 -> its uint16 bits)."""
-    import torch
-
     return _host(tensor.to(getattr(torch, _TORCH_DTYPES[dtype])), dtype)
 
 
 def _host(cast: Any, dtype: str) -> np.ndarray:
     """A tensor already in the store dtype -> host numpy array (bfloat16 -> uint16 bits)."""
-    import torch
-
     if dtype == "bfloat16":
         return cast.view(torch.int16).cpu().numpy().view(np.uint16)
     return cast.cpu().numpy()
@@ -209,8 +215,6 @@ def _host(cast: Any, dtype: str) -> np.ndarray:
 
 def _gather_rows(out: Any, region: Region, dtype: str) -> np.ndarray:
     """(region.rows, D) store-dtype host rows of one batch (padding rows are zeros)."""
-    import torch
-
     with torch.inference_mode():
         # one pass per sequence: copy_ casts to the store dtype on the device
         block = torch.zeros(
@@ -225,8 +229,6 @@ def _gather_rows(out: Any, region: Region, dtype: str) -> np.ndarray:
 
 def _gather_pooled(pooled: Any, region: Region, dtype: str) -> np.ndarray:
     """(len(region.ids), D) store-dtype pooled rows of one batch."""
-    import torch
-
     with torch.inference_mode():
         picks = torch.as_tensor(region.picks, device=pooled.device)
         return _to_host(pooled.index_select(0, picks), dtype)
@@ -258,7 +260,6 @@ def _run(
     n_unique: int,
 ) -> EmbedStats:
     """Embed the batches of ``regions`` (this rank's share) and write them into ``base``+."""
-    from tqdm import tqdm
 
     sleep = float(os.environ.get(SLOW_ENV, "0") or 0)
     start = time.perf_counter()
@@ -335,7 +336,6 @@ def _run(
 
 def store_attrs(model: Any, config: EmbedConfig) -> dict[str, Any]:
     """Root attributes a store written by ``model`` with ``config`` carries."""
-    from embedhead.backbone.tokenizer import TOKENIZER_INFO
 
     identity = model.identity
     return {
@@ -442,7 +442,6 @@ def _check_stored_ids(
     The store keys sequences by id, so an id re-used for another sequence (possible with a
     hand-made FASTA; dataset ids are content hashes) would otherwise keep its old embedding.
     """
-    from embedhead.store import check_compatible, open_store
 
     if not store_path.exists():
         return
@@ -485,8 +484,6 @@ def embed_dataset(
     Under ``torchrun`` (``WORLD_SIZE`` > 1): each rank writes its own shard
     ``STORE.parts/rank-K.zarr``, and rank 0 merges the shards after a barrier.
     """
-    from embedhead.backbone import load_backbone
-    from embedhead.store import backend_of, merge_parts, open_store, open_writer, part_paths
 
     config = config or EmbedConfig()
     config.validate()
@@ -569,8 +566,6 @@ def _run_distributed(
     """Zarr: every rank writes its batches straight into the one store (rank 0 reserves the
     regions and folds the commit records at the end). HDF5 (single writer): every rank keeps
     a Zarr journal ``STORE.parts/rank-K.zarr``; rank 0 assembles the file after a barrier."""
-    from embedhead.store import backend_of, check_compatible, merge_parts, open_store, open_writer
-    from embedhead.store.access import open_zarr_writer
 
     ctx.init()
     try:
