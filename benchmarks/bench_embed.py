@@ -10,8 +10,14 @@
 4. Peak resident memory of successive embed runs with growing numbers of sequences (must not
    grow with the number of sequences).
 
+5. ``--fake-backbone RATE`` (instead of 1-4): a stand-in backbone producing rows at RATE nt/s
+   (benchmarks/fake_backbone.py), so the overlap of backbone and writer is measured without a
+   GPU: end-to-end time against max(backbone alone, writer alone) (target <= 1.15), and peak
+   memory of embed at 1x, 2x, 4x the sequences (must stay flat).
+
 Run: ``.venv/bin/python benchmarks/bench_embed.py`` (under a minute on 2 idle CPU cores);
-``--scale 4`` for bigger runs, ``--device cuda`` on a GPU.
+``--scale 4`` for bigger runs, ``--device cuda`` on a GPU;
+``--fake-backbone 20e6 [--d-model 256]`` for the overlap figures.
 """
 
 from __future__ import annotations
@@ -119,13 +125,63 @@ def prepare_style_pairs(n_positives: int, seed: int) -> tuple[list[tuple[str, st
     return items, len(pairs)
 
 
+def fake_overlap(args: argparse.Namespace) -> None:
+    """Section 5: overlap of a stand-in backbone at ``args.fake_backbone`` nt/s and the writer."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.fake_backbone import FakeBackbone
+
+    torch.set_num_threads(1)
+    rate, d_model = float(args.fake_backbone), args.d_model
+    work = Path(tempfile.mkdtemp(prefix="bench_embed_fake_"))
+    try:
+        items = random_sequences(int(200 * args.scale), 500, 1500, seed=1)
+        nt = sum(len(s) for _, s in items)
+        fast, paced = FakeBackbone(d_model), FakeBackbone(d_model, rate)
+        embed_into(fast, items[:10], work / "warm.zarr", "float16", args.batch_tokens, "lz4")
+        bare_forward(paced, items, args.batch_tokens)
+        backbone_alone = paced.seconds  # the stand-in's own time (what a GPU would take)
+        mib = nt * d_model * 2 / 2**20
+        print(f"[overlap] stand-in backbone {rate:,.0f} nt/s, d_model {d_model}, {len(items)} "
+              f"sequences, {nt} nt ({mib:.0f} MiB of float16 rows)")  # fmt: skip
+        print(f"  backbone alone      {backbone_alone:7.2f} s")
+        for codec in ("lz4", "zstd", "none"):
+            writer_alone = embed_into(fast, items, work / f"w-{codec}.zarr", "float16",
+                                      args.batch_tokens, codec)  # fmt: skip
+            both = embed_into(paced, items, work / f"e-{codec}.zarr", "float16",
+                              args.batch_tokens, codec)  # fmt: skip
+            ratio = both / max(backbone_alone, writer_alone)
+            print(f"  {codec:4s}: writer alone {writer_alone:6.2f} s, end to end {both:6.2f} s, "
+                  f"ratio {ratio:5.2f}  (target <= 1.15)")  # fmt: skip
+        print("[memory] peak RSS rise of embed (stand-in backbone, lz4) at 1x, 2x, 4x sequences")
+        for k, factor in enumerate((1, 2, 4)):
+            seqs = random_sequences(int(100 * factor * args.scale), 500, 1500, seed=20 + k)
+            reset_peak_rss()
+            before = rss_mib()
+            embed_into(fast, seqs, work / f"m{k}.zarr", "float16", args.batch_tokens, "lz4")
+            peak = peak_rss_mib()
+            print(f"  {factor}x {len(seqs):6d} sequences  peak {peak:8.1f} MiB  "
+                  f"rise {peak - before:7.1f} MiB")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every job size")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-tokens", type=int, default=1 << 14)
     parser.add_argument("--preset", default="tiny-1k", help="backbone shape (random weights)")
+    parser.add_argument("--fake-backbone", type=float, default=None, metavar="RATE",
+                        help="overlap figures with a stand-in backbone at RATE nt/s")  # fmt: skip
+    parser.add_argument("--d-model", type=int, default=256, help="rows of the stand-in")
     args = parser.parse_args()
+    if args.fake_backbone:
+        fake_overlap(args)
+        return
 
     import torch
 

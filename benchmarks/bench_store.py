@@ -36,6 +36,7 @@ import numcodecs
 import numpy as np
 import torch
 
+from benchmarks.store_write import bench_write
 from embedhead.heads import data as heads_data
 from embedhead.heads.data import PairSpec, load_pairs
 from embedhead.heads.models import HeadConfig, build_head
@@ -269,11 +270,6 @@ def bench_read(args: argparse.Namespace) -> None:
     ))  # fmt: skip
 
 
-def bench_write(args: argparse.Namespace) -> None:
-    """The ``--write`` benchmark (issue 10, write side: lives on its own branch)."""
-    raise SystemExit("bench_store.py --write is not in this tree yet")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -297,6 +293,14 @@ def main() -> None:
         "--cache-mb", type=float, default=16, help="streamed chunk cache (below the store size)"
     )
     parser.add_argument("--tmp", default=None, help="folder for the temporary stores")
+    write = parser.add_argument_group("--write")
+    write.add_argument("--mb", type=int, default=64, help="payload MiB (store dtype)")
+    write.add_argument("--dtype", default="float16")
+    write.add_argument("--length", type=int, default=1000, help="mean sequence length")
+    write.add_argument("--batch-tokens", type=int, default=1 << 14)
+    write.add_argument("--compression", nargs="+", default=["none", "lz4", "zstd"])
+    write.add_argument("--repeats", type=int, default=2)
+    write.add_argument("--dir", default=None, help="folder on the disk to measure")
     args = parser.parse_args()
     if args.peak_child:
         peak_child(args.peak_child, args.batch_size, args.cache_mb)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from embedhead.dataset import iter_fasta, load_dataset
 from embedhead.embed.config import EmbedConfig
-from embedhead.embed.plan import Unique, plan_batches
+from embedhead.embed.plan import Unique, plan_batches, plan_regions, plan_shapes
 from embedhead.embed.run import embed_dataset, embed_sequences, store_attrs
 from embedhead.errors import ConfigError, IncompatibleError, InputError
 from embedhead.store import open_store, open_writer
@@ -258,6 +259,45 @@ def test_plan_covers_every_sequence_once_within_the_budget(lengths, budget, wind
         assert [len(u.seq) for u in batch] == sorted((len(u.seq) for u in batch), reverse=True)
     again = list(plan_batches(list(uniques), budget, window))
     assert [[u.ids for u in b] for b in again] == [[u.ids for u in b] for b in batches]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lengths=st.lists(st.integers(min_value=1, max_value=300), min_size=0, max_size=60),
+    budget=st.integers(min_value=1, max_value=1000),
+    chunk=st.sampled_from([1, 4, 64, 256]),
+    writers=st.integers(min_value=1, max_value=3),
+    stored=st.sets(st.integers(min_value=0, max_value=59)),
+)
+def test_planned_regions_are_disjoint_whole_chunks_per_writer(
+    lengths, budget, chunk, writers, stored
+):
+    uniques = [Unique("A" * n, (f"id{i}",)) for i, n in enumerate(lengths)]
+    shapes = plan_shapes(((len(u.seq), u.ids) for u in uniques), budget)
+    assert [[s[1] for s in b] for b in shapes] == [
+        [u.ids for u in b] for b in plan_batches(list(uniques), budget)
+    ]
+    done = {f"id{i}" for i in stored}
+    regions, total, skipped = plan_regions(
+        shapes, done.__contains__, chunk, writer_of=lambda i: i % writers
+    )
+    assert skipped == len(done & {u.ids[0] for u in uniques})
+    written = [sid for r in regions for sid in r.ids]
+    assert sorted(written) == sorted(u.ids[0] for u in uniques if u.ids[0] not in done)
+    owner: dict[int, int] = {}  # chunk -> writer
+    rows: list[tuple[int, int]] = []
+    for r in regions:
+        assert r.start + r.rows <= total and sum(r.lengths) <= r.rows
+        for off, n in zip(r.offsets, r.lengths, strict=True):
+            assert r.start <= off and off + n <= r.start + r.rows
+            rows.append((off, off + n))
+        if r.closes:
+            assert (r.start + r.rows) % chunk == 0
+        for c in range(r.start // chunk, -(-(r.start + r.rows) // chunk)):
+            assert owner.setdefault(c, r.batch % writers) == r.batch % writers
+    rows.sort()
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(rows))
+    assert total % chunk == 0
 
 
 def test_every_compression_is_lossless(tmp_path, tiny_dataset_dir, tiny_backbone_dir, suffix):

@@ -318,3 +318,107 @@ def test_missing_array_or_unreadable_attribute_is_a_clear_error(tmp_path, suffix
             fh.attrs["dtype"] = "not json{"
         with pytest.raises(InputError, match="unreadable root attribute"):
             open_store(path)
+
+
+def _write_format1_zarr(path: Path, attrs: dict, data: dict[str, np.ndarray]) -> None:
+    """A format-1 store key for key (contiguous rows, prefix marker), written with plain zarr."""
+    d = attrs["d_model"]
+    root = zarr.open_group(str(path), mode="w")
+    ids = list(data)
+    lengths = np.array([data[s].shape[0] for s in ids], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    rows = layout.rows_per_chunk(d, attrs["dtype"])
+    positions = np.concatenate([data[s] for s in ids]).astype(np.float32)
+    for name, values, chunks in (
+        ("positions", positions, (rows, d)),
+        ("pooled", np.stack([data[s].mean(0) for s in ids]).astype(np.float32), (rows, d)),
+        ("ids", np.asarray(ids, dtype=str), (layout.INDEX_CHUNK,)),
+        ("offsets", offsets, (layout.INDEX_CHUNK,)),
+        ("lengths", lengths, (layout.INDEX_CHUNK,)),
+    ):
+        kind = str if name == "ids" else values.dtype
+        arr = root.create_array(name, shape=values.shape, chunks=chunks, dtype=kind)
+        arr[...] = values
+    root.attrs.update(
+        {**attrs, "format_version": 1, "n_sequences": len(ids), "n_positions": int(lengths.sum())}
+    )
+
+
+def test_format1_store_reads_and_is_upgraded_on_append(tmp_path):
+    path = tmp_path / "old.zarr"
+    attrs = make_attrs(3, "float32")
+    rng = np.random.default_rng(1)
+    old = {s: rng.standard_normal((n, 3)).astype(np.float32) for s, n in (("a", 5), ("b", 2))}
+    _write_format1_zarr(path, attrs, old)
+    with open_store(path) as store:
+        assert store.ids() == ["a", "b"] and store.attrs["format_version"] == 1
+        np.testing.assert_array_equal(store.get("b"), old["b"])
+    new = rng.standard_normal((4, 3)).astype(np.float32)
+    with open_writer(path, attrs) as writer:
+        assert "a" in writer
+        writer.write(["c"], [new], new.mean(0, keepdims=True))
+    with open_store(path) as store:
+        assert store.attrs["format_version"] == 2
+        assert store.ids() == ["a", "b", "c"]
+        for sid, x in (*old.items(), ("c", new)):
+            np.testing.assert_array_equal(store.get(sid), x)
+        assert int(store.offsets()[2]) % layout.rows_per_chunk(3, "float32") == 0
+
+
+def test_batches_committed_in_any_order_are_exactly_what_a_resume_skips(tmp_path, suffix):
+    """Planned writes: regions reserved up front, batches written and committed out of order
+    (as writer threads or ranks do); a writer that dies keeps exactly the committed batches."""
+    path = tmp_path / f"s{suffix}"
+    attrs = make_attrs(2, "float32")
+    writer = open_writer(path, attrs)
+    chunk = writer.chunk_rows
+    base = writer.reserve(3 * chunk)
+    x = {k: np.full((chunk, 2), float(k + 1), dtype=np.float32) for k in range(3)}
+    for k in (2, 0):  # batch 1 never commits: the process "dies" with its rows half written
+        start = base + k * chunk
+        writer.write_region(start, x[k])
+        writer.commit_batch(f"b{k}", [f"s{k}"], np.array([start]), np.array([chunk]), x[k][:1])
+    writer.write_region(base + chunk, x[1])
+    writer.abandon()
+    if suffix == ".zarr":
+        with open_store(path) as store:  # readers see the committed batches, in offset order
+            assert store.ids() == ["s0", "s2"]
+            np.testing.assert_array_equal(store.get("s2"), x[2])
+            np.testing.assert_array_equal(store.get_pooled(["s2", "s0"]), [x[2][0], x[0][0]])
+    with open_writer(path, attrs) as writer:
+        assert "s0" in writer and "s2" in writer and "s1" not in writer
+        start = writer.reserve(chunk)
+        assert start >= base + 3 * chunk  # a resumed run writes into a fresh region
+        writer.write_region(start, x[1])
+        writer.commit_batch("b1", ["s1"], np.array([start]), np.array([chunk]), x[1][:1])
+    with open_store(path) as store:
+        assert store.ids() == ["s0", "s2", "s1"]
+        for k in range(3):
+            np.testing.assert_array_equal(store.get(f"s{k}"), x[k])
+            np.testing.assert_array_equal(store.get_pooled([f"s{k}"]), x[k][:1])
+    if suffix == ".zarr":
+        assert not list((path / layout.COMMITS).glob("*.npz"))  # folded into the index
+        root = zarr.open_group(str(path), mode="r")
+        assert root.attrs["n_sequences"] == 3 and root.attrs["format_version"] == 2
+
+
+def test_records_left_by_a_kill_after_folding_are_not_counted_twice(tmp_path):
+    """fold = index arrays, then the marker, then delete the records: a kill before the delete
+    leaves records whose entries are folded already."""
+    path = tmp_path / "s.zarr"
+    attrs = make_attrs(2, "float32")
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    writer = open_writer(path, attrs)
+    writer.write(["a", "b"], [x[:1], x[1:]], np.stack([x[0], x[1:].mean(0)]))
+    writer.commit()
+    kept = tmp_path / "kept"
+    shutil.copytree(path / layout.COMMITS, kept)
+    writer.close()
+    shutil.copytree(kept, path / layout.COMMITS, dirs_exist_ok=True)  # the "kill"
+    with open_store(path) as store:
+        assert store.ids() == ["a", "b"]
+        np.testing.assert_array_equal(store.get("b"), x[1:])
+    open_writer(path, attrs).close()
+    assert not list((path / layout.COMMITS).glob("*.npz"))
+    with open_store(path) as store:
+        assert store.ids() == ["a", "b"]

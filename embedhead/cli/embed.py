@@ -97,8 +97,9 @@ def embed_command(
     Every sequence of a dataset folder (or FASTA file) not yet in the store is embedded.
 
     The backbone runs once per unique sequence; rerunning the same command after an
-    interruption resumes where it stopped. Under torchrun each rank writes its own shard,
-    merged by rank 0 at the end.
+    interruption resumes where it stopped (committed batches are skipped). Under torchrun
+    every rank writes straight into a .zarr store; an .h5 store keeps a single writer (each
+    rank journals to STORE.h5.parts/, rank 0 assembles the file at the end).
 
     \b
     Examples:

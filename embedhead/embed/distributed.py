@@ -1,11 +1,13 @@
 """Multi-process embedding under ``torchrun`` (one or many nodes).
 
 Rank and world size come from the environment torchrun sets (``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK``). Every rank plans the same batches and takes every ``world_size``-th one; it
-writes them to its own shard ``STORE.parts/rank-K.zarr`` (no two processes ever write one chunk
-or one HDF5 file). After a barrier, rank 0 merges the shards into the store
-(:func:`embedhead.store.merge_parts`, a sequential copy) and removes them. The process group
-uses gloo (barriers only; tensors never travel between ranks), so it works on CPU and GPU.
+``LOCAL_RANK``). Every rank plans the same batches and the same store layout and takes every
+``world_size``-th batch. Zarr: rank 0 reserves the regions (their first row is broadcast) and
+every rank writes its batches' whole chunks and commit records straight into the one store (no
+two processes ever write one chunk); after a barrier rank 0 folds the records into the index.
+HDF5 keeps a single writer: each rank writes a Zarr journal ``STORE.parts/rank-K.zarr`` and rank
+0 assembles the file after a barrier. The process group uses gloo (barriers and one integer
+broadcast; embeddings never travel between ranks), so it works on CPU and GPU.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ class DistContext:
 
         if self.world_size > 1:
             dist.barrier()
+
+    def broadcast(self, value: int) -> int:
+        """Rank 0's ``value`` on every rank."""
+        if self.world_size == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return int(box[0])
 
     def shutdown(self) -> None:
 

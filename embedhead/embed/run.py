@@ -15,11 +15,13 @@ the result equals an uninterrupted run bit for bit. Distributed ranks take every
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +39,14 @@ from embedhead.embed.config import PRECISIONS as PRECISIONS
 from embedhead.embed.config import EmbedConfig
 from embedhead.embed.distributed import DistContext, dist_context
 from embedhead.embed.plan import (
+    Region,
+    Shape,
     Unique,
     check_lengths,
     group_items,
     plan_batches,
+    plan_regions,
+    plan_shapes,
 )
 from embedhead.errors import ConfigError, IncompatibleError, InputError
 from embedhead.store import (
@@ -52,6 +58,7 @@ from embedhead.store import (
     open_writer,
     part_paths,
 )
+from embedhead.store.access import open_zarr_writer
 from embedhead.store.base import StoreWriter
 
 SLOW_ENV = "EMBEDHEAD_TEST_BATCH_SLEEP"
@@ -93,90 +100,171 @@ class EmbedSummary:
         )
 
 
-# -- the writer thread ----------------------------------------------------------------------
-class _WriterThread:
-    """Writes (ids, positions, pooled) batches and commits, overlapping the backbone."""
+# -- the writer pool -------------------------------------------------------------------------
+WRITER_THREADS = max(1, min(4, os.cpu_count() or 1))
+"""Threads encoding and writing batch regions (blosc/zstd and file I/O release the GIL)."""
 
-    def __init__(self, writer: StoreWriter, commit_seconds: float = 2.0) -> None:
+COMMIT_SECONDS = 2.0
+"""A write unit still filling its chunk is written and its batches committed at least this often."""
+
+_Record = tuple[str, list[str], np.ndarray, np.ndarray, np.ndarray]
+"""(commit key, ids, absolute offsets, lengths, pooled rows) of one batch."""
+_Task = tuple[int, Any, "Region | None", _Record, bool, bool]
+"""(first row of the batch's write unit, backbone rows (B, L, D) on the device or None, the
+batch's region (picks into those rows), its commit record, flush the unit now, unit closes)."""
+
+
+class _WriterPool:
+    """Threads that write batch regions and commit each batch, overlapping the backbone.
+
+    Each thread has its own queue of at most 2 batches: a backbone that outruns the disk waits
+    (back-pressure) instead of piling rows up in memory. A thread gathers a batch's rows (cast
+    to the store dtype on the device, then copied to the host), so the producer only runs the
+    backbone. All batches of one write unit go to one lane (``put(task, lane)``): the lane
+    keeps the unit's rows, writes them whole (padded to the chunk boundary) when told to
+    flush, then commits the batches they hold; a partial unit rewritten later is never
+    overtaken by its older version. Units and batches otherwise commit in any order.
+    """
+
+    def __init__(self, writer: StoreWriter, threads: int = WRITER_THREADS) -> None:
         self._writer = writer
-        self._queue: queue.Queue[tuple[list[str], list[np.ndarray], np.ndarray] | None] = (
-            queue.Queue(maxsize=4)
-        )
+        self._queues: list[queue.Queue[_Task | None]] = [
+            queue.Queue(maxsize=2) for _ in range(threads)
+        ]
         self._error: BaseException | None = None
-        self._commit_seconds = commit_seconds
-        self._thread = threading.Thread(target=self._run, name="embedhead-writer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._work, args=(q,), name=f"embedhead-writer-{i}", daemon=True
+            )
+            for i, q in enumerate(self._queues)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _run(self) -> None:
-        last = time.monotonic()
-        try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    break
-                self._writer.write(*item)
-                if self._queue.empty() or time.monotonic() - last > self._commit_seconds:
-                    self._writer.commit()
-                    last = time.monotonic()
-            self._writer.commit()
-        except BaseException as exc:
-            self._error = exc
-            while True:  # drain so the producer never blocks on a dead consumer
-                try:
-                    if self._queue.get(timeout=0.1) is None:
-                        break
-                except queue.Empty:
-                    if not self._thread.is_alive():
-                        break
+    def _work(self, tasks: queue.Queue[_Task | None]) -> None:
+        units: dict[int, tuple[list[np.ndarray], list[_Record]]] = {}
+        dtype = str(self._writer.attrs["dtype"])
+        while True:
+            item = tasks.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # drain so the producer never blocks on dead consumers
+            start, out, region, record, flush, closes = item
+            try:
+                rows, records = units.setdefault(start, ([], []))
+                if out is not None and region is not None:
+                    rows.append(_gather_rows(out, region, dtype))
+                records.append(record)
+                if flush:
+                    if rows:
+                        self._writer.write_region(start, _padded(rows, self._writer.chunk_rows))
+                    for done in records:  # rows first, then the commit records
+                        self._writer.commit_batch(*done)
+                    records.clear()
+                if closes:
+                    del units[start]
+            except BaseException as exc:
+                self._error = exc
 
-    def put(self, ids: list[str], positions: list[np.ndarray], pooled: np.ndarray) -> None:
+    def put(self, task: _Task, lane: int) -> None:
         self._raise()
-        self._queue.put((ids, positions, pooled))
+        self._queues[lane % len(self._queues)].put(task)
 
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
 
     def finish(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        for tasks in self._queues:
+            tasks.put(None)
+        for thread in self._threads:
+            thread.join()
         self._raise()
 
 
 # -- embedding ------------------------------------------------------------------------------
-def _forward(
-    model: Any, seqs: Sequence[str]
-) -> tuple[list[np.ndarray], np.ndarray]:  # pragma: no cover - thin torch glue
+_TORCH_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
+
+
+def _forward(model: Any, seqs: Sequence[str]) -> tuple[Any, Any, list[int]]:
+    """(B, Lmax, D) device rows, (B, D) pooled masked means (float32), lengths."""
 
     ids, lengths = tokenize(list(seqs))
     with torch.inference_mode():
-        out = model(ids)  # (B, Lmax, D) float32
+        out = model(ids)  # (B, Lmax, D)
         lengths_dev = lengths.to(out.device)
         mask = torch.arange(out.shape[1], device=out.device)[None, :] < lengths_dev[:, None]
-        pooled = (out * mask[..., None]).sum(dim=1) / lengths_dev[:, None].clamp(min=1)
-        out_np = out.float().cpu().numpy()
-        pooled_np = pooled.float().cpu().numpy()
-    rows = [out_np[i, : int(n)] for i, n in enumerate(lengths.tolist())]
-    return rows, pooled_np
+        # masked sum as one batched matmul (B, 1, L) @ (B, L, D): no (B, L, D) temporary
+        summed = torch.bmm(mask.to(torch.float32)[:, None, :], out.float()).squeeze(1)
+        pooled = summed / lengths_dev[:, None].clamp(min=1)
+    return out, pooled, [int(n) for n in lengths.tolist()]
+
+
+def _to_host(tensor: Any, dtype: str) -> np.ndarray:
+    """Cast on the device to the store dtype, then copy (bfloat16 -> its uint16 bits)."""
+    return _host(tensor.to(getattr(torch, _TORCH_DTYPES[dtype])), dtype)
+
+
+def _host(cast: Any, dtype: str) -> np.ndarray:
+    """A tensor already in the store dtype -> host numpy array (bfloat16 -> uint16 bits)."""
+    if dtype == "bfloat16":
+        return cast.view(torch.int16).cpu().numpy().view(np.uint16)
+    return cast.cpu().numpy()
+
+
+def _gather_rows(out: Any, region: Region, dtype: str) -> np.ndarray:
+    """(region.rows, D) store-dtype host rows of one batch (padding rows are zeros)."""
+    with torch.inference_mode():
+        # one pass per sequence: copy_ casts to the store dtype on the device
+        block = torch.zeros(
+            (region.rows, out.shape[2]), dtype=getattr(torch, dtype), device=out.device
+        )
+        at = 0
+        for i, n in zip(region.picks, region.lengths, strict=True):
+            block[at : at + n].copy_(out[i, :n])
+            at += n
+        return _host(block, dtype)
+
+
+def _gather_pooled(pooled: Any, region: Region, dtype: str) -> np.ndarray:
+    """(len(region.ids), D) store-dtype pooled rows of one batch."""
+    with torch.inference_mode():
+        picks = torch.as_tensor(region.picks, device=pooled.device)
+        return _to_host(pooled.index_select(0, picks), dtype)
+
+
+def _padded(parts: list[np.ndarray], chunk_rows: int) -> np.ndarray:
+    """Rows of a write unit so far, zero-padded to the next chunk boundary."""
+    rows = sum(p.shape[0] for p in parts)
+    if len(parts) == 1 and rows % chunk_rows == 0:
+        return parts[0]  # one batch that fills its chunks: no copy
+    out = np.zeros((-(-rows // chunk_rows) * chunk_rows, parts[0].shape[1]), parts[0].dtype)
+    np.concatenate(parts, out=out[:rows]) if len(parts) > 1 else np.copyto(out[:rows], parts[0])
+    return out
 
 
 def _run(
     batches: Iterable[list[Unique]],
+    regions: Sequence[Region],
+    base: int,
     writer: StoreWriter,
     model: Any,
     *,
-    done: Callable[[str], bool],
     rank: int,
     world_size: int,
+    skipped: int,
     total_nt: int,
     progress: bool,
     n_ids: int,
     n_unique: int,
 ) -> EmbedStats:
+    """Embed the batches of ``regions`` (this rank's share) and write them into ``base``+."""
 
     sleep = float(os.environ.get(SLOW_ENV, "0") or 0)
     start = time.perf_counter()
-    calls = embedded = written = skipped = nucleotides = 0
+    calls = embedded = written = nucleotides = 0
+    mine = {r.batch: r for r in regions if r.batch % world_size == rank}
     bar = tqdm(
         total=total_nt,
         unit="nt",
@@ -186,38 +274,50 @@ def _run(
         position=rank if world_size > 1 else None,
         dynamic_ncols=True,
     )
-    thread = _WriterThread(writer)
+    dtype, pooled_only = str(writer.attrs["dtype"]), writer.pooled_only
+    run_key = uuid.uuid4().hex[:8]
+    pool = _WriterPool(writer)
+    unit_start, unit_since, unit_closed = base, time.monotonic(), True
+    chunk_rows = writer.chunk_rows
     try:
         for index, batch in enumerate(batches):
-            if index % world_size != rank:
+            region = mine.get(index)
+            if region is None:
+                if index % world_size == rank:
+                    bar.update(sum(len(u.seq) for u in batch))
                 continue
-            batch_nt = sum(len(u.seq) for u in batch)
+            pairs = zip(region.picks, region.ids, strict=True)
+            if any(sid not in batch[p].ids for p, sid in pairs):
+                raise RuntimeError(f"batch {index} does not match its planned layout")
             # commits hold whole batches, so after a crash a batch is all done or all missing
             # and is recomputed with the same composition; when appending new names, only the
             # sequences still missing something go through the backbone
-            todo = [(u, m) for u in batch if (m := [sid for sid in u.ids if not done(sid)])]
-            skipped += sum(len(u.ids) for u in batch) - sum(len(m) for _, m in todo)
-            if not todo:
-                bar.update(batch_nt)
-                continue
-            rows, pooled = _forward(model, [u.seq for u, _ in todo])
+            todo = sorted(set(region.picks))
+            out, pooled, _ = _forward(model, [batch[p].seq for p in todo])
             calls += 1
             embedded += len(todo)
-            nucleotides += sum(len(u.seq) for u, _ in todo)
-            out_ids: list[str] = []
-            out_rows: list[np.ndarray] = []
-            pick: list[int] = []
-            for i, (_, missing) in enumerate(todo):
-                for sid in missing:
-                    out_ids.append(sid)
-                    out_rows.append(rows[i])
-                    pick.append(i)
-            thread.put(out_ids, out_rows, pooled[pick])
-            written += len(out_ids)
-            bar.update(batch_nt)
+            nucleotides += sum(len(batch[p].seq) for p in todo)
+            at = {p: i for i, p in enumerate(todo)}
+            local = dataclasses.replace(region, picks=tuple(at[p] for p in region.picks))
+            offsets = base + np.asarray(region.offsets, dtype=np.int64)
+            lengths = np.asarray(region.lengths, dtype=np.int64)
+            if unit_closed:  # this batch opens a new write unit
+                unit_start, unit_since = base + region.start, time.monotonic()
+            record = (f"b{index:08d}-{run_key}", list(region.ids), offsets, lengths,
+                      _gather_pooled(pooled, local, dtype))  # fmt: skip
+            # a partial unit is written padded to its chunk boundary and rewritten whole when
+            # it grows (same lane): every write is whole chunks, rows before records
+            flush = region.closes or time.monotonic() - unit_since > COMMIT_SECONDS
+            pool.put((unit_start, None if pooled_only else out, local, record, flush,
+                      region.closes), unit_start // chunk_rows)  # fmt: skip
+            if flush:
+                unit_since = time.monotonic()
+            unit_closed = region.closes
+            written += len(region.ids)
+            bar.update(sum(len(u.seq) for u in batch))
             if sleep:
                 time.sleep(sleep)
-        thread.finish()
+        pool.finish()
     except BaseException:
         bar.close()
         raise
@@ -264,31 +364,34 @@ def embed_sequences(
     max_length: int | None = None,
     progress: bool = False,
     done: Callable[[str], bool] | None = None,
-    rank: int = 0,
-    world_size: int = 1,
 ) -> EmbedStats:
     """Embed (id, normalised sequence) items not yet in ``writer`` and write them.
 
     Groups items by content (the backbone runs once per unique sequence), checks lengths
     against ``model.config.max_seq_len`` (or truncates to ``max_length``), plans batches and
-    streams them through the writer thread. Holds the items in memory: meant for modest inputs
-    (``predict``); :func:`embed_dataset` streams big ones.
+    their store regions and streams them through the writer pool. Holds the items in memory:
+    meant for modest inputs (``predict``); :func:`embed_dataset` streams big ones.
     """
     uniques = group_items(items, max_length)
     check_lengths(
         ((u.ids[0], len(u.seq)) for u in uniques), int(model.config.max_seq_len), max_length
     )
-    n_ids = sum(len(u.ids) for u in uniques)
+    plan = plan_shapes(((len(u.seq), u.ids) for u in uniques), batch_tokens)
+    regions, rows, skipped = plan_regions(
+        plan, done or writer.__contains__, writer.chunk_rows, writer.pooled_only
+    )
     return _run(
         plan_batches(uniques, batch_tokens),
+        regions,
+        writer.reserve(rows),
         writer,
         model,
-        done=done if done is not None else writer.__contains__,
-        rank=rank,
-        world_size=world_size,
-        total_nt=sum(len(u.seq) for u in uniques) // max(1, world_size),
+        rank=0,
+        world_size=1,
+        skipped=skipped,
+        total_nt=sum(len(u.seq) for u in uniques),
         progress=progress,
-        n_ids=n_ids,
+        n_ids=sum(len(u.ids) for u in uniques),
         n_unique=len(uniques),
     )
 
@@ -405,7 +508,12 @@ def embed_dataset(
     attrs = store_attrs(model, config)
     _check_stored_ids(store_path, source, census, attrs)
 
-    def run(writer: StoreWriter, done: Callable[[str], bool]) -> EmbedStats:
+    shapes: list[Shape] = [
+        (census.length_by_key[key], tuple(ids)) for key, ids in census.ids_by_key.items()
+    ]
+    plan = plan_shapes(shapes, config.batch_tokens, config.window_nucleotides)
+
+    def run(writer: StoreWriter, regions: list[Region], base: int, skipped: int) -> EmbedStats:
         batches = plan_batches(
             _stream_uniques(source, census, config.max_length),
             config.batch_tokens,
@@ -413,11 +521,13 @@ def embed_dataset(
         )
         return _run(
             batches,
+            regions,
+            base,
             writer,
             model,
-            done=done,
             rank=ctx.rank,
             world_size=ctx.world_size,
+            skipped=skipped,
             total_nt=census.total_nt // ctx.world_size,
             progress=config.progress,
             n_ids=census.n_ids,
@@ -426,11 +536,14 @@ def embed_dataset(
 
     if ctx.world_size == 1:
         if backend_of(store_path) == "zarr" and part_paths(store_path):
-            merge_parts(store_path)  # leftovers of an interrupted distributed run
+            merge_parts(store_path)  # leftovers of an interrupted format-1 distributed run
         with open_writer(store_path, attrs) as writer:
-            stats = run(writer, writer.__contains__)
+            regions, rows, skipped = plan_regions(
+                plan, writer.__contains__, writer.chunk_rows, config.pooled_only
+            )
+            stats = run(writer, regions, writer.reserve(rows), skipped)
     else:
-        stats = _run_distributed(ctx, store_path, attrs, run)
+        stats = _run_distributed(ctx, store_path, attrs, plan, config.pooled_only, run)
     with open_store(store_path) as store:
         n_store = len(store)
     return EmbedSummary(
@@ -446,14 +559,50 @@ def _run_distributed(
     ctx: DistContext,
     store_path: Path,
     attrs: dict[str, Any],
-    run: Callable[[StoreWriter, Callable[[str], bool]], EmbedStats],
+    plan: list[list[Shape]],
+    pooled_only: bool,
+    run: Callable[[StoreWriter, list[Region], int, int], EmbedStats],
 ) -> EmbedStats:
+    """Zarr: every rank writes its batches straight into the one store (rank 0 reserves the
+    regions and folds the commit records at the end). HDF5 (single writer): every rank keeps
+    a Zarr journal ``STORE.parts/rank-K.zarr``; rank 0 assembles the file after a barrier."""
 
     ctx.init()
     try:
         if store_path.exists():  # every rank refuses an incompatible store before any barrier
             with open_store(store_path) as store:
                 check_compatible(store.attrs, attrs, store_path)
+        mine = lambda index: index % ctx.world_size == ctx.rank  # noqa: E731
+        if backend_of(store_path) == "zarr":
+            writer = None
+            if ctx.rank == 0:
+                merge_parts(store_path)  # leftovers of an interrupted format-1 run
+                writer = open_zarr_writer(store_path, attrs)  # creates, locks, folds at close
+            ctx.barrier()
+            if writer is None:
+                writer = open_zarr_writer(store_path, attrs, owner=False)
+            try:
+                regions, rows, skipped = plan_regions(
+                    plan,
+                    writer.__contains__,
+                    writer.chunk_rows,
+                    pooled_only,
+                    count=mine,
+                    writer_of=lambda index: index % ctx.world_size,
+                )
+                base = ctx.broadcast(writer.reserve(rows) if ctx.rank == 0 else 0)
+                writer.adopt(base, rows)
+                stats = run(writer, regions, base, skipped)
+                if ctx.rank != 0:
+                    writer.close()  # records are committed; nothing to fold here
+            except BaseException:
+                writer.abandon()
+                raise
+            ctx.barrier()
+            if ctx.rank == 0:
+                writer.close()
+            ctx.barrier()
+            return stats
         if ctx.rank == 0:
             merge_parts(store_path)  # leftovers of an interrupted run
         ctx.barrier()
@@ -461,8 +610,12 @@ def _run_distributed(
         if store_path.exists():
             with open_store(store_path) as store:
                 stored = set(store.ids())
-        with open_writer(store_path, attrs, part=ctx.rank) as writer:
-            stats = run(writer, lambda sid: sid in stored or sid in writer)
+        with open_writer(store_path, attrs, part=ctx.rank) as journal:
+            done = lambda sid: sid in stored or sid in journal  # noqa: E731
+            regions, rows, skipped = plan_regions(
+                plan, done, journal.chunk_rows, pooled_only, keep=mine, count=mine
+            )
+            stats = run(journal, regions, journal.reserve(rows), skipped)
         ctx.barrier()
         if ctx.rank == 0:
             merge_parts(store_path)

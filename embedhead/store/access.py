@@ -21,7 +21,7 @@ import numpy as np
 from embedhead.errors import ConfigError, IncompatibleError
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, StoreWriter, select_block
-from embedhead.store.hdf5_backend import Hdf5EmbeddingStore, assemble_hdf5
+from embedhead.store.hdf5_backend import Hdf5EmbeddingStore, assemble_hdf5, raw_blocks
 from embedhead.store.zarr_backend import (
     ZarrEmbeddingStore,
     ZarrStoreWriter,
@@ -141,8 +141,13 @@ def _stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if k not in (layout.N_SEQUENCES, layout.N_POSITIONS)}
 
 
-def open_zarr_writer(path: str | Path, attrs: dict[str, Any]) -> StoreWriter:
-    """Create (atomically) or reopen a ``.zarr`` store for appending, checking compatibility."""
+def open_zarr_writer(
+    path: str | Path, attrs: dict[str, Any], *, owner: bool = True
+) -> ZarrStoreWriter:
+    """Create (atomically) or reopen a ``.zarr`` store for appending, checking compatibility.
+
+    ``owner=False``: a torchrun rank other than 0 writing into the store rank 0 holds.
+    """
     path = Path(path)
     if not path.exists():
         try:
@@ -150,7 +155,7 @@ def open_zarr_writer(path: str | Path, attrs: dict[str, Any]) -> StoreWriter:
         except OSError:
             if not path.exists():
                 raise
-    writer = ZarrStoreWriter(path)
+    writer = ZarrStoreWriter(path, owner=owner)
     try:
         check_compatible(writer.attrs, attrs, path)
     except BaseException:
@@ -162,7 +167,9 @@ def open_zarr_writer(path: str | Path, attrs: dict[str, Any]) -> StoreWriter:
 def open_writer(path: str | Path, attrs: dict[str, Any], *, part: int | None = None) -> StoreWriter:
     """Writer appending to ``path``, or to its shard ``STORE.parts/rank-PART.zarr``.
 
-    HDF5 stores always write through a journal shard and are re-assembled on ``close()``.
+    HDF5 stores always write through a journal shard and are re-assembled on ``close()``
+    (single writer). Zarr stores are written in place (torchrun ranks too: see
+    :func:`open_zarr_writer` with ``owner=False``); ``part`` is for HDF5 journals.
     Raises IncompatibleError when the store (or a shard) was built with another backbone or
     other options.
     """
@@ -224,7 +231,7 @@ def _merge_into_zarr(path: Path, attrs: dict[str, Any], readers: list[EmbeddingS
     added = 0
     try:
         for reader in readers:
-            for block in reader.iter_raw():
+            for block in raw_blocks(reader):
                 ids, lengths, positions, pooled = select_block(
                     block, [sid not in writer for sid in block[0]]
                 )
@@ -252,9 +259,10 @@ def _merge_into_hdf5(path: Path, attrs: dict[str, Any], readers: list[EmbeddingS
 class Hdf5JournalWriter(StoreWriter):
     """Writes new sequences to a Zarr journal shard; ``close()`` re-assembles the ``.h5`` file."""
 
-    def __init__(self, path: str | Path, journal: StoreWriter) -> None:
+    def __init__(self, path: str | Path, journal: ZarrStoreWriter) -> None:
         self.path = Path(path)
         self._journal = journal
+        self.chunk_rows = journal.chunk_rows
         self.attrs = dict(journal.attrs)
         self._existing: set[str] = set()
         if self.path.exists():
@@ -272,6 +280,22 @@ class Hdf5JournalWriter(StoreWriter):
         pooled: np.ndarray,
     ) -> None:
         self._journal.write_raw(ids, lengths, positions, pooled)
+
+    def reserve(self, rows: int) -> int:
+        return self._journal.reserve(rows)
+
+    def write_region(self, start: int, region: np.ndarray) -> None:
+        self._journal.write_region(start, region)
+
+    def commit_batch(
+        self,
+        key: str,
+        ids: Sequence[str],
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        pooled: np.ndarray,
+    ) -> None:
+        self._journal.commit_batch(key, ids, offsets, lengths, pooled)
 
     def commit(self) -> None:
         """Commit to the journal (crash-safe); the ``.h5`` file changes only on ``close()``."""

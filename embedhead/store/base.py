@@ -102,10 +102,10 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
         self.path = path
         self.attrs: dict[str, Any] = self._read_attrs()
         version = self.attrs.get("format_version")
-        if version != layout.FORMAT_VERSION:
+        if version not in layout.READABLE_FORMATS:
             raise InputError(
                 f"unsupported store format_version {version!r} "
-                f"(this embedhead reads {layout.FORMAT_VERSION})",
+                f"(this embedhead reads {', '.join(map(str, layout.READABLE_FORMATS))})",
                 path,
             )
         n = _check_attrs(self.attrs, path)
@@ -364,7 +364,35 @@ def select_block(block: RawBlock, keep: Sequence[bool]) -> RawBlock:
 
 
 class StoreWriter(_StoreAttrs, abc.ABC):
-    """Appends sequences to a store; nothing is visible to readers before ``commit()``."""
+    """Appends sequences to a store; nothing is visible to readers before ``commit()``.
+
+    Planned writes (``embed``): ``reserve(rows)`` returns the first row of a chunk-aligned
+    region of ``positions`` (``chunk_rows`` per chunk); ``write_region`` writes whole chunks,
+    then ``commit_batch`` commits each batch whose rows they hold.
+    """
+
+    chunk_rows: int = 1
+
+    @abc.abstractmethod
+    def reserve(self, rows: int) -> int:
+        """Allocate a chunk-aligned region of at least ``rows`` rows; returns its first row."""
+
+    @abc.abstractmethod
+    def write_region(self, start: int, region: np.ndarray) -> None:
+        """Write whole chunks ``region`` (k * chunk_rows, D) at chunk-aligned row ``start``
+        (thread-safe; disjoint regions may be written concurrently)."""
+
+    @abc.abstractmethod
+    def commit_batch(
+        self,
+        key: str,
+        ids: Sequence[str],
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        pooled: np.ndarray,
+    ) -> None:
+        """Commit batch ``key`` whose rows are written: ids, absolute offsets, lengths and
+        encoded pooled rows (thread-safe; batches commit in any order)."""
 
     @abc.abstractmethod
     def __contains__(self, sid: object) -> bool:

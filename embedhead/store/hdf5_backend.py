@@ -1,19 +1,21 @@
 """HDF5 backend: one ``.h5`` file holding the layout of :mod:`embedhead.store.layout`.
 
-An HDF5 file can be corrupted by a process killed mid-write, so embedhead never writes into a
-live ``.h5`` file. New sequences go to a crash-safe Zarr journal in the sidecar folder
-``STORE.h5.parts/`` (see :mod:`embedhead.store.zarr_backend`); when a run finishes, the file is
-re-assembled from the old file plus the journal into ``.STORE.h5.tmp-*``, fsynced and renamed
-over ``STORE.h5`` in one step, and the journal is removed. A killed run leaves the old file
-intact and its committed journal entries are reused by the next run. Root attributes are JSON
-strings (``json.loads(f.attrs["backbone"])``).
+Single writer: only one process ever writes an ``.h5`` file (torchrun ranks each keep a Zarr
+journal, rank 0 assembles). An HDF5 file can be corrupted by a process killed mid-write, so
+embedhead never writes into a live ``.h5`` file. New sequences go to a crash-safe Zarr journal
+in the sidecar folder ``STORE.h5.parts/`` (see :mod:`embedhead.store.zarr_backend`); when a
+run finishes, the file is re-assembled from the old file plus the journal into
+``.STORE.h5.tmp-*``, fsynced and renamed over ``STORE.h5`` in one step, and the journal is
+removed. A killed run leaves the old file intact and its committed journal entries are reused
+by the next run. Root attributes are JSON strings (``json.loads(f.attrs["backbone"])``).
+Every numeric dataset carries the fletcher32 checksum filter.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from embedhead.errors import InputError
 from embedhead.store import layout
-from embedhead.store.base import EmbeddingStore, select_block
+from embedhead.store.base import EmbeddingStore, RawBlock, select_block
 
 
 class Hdf5EmbeddingStore(EmbeddingStore):
@@ -92,10 +94,34 @@ class Hdf5EmbeddingStore(EmbeddingStore):
 
 
 _H5_CODECS: dict[str, dict[str, Any]] = {
-    "zstd": {"compression": "gzip", "compression_opts": 4, "shuffle": True},
-    "lz4": {"compression": "lzf", "shuffle": True},
-    "none": {},
+    "zstd": {"compression": "gzip", "compression_opts": 4, "shuffle": True, "fletcher32": True},
+    "lz4": {"compression": "lzf", "shuffle": True, "fletcher32": True},
+    "none": {"fletcher32": True},
 }
+"""Every dataset carries HDF5's fletcher32 checksum filter (a damaged chunk fails to read)."""
+
+
+def raw_blocks(store: EmbeddingStore, max_positions: int = 1 << 20) -> Iterator[RawBlock]:
+    """Storage-order blocks of encoded data with *compacted* positions (gaps and padding of a
+    format-2 store dropped): ids, lengths, positions (sum(lengths), D) or None, pooled."""
+    ids, offsets, lengths = store.ids(), store.offsets(), store.lengths()
+    n = len(ids)
+    start = 0
+    while start < n:
+        stop, first = start + 1, int(offsets[start])
+        while stop < n and int(offsets[stop] + lengths[stop]) - first <= max_positions:
+            stop += 1
+        rows = np.arange(start, stop, dtype=np.int64)
+        pos = None
+        if not store.pooled_only:
+            last = int(max(offsets[start:stop] + lengths[start:stop]))
+            block = store._read_positions(first, last)
+            pos = np.concatenate(
+                [block[int(o) - first : int(o) - first + int(k)]
+                 for o, k in zip(offsets[start:stop], lengths[start:stop], strict=True)]
+            )  # fmt: skip
+        yield ids[start:stop], lengths[start:stop], pos, store._read_pooled(rows)
+        start = stop
 
 
 def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
@@ -147,7 +173,8 @@ def assemble_hdf5(
             )  # fmt: skip
             f.create_dataset(
                 layout.IDS, shape=(0,), maxshape=(None,), chunks=(layout.INDEX_CHUNK,),
-                dtype=h5py.string_dtype("utf-8"), **packed,
+                dtype=h5py.string_dtype("utf-8"),
+                **{k: v for k, v in packed.items() if k != "fletcher32"},  # not for strings
             )  # fmt: skip
             for name in (layout.OFFSETS, layout.LENGTHS):
                 f.create_dataset(
@@ -155,7 +182,7 @@ def assemble_hdf5(
                     dtype="int64", **packed,
                 )  # fmt: skip
             for source in sources:
-                for block in source.iter_raw():
+                for block in raw_blocks(source):
                     ids, lens, positions, pooled = select_block(
                         block, [sid not in seen for sid in block[0]]
                     )

@@ -8,14 +8,22 @@ Arrays (``N`` committed sequences, ``P`` committed positions, ``D`` = backbone `
     offsets    (N,)    int64           first row of the sequence in ``positions``
     lengths    (N,)    int64           number of rows (nucleotides embedded, pads never stored)
 
+Format 2 (see docs/store.md): every run plans its rows up front and gives each batch a region of
+``positions`` that starts on a chunk boundary and spans whole chunks, so concurrent writers
+(threads, torchrun ranks) never share a chunk; the tail of a region is padding, never indexed.
+Offsets therefore increase in index order but need not be contiguous. A batch is committed by
+one small object ``commits/<run>-<batch>.npz`` (ids, offsets, lengths, pooled rows) written
+after its rows; a finished run folds the records into the index arrays. Readers treat the
+folded index plus the pending records as the committed set.
+
 Root attributes: ``format_version``, ``backbone`` (identity dict: name, config, weight_hash,
 random_init), ``backbone_key``, ``tokenizer``, ``dtype`` (logical: float16|bfloat16|float32),
 ``storage_dtype`` (bfloat16 is stored as raw ``uint16`` bit patterns), ``d_model``,
 ``pooled_only``, ``max_length`` (truncation used, or None), ``precision`` (backbone compute
 precision), ``compression`` (codec of the embedding arrays), ``command``, ``created``, and the
-commit marker ``n_sequences`` / ``n_positions``: only the first ``n_sequences`` index entries
-and ``n_positions`` rows are committed. Rows beyond them (left by an interrupted run) must be
-ignored; they are overwritten by the next run and trimmed when a run finishes.
+``n_sequences`` / ``n_positions``: the first ``n_sequences`` index entries are folded;
+``n_positions`` is the end of the last folded sequence's rows. Format 1 (read, upgraded on
+append) had contiguous offsets and a prefix marker.
 
 Zarr keeps attributes as JSON; HDF5 keeps every root attribute as a JSON-encoded string.
 """
@@ -32,7 +40,9 @@ from embedhead.store.options import DEFAULT_COMPRESSION as DEFAULT_COMPRESSION
 from embedhead.store.options import DEFAULT_DTYPE as DEFAULT_DTYPE
 from embedhead.store.options import DTYPES as DTYPES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS: tuple[int, ...] = (1, 2)
+"""Format 1 stores (contiguous rows, prefix marker) read unchanged; a writer upgrades them."""
 
 POSITIONS = "positions"
 POOLED = "pooled"
@@ -42,6 +52,8 @@ LENGTHS = "lengths"
 
 N_SEQUENCES = "n_sequences"
 N_POSITIONS = "n_positions"
+COMMITS = "commits"
+"""Folder (object prefix) of per-batch commit records inside a Zarr store."""
 
 STORAGE_DTYPES: dict[str, str] = {"float16": "float16", "bfloat16": "uint16", "float32": "float32"}
 
@@ -52,6 +64,11 @@ PARTS_SUFFIX = ".parts"
 
 TARGET_CHUNK_BYTES = 1 << 20
 INDEX_CHUNK = 1 << 13
+
+
+def align_up(rows: int, chunk: int) -> int:
+    """``rows`` rounded up to a multiple of ``chunk``."""
+    return -(-rows // chunk) * chunk
 
 
 def storage_dtype(dtype: str) -> np.dtype[Any]:

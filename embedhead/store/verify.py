@@ -3,7 +3,7 @@
 ``store_info(path) -> StoreInfo`` (counts, bytes on disk per nucleotide, backbone, dtype).
 Both accept a local store or the fsspec URL of a ``.zarr`` store (``s3://bucket/cache.zarr``).
 ``verify_store(path, source=None) -> VerifyReport``: the index is consistent (unique ids,
-positive lengths, contiguous non-overlapping offsets within ``positions``), every value of
+positive lengths, increasing non-overlapping offsets within ``positions``), every value of
 ``positions`` and ``pooled`` is finite, and, given a dataset folder or FASTA file, every one of
 its sequences is present with the right length (truncation to ``max_length`` included).
 """
@@ -134,10 +134,11 @@ def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyRe
             if n <= 0:
                 problems.append(f"{sid}: length {n}")
         if not store.pooled_only and len(ids):
-            expected = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-            for sid, off, exp in zip(ids, offsets, expected, strict=True):
-                if off != exp:
-                    problems.append(f"{sid}: offset {off}, expected {exp}")
+            # format 2: increasing, non-overlapping (chunk-aligned batches leave gaps between)
+            least = np.concatenate(([0], (offsets + lengths)[:-1]))
+            for sid, off, exp in zip(ids, offsets, least, strict=True):
+                if off < exp:
+                    problems.append(f"{sid}: offset {off}, expected at least {exp}")
                     break
         for chunk in store.iter_chunks(positions=not store.pooled_only):
             for i, sid in enumerate(chunk.ids):

@@ -1,11 +1,14 @@
 """Zarr v3 backend: a ``.zarr`` folder holding the layout of :mod:`embedhead.store.layout`.
 
-Crash safety: zarr's local store writes every chunk and metadata file to a temporary file and
-renames it over the old one, so a killed process leaves each file either old or new. Data rows
-and index entries are written first; the commit marker (root attributes ``n_sequences`` /
-``n_positions``, one atomic file) is updated last, so readers and resumed runs only ever see
-complete sequences. Rows past the marker are leftovers, overwritten by the next append.
-Single writer per store folder (distributed runs write one shard folder per rank).
+Writing (format 2): a run reserves a region of ``positions`` per batch (chunk-aligned, whole
+chunks), writes it with whole-chunk writes (no read-modify-write, no fill-value scan), then
+commits the batch with one small object ``commits/<run>-<batch>.npz`` holding its ids,
+offsets, lengths and pooled rows. A killed process leaves each batch either committed (record
+present, rows complete) or absent; records are never overwritten, so any order of commits from
+any number of threads or torchrun ranks is safe. The finishing writer folds the records into
+the index arrays (sorted by offset) and removes them. Readers see folded + pending records.
+One folding writer per store (an advisory lock on local folders); torchrun ranks write
+regions and records of their own batches into the same store, rank 0 folds.
 
 Reading also works from object storage: a path that is an fsspec URL (``s3://bucket/x.zarr``,
 ``gs://...``, ``memory://...``) opens through zarr's fsspec store (:func:`is_url`,
@@ -18,13 +21,16 @@ metadata read), so every later read is one request per stored chunk.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import re
 import shutil
 import sys
+import threading
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +38,15 @@ import numcodecs
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, BytesCodec
+from zarr.core.array_spec import ArrayConfigParams
 from zarr.storage import LocalStore
 
 from embedhead.errors import ConfigError, InputError
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, StoreWriter
+
+_WRITE_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
+"""Whole chunks are always written: skips zarr's per-chunk "all equal to the fill value" scan."""
 
 _CODECS: dict[str, list[BloscCodec]] = {
     "zstd": [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")],
@@ -114,12 +124,16 @@ class ZarrEmbeddingStore(EmbeddingStore):
         self._group = _open_group(path, "r")
         self._arrays: dict[str, zarr.Array] = {}
         self._raw: tuple[Path, bool] | bool | None = False  # raw chunk layout (False: unknown)
+        self._pending = _unfolded(self._group, read_records(path), path)
         super().__init__(str(path))
 
     def _read_attrs(self) -> dict[str, Any]:
         attrs = dict(self._group.attrs)
         if "format_version" not in attrs:
             raise InputError("not an embedding store (no format_version attribute)", self.path)
+        self._folded = attrs.get(layout.N_SEQUENCES)
+        if self._pending.n and isinstance(self._folded, int):
+            attrs[layout.N_SEQUENCES] = self._folded + self._pending.n
         return attrs
 
     def _array(self, name: str) -> zarr.Array:
@@ -166,18 +180,32 @@ class ZarrEmbeddingStore(EmbeddingStore):
         return block.reshape(rows, width)[: stop - start]
 
     def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        n = n - self._pending.n
         if n == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return [], empty, empty.copy()
-        ids = [str(s) for s in np.asarray(self._array(layout.IDS)[:n])]
-        offsets = np.asarray(self._array(layout.OFFSETS)[:n], dtype=np.int64)
-        lengths = np.asarray(self._array(layout.LENGTHS)[:n], dtype=np.int64)
+            ids: list[str] = []
+            offsets = lengths = np.zeros(0, dtype=np.int64)
+        else:
+            ids = [str(s) for s in np.asarray(self._array(layout.IDS)[:n])]
+            offsets = np.asarray(self._array(layout.OFFSETS)[:n], dtype=np.int64)
+            lengths = np.asarray(self._array(layout.LENGTHS)[:n], dtype=np.int64)
+        if self._pending.n:
+            ids = ids + self._pending.ids
+            offsets = np.concatenate([offsets, self._pending.offsets])
+            lengths = np.concatenate([lengths, self._pending.lengths])
         return ids, offsets, lengths
 
     def _read_positions(self, start: int, stop: int) -> np.ndarray:
         return np.asarray(self._array(layout.POSITIONS)[start:stop])
 
     def _read_pooled(self, rows: np.ndarray) -> np.ndarray:
+        folded = len(self) - self._pending.n
+        if rows.size and int(rows[-1]) >= folded:  # rows of pending commit records
+            low = rows[rows < folded]
+            high = self._pending.pooled[rows[rows >= folded] - folded]
+            return np.concatenate([self._read_folded_pooled(low), high]) if low.size else high
+        return self._read_folded_pooled(rows)
+
+    def _read_folded_pooled(self, rows: np.ndarray) -> np.ndarray:
         pooled = self._array(layout.POOLED)
         lo, hi = int(rows[0]), int(rows[-1]) + 1
         if hi - lo == rows.size:
@@ -207,6 +235,130 @@ def _raw_layout(array: zarr.Array) -> tuple[Path, bool] | None:
     return Path(store.root) / array.path, len(codecs) == 2
 
 
+@dataclass(frozen=True)
+class Records:
+    """Pending commit records of a store, concatenated in offset order (n entries)."""
+
+    keys: tuple[str, ...]
+    ids: list[str]
+    offsets: np.ndarray
+    lengths: np.ndarray
+    pooled: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def _records_dir(path: str | Path) -> Path:
+    return Path(path) / layout.COMMITS
+
+
+def read_records(path: str | Path, d_model: int | None = None) -> Records:
+    """Every complete commit record under ``STORE/commits/`` (a damaged one: InputError)."""
+    folder = _records_dir(path)
+    names = sorted(p.name for p in folder.glob("*.npz")) if folder.is_dir() else []
+    parts: list[tuple[int, str, dict[str, np.ndarray]]] = []
+    for name in names:
+        try:
+            with np.load(folder / name, allow_pickle=False) as doc:
+                part = {k: doc[k] for k in ("ids", "offsets", "lengths", "pooled")}
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(
+                f"commit record {name} is unreadable (damaged store: {exc})", path
+            ) from exc
+        first = int(part["offsets"][0]) if part["offsets"].size else -1
+        parts.append((first, name, part))
+    parts.sort(key=lambda t: (t[0], t[1]))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return Records((), [], empty, empty.copy(), np.zeros((0, d_model or 0)))
+    return Records(
+        keys=tuple(name for _, name, _ in parts),
+        ids=[str(s) for _, _, p in parts for s in p["ids"]],
+        offsets=np.concatenate([p["offsets"] for _, _, p in parts]).astype(np.int64),
+        lengths=np.concatenate([p["lengths"] for _, _, p in parts]).astype(np.int64),
+        pooled=np.concatenate([p["pooled"] for _, _, p in parts]),
+    )
+
+
+_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+class _ChunkFiles:
+    """Whole-chunk writes of a local array without zarr's per-call machinery.
+
+    Encodes each chunk exactly as the array's own codec chain says (little-endian bytes, then
+    optionally Blosc with the array's parameters: any zarr reader decodes the result) and
+    writes it to the array's chunk key through a temporary file + replace. Used only when the
+    chain is one of those; anything else (sharding, checksums, remote stores) goes through
+    zarr. Blosc and file writes release the GIL, so writer threads encode in parallel.
+    """
+
+    def __init__(self, folder: Path, array: zarr.Array) -> None:
+        self._folder = folder
+        self._keys = array.metadata.chunk_key_encoding  # type: ignore[union-attr]
+        self._blosc: numcodecs.Blosc | None = None
+        for codec in array.metadata.codecs:  # type: ignore[union-attr]
+            if isinstance(codec, BloscCodec):
+                self._blosc = numcodecs.Blosc(
+                    cname=str(getattr(codec.cname, "value", codec.cname)),
+                    clevel=int(codec.clevel),
+                    shuffle=_SHUFFLES[str(getattr(codec.shuffle, "value", codec.shuffle))],
+                    blocksize=int(codec.blocksize),
+                )
+
+    @staticmethod
+    def usable(folder: Path, array: zarr.Array) -> bool:
+        """True for a local v3 array whose codecs are bytes(little) [+ blosc] only."""
+        codecs = getattr(array.metadata, "codecs", None)
+        if not folder.is_dir() or codecs is None or not codecs:
+            return False
+        first, rest = codecs[0], codecs[1:]
+        little = isinstance(first, BytesCodec) and str(
+            getattr(first.endian, "value", first.endian)
+        ) in ("little", "None")
+        return little and all(isinstance(c, BloscCodec) for c in rest) and len(rest) <= 1
+
+    def write(self, first_chunk: int, region: np.ndarray, chunk_rows: int) -> None:
+        region = np.ascontiguousarray(region, dtype=region.dtype.newbyteorder("<"))
+        for k in range(region.shape[0] // chunk_rows):
+            block = region[k * chunk_rows : (k + 1) * chunk_rows]
+            data = self._blosc.encode(block) if self._blosc is not None else block.data
+            put_object(self._folder / self._keys.encode_chunk_key((first_chunk + k, 0)), data)
+
+
+def _unfolded(group: zarr.Group, records: Records, path: str | Path) -> Records:
+    """``records`` without the entries already folded into the index.
+
+    Folding writes the index arrays, then the marker, then deletes the records; a process
+    killed between the last two steps leaves records whose entries are folded already.
+    """
+    n = group.attrs.get(layout.N_SEQUENCES, 0)
+    if not records.n or not isinstance(n, int) or n <= 0:
+        return records
+    folded = set(str(s) for s in np.asarray(_member_array(group, layout.IDS, path)[:n]))
+    keep = np.fromiter((sid not in folded for sid in records.ids), dtype=bool, count=records.n)
+    if keep.all():
+        return records
+    return Records(
+        keys=records.keys,
+        ids=[sid for sid, k in zip(records.ids, keep, strict=True) if k],
+        offsets=records.offsets[keep],
+        lengths=records.lengths[keep],
+        pooled=records.pooled[keep],
+    )
+
+
+def put_object(path: Path, data: bytes | memoryview) -> None:
+    """Write one small object whole (an object-store PUT; locally a temp file + replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
 def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
     """Create an empty store atomically (built in a temporary folder, then renamed)."""
     path = Path(path)
@@ -220,11 +372,11 @@ def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
         if not attrs["pooled_only"]:
             group.create_array(
                 layout.POSITIONS, shape=(0, d_model), chunks=(rows, d_model), dtype=sdt,
-                compressors=codecs, fill_value=0,
+                compressors=codecs, fill_value=0, config=_WRITE_CONFIG,
             )  # fmt: skip
         group.create_array(
             layout.POOLED, shape=(0, d_model), chunks=(rows, d_model), dtype=sdt,
-            compressors=codecs, fill_value=0,
+            compressors=codecs, fill_value=0, config=_WRITE_CONFIG,
         )  # fmt: skip
         group.create_array(layout.IDS, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype=str)
         for name in (layout.OFFSETS, layout.LENGTHS):
@@ -254,14 +406,19 @@ def lock_folder(path: str | Path) -> int:
 
 
 class ZarrStoreWriter(StoreWriter):
-    """Appends to a ``.zarr`` store in place; ``commit()`` rewrites the marker atomically.
+    """Writes chunk-aligned batch regions and per-batch commit records into a ``.zarr`` store.
 
-    Holds an exclusive lock on the folder while open (a second writer gets a ConfigError).
+    Planned use (``embed``): ``reserve(rows) -> first row``, then from any thread
+    ``write_region(start, rows)`` (whole chunks) and ``commit_batch(key, ...)`` for each batch
+    those rows hold. Simple use: ``write``/``write_raw`` + ``commit()``. ``close()`` folds the
+    records into the index.
+    ``owner=False`` (torchrun ranks other than 0): no lock, no folding, no trimming.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, owner: bool = True) -> None:
         self.path = str(path)
-        self._lock: int | None = lock_folder(path)
+        self._owner = owner
+        self._lock: int | None = lock_folder(path) if owner else None
         try:
             self._open(path)
         except BaseException:
@@ -275,28 +432,94 @@ class ZarrStoreWriter(StoreWriter):
 
     def _open(self, path: str | Path) -> None:
         reader = ZarrEmbeddingStore(path)
-        self.attrs = dict(reader.attrs)
+        marker = (layout.N_SEQUENCES, layout.N_POSITIONS)
+        self.attrs = {k: v for k, v in reader.attrs.items() if k not in marker}
         self._ids: set[str] = set(reader.ids())
-        self._n = len(reader)
-        self._p = reader.n_positions
         reader.close()
         self._group = _open_group(path, "r+")
-        self._committed = (self._n, self._p)
+        self._mutex = threading.Lock()
+        self._run = uuid.uuid4().hex[:12]
+        self._batches = 0
+        self._pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
+        self._positions: zarr.Array | None = None
+        self._chunks: _ChunkFiles | None = None
+        if not self.pooled_only:
+            self._positions = self._writable(layout.POSITIONS)
+            folder = Path(path) / layout.POSITIONS
+            if _ChunkFiles.usable(folder, self._positions):
+                self._chunks = _ChunkFiles(folder, self._positions)
+        self.chunk_rows = int(
+            (self._positions or _member_array(self._group, layout.POOLED, path)).chunks[0]
+        )
 
-    def _array(self, name: str) -> zarr.Array:
-        return _member_array(self._group, name, self.path)
+    def _writable(self, name: str) -> zarr.Array:
+        """The array ``name`` opened fresh (current shape) for whole-chunk writes."""
+        return _member_array(self._group, name, self.path).with_config(_WRITE_CONFIG)
 
     def __contains__(self, sid: object) -> bool:
         return sid in self._ids
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._ids)
 
-    @staticmethod
-    def _ensure_rows(array: zarr.Array, needed: int) -> None:
-        if array.shape[0] < needed:
-            grown = max(needed, int(array.shape[0] * 1.5), array.chunks[0])
-            array.resize((grown, *array.shape[1:]))
+    @property
+    def end(self) -> int:
+        """Rows of ``positions`` allocated so far (new regions start at or after this)."""
+        return 0 if self._positions is None else int(self._positions.shape[0])
+
+    def reserve(self, rows: int) -> int:
+        """Grow ``positions`` by a chunk-aligned region of at least ``rows``; returns its start.
+
+        Call from one thread (the planner), before the region's batches are written.
+        """
+        if self._positions is None or rows <= 0:
+            return self.end
+        base = layout.align_up(self.end, self.chunk_rows)
+        self._positions.resize((base + layout.align_up(rows, self.chunk_rows), self.d_model))
+        return base
+
+    def adopt(self, base: int, rows: int) -> None:
+        """Use a region another rank reserved (``positions`` already spans ``base + rows``)."""
+        if self._positions is not None and self.end < base + rows:
+            self._positions = self._writable(layout.POSITIONS)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.attrs["d_model"])
+
+    def write_region(self, start: int, region: np.ndarray) -> None:
+        """Write whole chunks ``region`` (k * chunk_rows, D) at chunk-aligned row ``start``."""
+        if self._positions is None or region.shape[0] == 0:
+            return
+        if start % self.chunk_rows or region.shape[0] % self.chunk_rows:
+            raise ValueError(f"region {start}+{region.shape[0]} is not chunk-aligned")
+        if start + region.shape[0] > self.end:
+            raise ValueError(f"region {start}+{region.shape[0]} lies outside the reservation")
+        if self._chunks is not None:
+            self._chunks.write(start // self.chunk_rows, region, self.chunk_rows)
+        else:
+            self._positions[start : start + region.shape[0]] = region
+
+    def commit_batch(
+        self,
+        key: str,
+        ids: Sequence[str],
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        pooled: np.ndarray,
+    ) -> None:
+        """Commit one batch whose rows are written: one small record object (thread-safe)."""
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            ids=np.asarray(list(ids), dtype=str),
+            offsets=np.asarray(offsets, dtype=np.int64),
+            lengths=np.asarray(lengths, dtype=np.int64),
+            pooled=np.ascontiguousarray(pooled),
+        )
+        put_object(_records_dir(self.path) / f"{key}.npz", buf.getvalue())
+        with self._mutex:
+            self._ids.update(ids)
 
     def write_raw(
         self,
@@ -309,51 +532,77 @@ class ZarrStoreWriter(StoreWriter):
         if n == 0:
             return
         lens = np.asarray(lengths, dtype=np.int64)
-        offsets = self._p + np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
         total = int(lens.sum())
+        base = self.reserve(total)
+        offsets = base + np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
         if not self.pooled_only:
             assert positions is not None and positions.shape[0] == total
-            arr = self._array(layout.POSITIONS)
-            self._ensure_rows(arr, self._p + total)
-            arr[self._p : self._p + total] = positions
-        arr = self._array(layout.POOLED)
-        self._ensure_rows(arr, self._n + n)
-        arr[self._n : self._n + n] = pooled
-        for name, values in (
-            (layout.IDS, np.asarray(list(ids), dtype=str)),
-            (layout.OFFSETS, offsets),
-            (layout.LENGTHS, lens),
-        ):
-            arr = self._array(name)
-            self._ensure_rows(arr, self._n + n)
-            arr[self._n : self._n + n] = values
+            padded = (layout.align_up(total, self.chunk_rows), self.d_model)
+            region = np.zeros(padded, positions.dtype)
+            region[:total] = positions
+            self.write_region(base, region)
+        self._pending.append((list(ids), offsets, lens, np.asarray(pooled)))
         self._ids.update(ids)
-        self._n += n
-        self._p += total
 
     def commit(self) -> None:
-        if (self._n, self._p) == self._committed:
-            return
-        self._group.attrs.update({layout.N_SEQUENCES: self._n, layout.N_POSITIONS: self._p})
-        self._committed = (self._n, self._p)
+        for ids, offsets, lens, pooled in self._pending:
+            self.commit_batch(f"{self._run}-{self._batches:08d}", ids, offsets, lens, pooled)
+            self._batches += 1
+        self._pending = []
+
+    def fold(self) -> int:
+        """Append every pending record to the index arrays (offset order); returns how many."""
+        records = _unfolded(self._group, read_records(self.path, self.d_model), self.path)
+        attrs: dict[str, Any] = dict(self._group.attrs)
+        n = int(attrs.get(layout.N_SEQUENCES, 0))
+        p = int(attrs.get(layout.N_POSITIONS, 0))
+        upgrade = attrs.get("format_version") != layout.FORMAT_VERSION
+        if records.n:
+            m = records.n
+            for name, values in (
+                (layout.POOLED, records.pooled),
+                (layout.IDS, np.asarray(records.ids, dtype=str)),
+                (layout.OFFSETS, records.offsets),
+                (layout.LENGTHS, records.lengths),
+            ):
+                arr = _member_array(self._group, name, self.path)
+                if arr.shape[0] != n + m:
+                    arr.resize((n + m, *arr.shape[1:]))
+                arr[n : n + m] = values
+            p = max(p, int((records.offsets + records.lengths).max()))
+        if records.n or upgrade:
+            self._group.attrs.update(
+                {
+                    "format_version": layout.FORMAT_VERSION,
+                    layout.N_SEQUENCES: n + records.n,
+                    layout.N_POSITIONS: p,
+                }
+            )
+        for key in read_records(self.path, self.d_model).keys:  # folded ones included
+            (_records_dir(self.path) / key).unlink(missing_ok=True)
+        return records.n
 
     def close(self) -> None:
-        """Commit, then trim the arrays to the committed sizes (plain readers see exact shapes)."""
+        """Commit; the owner folds the records and trims arrays to their exact sizes."""
         self.commit()
-        for name, rows in (
-            (layout.POSITIONS, self._p),
-            (layout.POOLED, self._n),
-            (layout.IDS, self._n),
-            (layout.OFFSETS, self._n),
-            (layout.LENGTHS, self._n),
-        ):
-            if name == layout.POSITIONS and self.pooled_only:
-                continue
-            arr = self._array(name)
-            if arr.shape[0] != rows:
-                arr.resize((rows, *arr.shape[1:]))
+        if self._owner:
+            self.fold()
+            attrs: dict[str, Any] = dict(self._group.attrs)
+            n, p = int(attrs[layout.N_SEQUENCES]), int(attrs[layout.N_POSITIONS])
+            for name, rows in (
+                (layout.POSITIONS, p),
+                (layout.POOLED, n),
+                (layout.IDS, n),
+                (layout.OFFSETS, n),
+                (layout.LENGTHS, n),
+            ):
+                if name == layout.POSITIONS and self.pooled_only:
+                    continue
+                arr = _member_array(self._group, name, self.path)
+                if arr.shape[0] != rows:
+                    arr.resize((rows, *arr.shape[1:]))
         self._unlock()
 
     def abandon(self) -> None:
-        """Keep what is committed; uncommitted rows are overwritten by the next run."""
+        """Keep what is committed (records); uncommitted regions are left as unused rows."""
         self._unlock()
