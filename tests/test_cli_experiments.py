@@ -41,7 +41,7 @@ def sweep_dir(related_dataset_dir, related_store, tmp_path_factory):
 
 
 def test_sweep_cli_writes_results_and_resumes(sweep_dir, related_dataset_dir, related_store):
-    for name in ("sweep.json", "sweep.csv", "trials.jsonl", "best.json", "sweep_spec.json"):
+    for name in ("sweep.json", "sweep.csv", "study.journal", "best.json"):
         assert (sweep_dir / name).is_file(), name
     again = _invoke(
         "sweep",
@@ -104,7 +104,7 @@ def test_sweep_cli_bad_space_names_the_file(related_dataset_dir, related_store, 
     )
     assert result.exit_code == 1
     assert str(space) in result.output and "unknown dist" in result.output
-    assert not (tmp_path / "s" / "trials.jsonl").exists()
+    assert not (tmp_path / "s" / "study.journal").exists()
 
 
 def test_baselines_cli(related_dataset_dir, tmp_path):

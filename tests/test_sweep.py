@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
@@ -393,3 +394,161 @@ def test_out_of_range_space_is_refused_before_anything_is_written(
     with pytest.raises(ConfigError, match=r"dropout=1\.5 gives an invalid config"):
         run_sweep(related_dataset_dir, store, tmp_path / "sw", config)
     assert not (tmp_path / "sw").exists()  # no study that would refuse a fixed space
+
+
+# ----------------------------------------------------------------------------- Optuna study
+def _study(out):
+    return optuna.load_study(study_name="embedhead-sweep", storage=open_storage(out / STUDY_FILE))
+
+
+def _sweep_argv(dataset, store, out, *extra):
+    return [sys.executable, "-m", "embedhead", "sweep", str(dataset), "--store", str(store),
+            "--out", str(out), *[str(a) for a in extra]]  # fmt: skip
+
+
+def test_random_sampler_gives_trial_i_its_seeded_config(related_dataset_dir, store, tmp_path):
+    space = SearchSpace.from_spec({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}})
+    config = SweepConfig(space=space, n_trials=3, base={**BASE, "epochs": 1}, workers=1,
+                         sampler="random", seed=3)  # fmt: skip
+    result = run_sweep(related_dataset_dir, store, tmp_path / "s", config)
+    assert {r["trial"]: r["params"] for r in result.ranked} == {
+        i: space.sample(3, i) for i in range(3)
+    }
+
+
+def test_pruned_trials_are_recorded_and_never_ranked(related_dataset_dir, store, tmp_path):
+    # lr 1e-7 learns nothing in a few epochs; once 5 trials finished, the median pruner stops
+    # such trials after their second epoch
+    space = SearchSpace.from_spec({"lr": [1e-7, 3e-2]})
+    base = {**BASE, "epochs": 6}
+    config = SweepConfig(space=space, n_trials=14, base=base, workers=1, sampler="random", seed=2)
+    result = run_sweep(related_dataset_dir, store, tmp_path / "s", config)
+    pruned = [r for r in result.ranked if r["status"] == "pruned"]
+    assert pruned and all(r["params"]["lr"] == 1e-7 and r["rank"] is None for r in pruned)
+    assert all(2 <= r["pruned_epoch"] < 6 for r in pruned)
+    ranked = [r for r in result.ranked if r["rank"] is not None]
+    assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+    assert result.ranked[: len(ranked)] == ranked  # pruned after every finished trial
+    assert len(result.ranked) == 14
+    payload = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert [h["trial"] for h in payload["history"]] == list(range(14))
+    assert {h["status"] for h in payload["history"]} == {"ok", "pruned"}
+    study = _study(tmp_path / "s")
+    assert sum(t.state == TrialState.PRUNED for t in study.trials) == len(pruned)
+    rows = list(csv.DictReader((tmp_path / "s" / "sweep.csv").open()))
+    assert [r["status"] for r in rows].count("pruned") == len(pruned)
+
+
+def test_grid_sampler_visits_every_point_once(related_dataset_dir, store, tmp_path):
+    space = SearchSpace.from_spec({"lr": [1e-3, 1e-2], "layers": {"dist": "randint", "low": 1,
+                                   "high": 2}})  # fmt: skip
+    config = SweepConfig(space=space, n_trials=10, base={**BASE, "epochs": 1}, workers=1,
+                         sampler="grid", pruner="none")  # fmt: skip
+    result = run_sweep(related_dataset_dir, store, tmp_path / "s", config)
+    points = sorted((r["params"]["lr"], r["params"]["layers"]) for r in result.ranked)
+    assert points == [(1e-3, 1), (1e-3, 2), (1e-2, 1), (1e-2, 2)]
+    with pytest.raises(ConfigError, match="grid needs choices"):
+        run_sweep(related_dataset_dir, store, tmp_path / "g", SweepConfig(sampler="grid"))
+
+
+def test_storage_url_shares_one_study_between_folders(related_dataset_dir, store, tmp_path):
+    url = f"sqlite:///{tmp_path / 'hp.db'}"
+    space = SearchSpace.from_spec({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}})
+    base = {**BASE, "epochs": 1}
+
+    def sweep(out, n):
+        config = SweepConfig(space=space, n_trials=n, base=base, workers=1, storage=url,
+                             study_name="shared")  # fmt: skip
+        return run_sweep(related_dataset_dir, store, tmp_path / out, config)
+
+    first = sweep("a", 2)
+    second = sweep("b", 3)  # another folder (machine) on the same study: one more trial
+    assert (first.n_trained, second.n_trained, second.n_resumed) == (2, 1, 2)
+    assert len({r["trial"] for r in second.ranked}) == 3  # one study, three distinct trials
+    assert not (tmp_path / "b" / STUDY_FILE).exists()
+    with pytest.raises(ConfigError, match="different sweep"):
+        run_sweep(related_dataset_dir, store, tmp_path / "c",
+                  SweepConfig(space=space, n_trials=3, base={**base, "epochs": 2}, workers=1,
+                              storage=url, study_name="shared"))  # fmt: skip
+
+
+def test_three_processes_on_one_study_file_lose_and_repeat_nothing(
+    related_dataset_dir, related_store, tmp_path
+):
+    out = tmp_path / "sw"
+    space_file = tmp_path / "space.json"
+    spec = {"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2},
+            "dropout": {"dist": "uniform", "low": 0.0, "high": 0.3}}  # fmt: skip
+    space_file.write_text(json.dumps(spec))
+    argv = _sweep_argv(related_dataset_dir, related_store, out, "--space", space_file,
+                       "--trials", 9, "--sampler", "random", "--pruner", "none", "--workers", 1,
+                       "--head", "pooled", "--epochs", 2)  # fmt: skip
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [e for _, e in outputs]
+    # every trial trained by exactly one process (the progress lines of all three)
+    trained = [
+        int(line.split()[1].rstrip(":"))
+        for _, err in outputs
+        for line in err.splitlines()
+        if line.startswith("trial ")
+    ]
+    study = _study(out)
+    counted = [t for t in study.trials if "discarded" not in t.user_attrs]
+    assert sorted(trained) == sorted(t.number for t in counted)
+    assert len(counted) == 9 and all(t.state == TrialState.COMPLETE for t in counted)
+    space = SearchSpace.from_spec(spec)
+    assert all(t.user_attrs["params"] == space.sample(0, t.number) for t in counted)
+    assert {t.user_attrs["discarded"] for t in study.trials if t not in counted} <= {"surplus"}
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 trained, 9 resumed" in again.stdout, again.stderr
+
+
+def test_kill_9_then_resume_loses_and_duplicates_nothing(
+    related_dataset_dir, related_store, tmp_path
+):
+    out = tmp_path / "sw"
+    cfg = tmp_path / "base.json"
+    cfg.write_text(json.dumps({**BASE, "epochs": 8}))
+    space_file = tmp_path / "space.json"
+    space_file.write_text(json.dumps({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}}))
+    argv = _sweep_argv(related_dataset_dir, related_store, out, "--config", cfg, "--trials", 5,
+                       "--space", space_file, "--sampler", "random", "--pruner", "none",
+                       "--workers", 1)  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if (out / STUDY_FILE).exists():
+                trials = _study(out).trials
+                done = [t for t in trials if t.state == TrialState.COMPLETE]
+                running = [t for t in trials if t.state == TrialState.RUNNING
+                           and "pid" in t.user_attrs]  # fmt: skip
+                if len(done) >= 2 and running:
+                    break
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {t.number: (t.value, t.params) for t in _study(out).trials
+              if t.state == TrialState.COMPLETE}  # fmt: skip
+    assert len(before) >= 2
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{5 - len(before)} trained, {len(before)} resumed" in resumed.stdout
+    study = _study(out)
+    counted = [t for t in study.trials if "discarded" not in t.user_attrs]
+    assert len(counted) == 5 and all(t.state == TrialState.COMPLETE for t in counted)
+    assert {t.number: (t.value, t.params) for t in counted if t.number in before} == before
+    interrupted = [t for t in study.trials if t.user_attrs.get("discarded") == "interrupted"]
+    assert len(interrupted) == 1  # the trial killed mid-training, tried again exactly once
+    retries = [t for t in counted if t.user_attrs.get("retry_of") == interrupted[0].number]
+    assert len(retries) == 1 and retries[0].params == interrupted[0].params
+    assert len({json.dumps(t.params, sort_keys=True) for t in counted}) == 5
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]

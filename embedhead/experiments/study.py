@@ -148,8 +148,22 @@ def make_sampler(
         sampler._random_sampler = TrialSeededSampler(seed)  # startup trials == `random`'s
         return sampler
     if name == "grid":
-        return optuna.samplers.GridSampler(grid_space(entries), seed=own_seed)
+        return _GridSampler(grid_space(entries), seed=own_seed)
     raise ConfigError(f"unknown sampler {name!r} (choose {', '.join(SAMPLERS)})")
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its ``study.stop()`` once the grid is exhausted (that only
+    works inside ``study.optimize``; here the trial budget stops the loop)."""
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        return None
 
 
 def grid_space(entries: Mapping[str, Entry]) -> dict[str, list[Any]]:
