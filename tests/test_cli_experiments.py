@@ -185,3 +185,18 @@ def test_sweep_where_every_trial_fails_exits_non_zero(related_dataset_dir, relat
     assert "FAILED (train_size 1000000 exceeds" in result.output
     assert "Error: no best config (2 trial(s) failed): train_size" in result.output
     assert not (tmp_path / "sw" / "best.json").exists()
+
+
+def test_report_of_a_sweep_shows_history_and_importances(sweep_dir, tmp_path):
+    result = _invoke("report", sweep_dir, "--out", tmp_path / "r.md")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.md").read_text()
+    payload = json.loads((sweep_dir / "sweep.json").read_text())
+    assert "## Sweep" in text and "sampler tpe, pruner median" in text
+    assert set(payload["importances"]) == {"dropout", "layers", "lr", "units", "weight_decay"}
+    assert "Parameter importances (Optuna)" in text
+    assert all(f"| {name} |" in text for name in payload["importances"])
+    if importlib.util.find_spec("matplotlib") is not None:
+        plots = {p.name for p in (tmp_path / "plots").glob("*.png")}
+        assert any(n.startswith("sweep_history_") for n in plots), plots
+        assert any(n.startswith("sweep_importances_") for n in plots), plots

@@ -185,9 +185,9 @@ def grid_size(entries: Mapping[str, Entry]) -> int:
 
 
 def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """``median`` (after 5 trials and 1 epoch), ``hyperband`` (1..max epochs) or ``none``."""
+    """``median`` (from the 6th trial, from epoch 2 on), ``hyperband`` (1..max epochs), ``none``."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
     if name == "none":
@@ -240,6 +240,7 @@ class StudyPlan:
     budget: int
     max_epochs: int
     spec: dict[str, Any] = field(default_factory=dict)
+    storage_shared: bool = False  # other processes or machines may be on this study
 
 
 def load_study(plan: StudyPlan, *, parallel: bool) -> optuna.Study:
@@ -341,7 +342,7 @@ def suggest(trial: Trial, entries: Mapping[str, Entry]) -> dict[str, Any]:
             params[name] = trial.suggest_int(name, entry[1], entry[2])
         else:
             value = trial.suggest_categorical(name, entry[1])
-            params[name] = json.loads(value) if entry[2] else value
+            params[name] = json.loads(str(value)) if entry[2] else value
     return dict(sorted(params.items()))
 
 
@@ -479,6 +480,7 @@ def run_trials(
 
 def check_bounds(entries: Mapping[str, Entry], base: Mapping[str, Any], where: str) -> None:
     """Every extreme value of every entry makes a valid config (before anything is written)."""
+
     def extremes(entry: Entry) -> list[Any]:
         if entry[0] in ("float", "int"):
             return [entry[1], entry[2]]

@@ -355,7 +355,11 @@ def _worker_main() -> None:
     region the parent used; the workers fill the cores), then trials until the budget is spent."""
     torch.set_num_threads(1)
     run_trials(
-        _SHARED["plan"], _SHARED["data"], _SHARED["fit"], parallel=True, progress=_SHARED["progress"]
+        _SHARED["plan"],
+        _SHARED["data"],
+        _SHARED["fit"],
+        parallel=True,
+        progress=_SHARED["progress"],
     )
 
 
@@ -401,11 +405,6 @@ def _spec_payload(
     )
 
 
-@dataclass(frozen=True)
-class _Plan(StudyPlan):
-    storage_shared: bool = False
-
-
 def run_sweep(
     dataset: Dataset | str | Path,
     store: Any,
@@ -434,7 +433,7 @@ def run_sweep(
         budget = min(budget, grid_size(space.entries))
     out = make_out_dir(out_dir)
     storage = config.storage or str(out / STUDY_FILE)
-    plan = _Plan(
+    plan = StudyPlan(
         storage=storage,
         study_name=config.study_name,
         direction="min" if metric in MINIMISE else "max",
@@ -543,8 +542,10 @@ def ranked_csv(ranked: Sequence[Mapping[str, Any]]) -> str:
             [
                 "" if r["rank"] is None else r["rank"],
                 r["trial"],
-                *[json.dumps(v) if isinstance(v := r["params"].get(p, ""), list) else v
-                  for p in params],
+                *[
+                    json.dumps(v) if isinstance(v := r["params"].get(p, ""), list) else v
+                    for p in params
+                ],
                 *[r[c] for c in cols],
             ]
         )
