@@ -7,7 +7,9 @@ from typing import Any
 import click
 
 from embedhead.cli.common import (
+    comma_list,
     dataset_argument,
+    field_default,
     head_option,
     library_errors,
     out_dir_option,
@@ -15,6 +17,19 @@ from embedhead.cli.common import (
     seed_option,
     store_option,
     task_option,
+)
+from embedhead.experiments.config import (
+    DEFAULT_KS,
+    MODELS,
+    PRUNERS,
+    SAMPLERS,
+    SWEEP_PRUNER,
+    SWEEP_REPEATS,
+    SWEEP_SAMPLER,
+    SWEEP_SEED,
+    SWEEP_TRIALS,
+    SWEEP_WORKERS,
+    BaselineConfig,
 )
 
 
@@ -41,8 +56,16 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
 @dataset_argument
 @store_option
 @out_dir_option("Sweep folder; an existing one with the same settings is resumed.")
-@click.option("--trials", type=int, default=20, show_default=True, help="Number of trials.")
-@click.option("--repeats", type=int, default=1, show_default=True, help="Training seeds per trial.")
+@click.option(
+    "--trials", type=int, default=SWEEP_TRIALS, show_default=True, help="Number of trials."
+)
+@click.option(
+    "--repeats",
+    type=int,
+    default=SWEEP_REPEATS,
+    show_default=True,
+    help="Training seeds per trial.",
+)
 @click.option(
     "--space",
     "space_file",
@@ -65,22 +88,22 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
 @click.option(
     "--workers",
     type=int,
-    default=0,
+    default=SWEEP_WORKERS,
     show_default=True,
     help="Local processes on the study (sharing one data load, copy-on-write); 0 = one per core.",
 )
 @click.option(
     "--sampler",
-    type=click.Choice(["tpe", "random", "grid"]),
-    default="tpe",
+    type=click.Choice(SAMPLERS),
+    default=SWEEP_SAMPLER,
     show_default=True,
     help="Optuna sampler (random: trial i always gets the same seeded config; grid: choices "
     "and integer ranges only).",
 )
 @click.option(
     "--pruner",
-    type=click.Choice(["median", "hyperband", "none"]),
-    default="median",
+    type=click.Choice(PRUNERS),
+    default=SWEEP_PRUNER,
     show_default=True,
     help="Stop bad trials early on the per-epoch validation metric.",
 )
@@ -95,7 +118,7 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
     default=None,
     help="Study to create or join in --storage (default embedhead-sweep).",
 )
-@seed_option
+@seed_option(SWEEP_SEED)
 @quiet_option
 @library_errors
 def sweep_command(
@@ -224,21 +247,21 @@ def experiment_command(file: str, out_dir: str, quiet: bool) -> None:
 @click.command("baselines")
 @dataset_argument
 @out_dir_option("Results folder.")
-@task_option("classification")
+@task_option(field_default(BaselineConfig, "task"))
 @click.option(
     "--k",
     "ks",
-    default="2,3,4,5,6",
+    default=comma_list(DEFAULT_KS),
     show_default=True,
     help="Comma-separated k values of the k-mer profile baseline.",
 )
 @click.option(
     "--models",
-    default="kmer,gc,length",
+    default=comma_list(MODELS),
     show_default=True,
     help="Comma-separated baselines to fit.",
 )
-@seed_option
+@seed_option(field_default(BaselineConfig, "seed"))
 @library_errors
 def baselines_command(
     dataset: str, out_dir: str, task: str, ks: str, models: str, seed: int
@@ -251,7 +274,7 @@ def baselines_command(
       embedhead baselines ds/ --out baselines-reg/ --task regression --k 3,4,5
     """
     from embedhead.errors import ConfigError
-    from embedhead.experiments.baselines import BaselineConfig, baselines_markdown, run_and_write
+    from embedhead.experiments.baselines import baselines_markdown, run_and_write
 
     try:
         k_values = tuple(int(k) for k in ks.split(",") if k.strip())

@@ -43,21 +43,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from embedhead.errors import ConfigError, InputError
-from embedhead.experiments.sweep import read_config_file
-from embedhead.report.render import (
-    Report,
-    atomic_write_text,
-    cross_species_table,
-    learning_curve_table,
-    make_out_dir,
-    mean_std,
-    per_species_table,
-    write_json,
-    write_report,
-)
+from embedhead.fileio import atomic_write_text, make_out_dir, read_config_file, write_json
+from embedhead.heads.config import TASKS
+from embedhead.report.render import Report, write_report
+from embedhead.results import RESULT_VERSION
+from embedhead.stats import mean_std
+from embedhead.tables import cross_species_table, learning_curve_table, per_species_table
 
 EXPERIMENT_FILE = "experiment.json"
-TASKS = ("classification", "regression")
 CROSS_METRIC = {"classification": "accuracy", "regression": "r2"}
 _KNOWN_KEYS = {
     "datasets",
@@ -241,6 +234,7 @@ def run_experiment(
     out = make_out_dir(out_dir)
     results: dict[str, Any] = {
         "kind": "experiment",
+        "version": RESULT_VERSION,
         "spec": spec.to_dict(),
         "per_species": [],
         "cross_species": [],

@@ -48,13 +48,12 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, 
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from embedhead.errors import ConfigError, EmbedheadError
-from embedhead.heads.models import HeadConfig
+from embedhead.experiments.config import PRUNERS, SAMPLERS
+from embedhead.heads.config import HeadConfig
 from embedhead.heads.train import make_configs
 
 STUDY_FILE = "study.journal"
 DEFAULT_STUDY_NAME = "embedhead-sweep"
-SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("median", "hyperband", "none")
 SPEC_ATTR = "embedhead_spec"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 SHORTHANDS = ("layers", "units")

@@ -41,17 +41,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from embedhead.dataset import Dataset, load_dataset
-from embedhead.errors import ConfigError, EmbedheadError, InputError
-from embedhead.experiments.study import (
-    DEFAULT_STUDY_NAME,
+from embedhead.errors import ConfigError, EmbedheadError
+from embedhead.experiments.config import (
     PRUNERS,
     SAMPLERS,
+    SWEEP_PRUNER,
+    SWEEP_REPEATS,
+    SWEEP_SAMPLER,
+    SWEEP_SEED,
+    SWEEP_TRIALS,
+    SWEEP_WORKERS,
+)
+from embedhead.experiments.study import (
+    DEFAULT_STUDY_NAME,
     SHORTHANDS,
     STUDY_FILE,
     Entry,
@@ -69,10 +76,19 @@ from embedhead.experiments.study import (
     status_of,
     trial_rng,
 )
+from embedhead.fileio import (
+    atomic_write_text,
+    make_out_dir,
+    read_config_file,
+    to_jsonable,
+    write_json,
+)
 from embedhead.heads.data import load_head_data
 from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 from embedhead.heads.train import fit, load_config_overrides, make_configs, split_overrides
-from embedhead.report.render import atomic_write_text, make_out_dir, to_jsonable, write_json
+from embedhead.results import RESULT_VERSION
+from embedhead.stats import mean_std
+from embedhead.store.access import use_store
 
 __all__ = ["DEFAULT_SPACE", "SearchSpace", "SweepConfig", "params_to_overrides", "run_sweep"]
 
@@ -165,30 +181,6 @@ class SearchSpace:
 DEFAULT_SPACE = SearchSpace.from_spec(DEFAULT_SPACE_SPEC, "default space")
 
 
-def read_config_file(path: str | Path) -> Any:
-    """Parse a JSON file, or YAML (``.yaml``/``.yml``) when PyYAML is installed."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", path) from exc
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError as exc:
-            raise ConfigError(f"{path}: reading YAML needs PyYAML (or use JSON)") from exc
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = None if mark is None else mark.line + 1
-            raise InputError(f"invalid YAML: {exc}", path, line) from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path, exc.lineno) from exc
-
-
 def load_space(path: str | Path) -> SearchSpace:
     """Read a space file (JSON, or YAML when PyYAML is installed)."""
     return SearchSpace.from_spec(read_config_file(path), str(path))
@@ -214,10 +206,7 @@ def _score(value: Any, metric: str) -> float:
 
 
 def _mean_std(values: Sequence[Any]) -> tuple[float, float]:
-    arr = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
-    if not arr.size or not np.isfinite(arr).all():
-        return math.nan, math.nan
-    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return mean_std([math.nan if v is None else float(v) for v in values])
 
 
 def trial_row(t: FrozenTrial, metric: str) -> dict[str, Any]:
@@ -292,14 +281,14 @@ class SweepConfig:
     """
 
     space: SearchSpace = DEFAULT_SPACE
-    n_trials: int = 20
-    repeats: int = 1
-    seed: int = 0
+    n_trials: int = SWEEP_TRIALS
+    repeats: int = SWEEP_REPEATS
+    seed: int = SWEEP_SEED
     base: Mapping[str, Any] = field(default_factory=dict)
     metric: str | None = None
-    workers: int = 0  # 0: one per CPU core (at most 8)
-    sampler: str = "tpe"
-    pruner: str = "median"
+    workers: int = SWEEP_WORKERS  # 0: one per CPU core (at most 8)
+    sampler: str = SWEEP_SAMPLER
+    pruner: str = SWEEP_PRUNER
     storage: str | None = None
     study_name: str = DEFAULT_STUDY_NAME
 
@@ -455,14 +444,7 @@ def run_sweep(
     n_before = len(counted_trials(study))
     live = [t for t in study.get_trials(deepcopy=False) if not is_discarded(t)]
     if len(live) < budget or any(t.state == TrialState.WAITING for t in live):
-        opened = isinstance(store, str | Path)
-        if opened:
-            from embedhead.store import open_store
-
-            reader = open_store(store)
-        else:
-            reader = store
-        try:
+        with use_store(store) as reader:
             data = load_head_data(
                 ds,
                 reader,
@@ -470,7 +452,7 @@ def run_sweep(
                 task=base_train.task,
                 loader=base_train.loader,
                 device=base_train.device,
-                store_path=str(store) if opened else None,
+                store_path=str(store) if isinstance(store, str | Path) else None,
             )
             # the device the data landed on ('auto' may have meant CUDA, which forks cannot use)
             loaded_on = str(next(iter(data.splits.values())).device)
@@ -480,9 +462,6 @@ def run_sweep(
             if any(t.state == TrialState.RUNNING for t in live):
                 plan = replace(plan, storage_shared=True)  # other processes are on this study
             _run_workers(plan, data, fit_fn or fit, workers, progress)
-        finally:
-            if opened:
-                reader.close()
     study = load_study(plan, parallel=True)
     counted = counted_trials(study)
     ranked = rank_rows([trial_row(t, metric) for t in counted], metric)
@@ -505,6 +484,7 @@ def run_sweep(
         out / SWEEP_FILE,
         {
             "kind": "sweep",
+            "version": RESULT_VERSION,
             "metric": metric,
             "direction": plan.direction,
             "n_trials": config.n_trials,
@@ -560,13 +540,13 @@ def sweep_from_files(
     space_file: str | Path | None = None,
     config_file: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
-    n_trials: int = 20,
-    repeats: int = 1,
-    seed: int = 0,
-    workers: int = 0,
+    n_trials: int = SWEEP_TRIALS,
+    repeats: int = SWEEP_REPEATS,
+    seed: int = SWEEP_SEED,
+    workers: int = SWEEP_WORKERS,
     metric: str | None = None,
-    sampler: str = "tpe",
-    pruner: str = "median",
+    sampler: str = SWEEP_SAMPLER,
+    pruner: str = SWEEP_PRUNER,
     storage: str | None = None,
     study_name: str | None = None,
     progress: ProgressFn | None = None,
