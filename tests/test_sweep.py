@@ -26,7 +26,6 @@ from embedhead.experiments.sweep import (
 )
 from embedhead.heads.train import NonFiniteLossError, fit, load_config_overrides, make_configs
 
-torch.set_num_threads(1)
 BASE = {"head": "pooled", "epochs": 6, "hidden_sizes": [16], "patience": 0, "batch_size": 16}
 
 

@@ -7,8 +7,13 @@ import shlex
 import click
 
 from embedhead.cli.common import comma_list, field_default, library_errors, seed_option
-from embedhead.prepare.config import FORMATS, NEGATIVE_METHODS, SPLIT_MODES, PrepareConfig
-from embedhead.prepare.simulate import SimulateConfig
+from embedhead.prepare.config import (
+    FORMATS,
+    NEGATIVE_METHODS,
+    SPLIT_MODES,
+    PrepareConfig,
+    SimulateConfig,
+)
 
 
 def _prep(name: str) -> object:
