@@ -347,9 +347,9 @@ def test_config_class_is_a_transformers_config():
     assert HyenaDNAConfig.from_dict(config.to_dict()).d_model == 32
 
 
-def test_original_nested_config_beside_weights_ckpt(tmp_path, source, hf_tensors):
-    hf = json.loads((source / "config.json").read_text())
-    original = {
+def original_config(hf: dict, *, checkpoint_mixer: bool = False) -> dict:
+    """The original release's config.json, key for key as in shared/spec/hyenadna.md."""
+    return {
         "d_model": hf["d_model"],
         "n_layer": hf["n_layer"],
         "d_inner": hf["d_inner"],
@@ -358,15 +358,16 @@ def test_original_nested_config_beside_weights_ckpt(tmp_path, source, hf_tensors
         "embed_dropout": 0.1,
         "fused_mlp": False,
         "fused_dropout_add_ln": True,
-        "checkpoint_mixer": True,
+        "checkpoint_mixer": checkpoint_mixer,
         "checkpoint_mlp": False,
         "residual_in_fp32": True,
         "pad_vocab_size_multiple": 8,
+        "return_hidden_state": True,
         "layer": {
             "_name_": "hyena",
             "emb_dim": 5,
             "filter_order": 64,
-            "short_filter_order": 3,
+            "local_order": 3,
             "l_max": hf["max_seq_len"],
             "modulate": True,
             "w": 10,
@@ -375,17 +376,100 @@ def test_original_nested_config_beside_weights_ckpt(tmp_path, source, hf_tensors
             "lr_pos_emb": 0.0,
         },
     }
-    folder = tmp_path / "original"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(original))
-    torch.save({"state_dict": _lightning(hf_tensors, True)}, folder / "weights.ckpt")
-    model = load_backbone(folder / "weights.ckpt")
+
+
+def write_original_release(hf_folder, out, *, checkpoint_mixer: bool = False):
+    """An original-layout release (config.json + Lightning weights.ckpt) of ``hf_folder``."""
+    hf = json.loads((hf_folder / "config.json").read_text())
+    tensors = load_file(str(hf_folder / "model.safetensors"))
+    out.mkdir(parents=True)
+    config = original_config(hf, checkpoint_mixer=checkpoint_mixer)
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    torch.save({"state_dict": _lightning(tensors, checkpoint_mixer)}, out / "weights.ckpt")
+    return out
+
+
+@pytest.mark.parametrize("checkpoint_mixer", [False, True])
+def test_original_release_loads_like_its_hf_twin(tmp_path, source, checkpoint_mixer):
+    folder = write_original_release(source, tmp_path / "orig", checkpoint_mixer=checkpoint_mixer)
+    assert "local_order" in (folder / "config.json").read_text()
     reference = load_backbone(source)
+    with torch.no_grad():
+        expected = reference(IDS)
+    for path in (folder, folder / "weights.ckpt"):
+        model = load_backbone(path)
+        assert model.identity.key == reference.identity.key
+        assert model.identity.config == reference.identity.config
+        assert not model.identity.random_init and model.identity.name == "orig"
+        with torch.no_grad():
+            assert torch.equal(model(IDS), expected)
+
+
+def test_original_config_missing_fields_name_the_released_key(tmp_path, source):
+    folder = write_original_release(source, tmp_path / "orig")
+    config = json.loads((folder / "config.json").read_text())
+    for section, key in ((None, "d_model"), ("layer", "l_max"), ("layer", "local_order")):
+        changed = json.loads(json.dumps(config))
+        del (changed[section] if section else changed)[key]
+        (folder / "config.json").write_text(json.dumps(changed))
+        name = f"{section}.{key}" if section else key
+        with pytest.raises(InputError, match=rf"lacks the field {name.replace('.', '[.]')}"):
+            load_backbone(folder)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "good", "bad"),
+    [
+        (None, "layer_norm_epsilon", 1e-5, 1e-6),
+        (None, "num_inner_mlps", 2, 3),
+        ("layer", "num_inner_mlps", 2, 1),
+        ("layer", "shift", 0.05, 0.0),
+        ("layer", "order", 2, 3),
+        (None, "hyena_order", 2, 3),
+        ("layer", "modulate", True, False),
+    ],
+)
+def test_original_fixed_fields_other_values_are_refused_by_name(
+    tmp_path, source, section, key, good, bad
+):
+    folder = write_original_release(source, tmp_path / "orig")
+    config = json.loads((folder / "config.json").read_text())
+    reference = load_backbone(source).identity.key
+    target = config[section] if section else config
+    target[key] = good
+    (folder / "config.json").write_text(json.dumps(config))
+    assert load_backbone(folder).identity.key == reference
+    target[key] = bad
+    (folder / "config.json").write_text(json.dumps(config))
+    name = f"{section}.{key}" if section else key
+    with pytest.raises(ConfigError, match=rf"{name.replace('.', '[.]')}={bad!r}"):
+        load_backbone(folder)
+
+
+def test_original_training_only_fields_are_accepted_whatever_their_value(tmp_path, source):
+    folder = write_original_release(source, tmp_path / "orig")
+    config = json.loads((folder / "config.json").read_text())
+    reference = load_backbone(source)
+    config.update(
+        resid_dropout=0.3, embed_dropout=0.5, fused_mlp=True, fused_dropout_add_ln=False,
+        checkpoint_mixer=False, checkpoint_mlp=True, residual_in_fp32=False,
+        return_hidden_state=False, use_bias=False,
+    )  # fmt: skip
+    config["layer"].update(lr=1.0, wd=0.5, lr_pos_emb=0.1, dropout=0.2, filter_dropout=0.4)
+    config["layer"]["fused_fft_conv"] = True
+    (folder / "config.json").write_text(json.dumps(config))
+    model = load_backbone(folder)
     assert model.identity.key == reference.identity.key
-    assert not model.identity.random_init and model.identity.name == "original"
-    del original["layer"]["l_max"]
-    (folder / "config.json").write_text(json.dumps(original))
-    with pytest.raises(InputError, match=r"layer\.l_max"):
+    with torch.no_grad():
+        assert torch.equal(model(IDS), reference(IDS))
+
+
+def test_original_unknown_fields_are_refused_by_name(tmp_path, source):
+    folder = write_original_release(source, tmp_path / "orig")
+    config = json.loads((folder / "config.json").read_text())
+    config["layer"]["num_heads"] = 4
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"layer\.num_heads"):
         load_backbone(folder)
 
 
@@ -407,3 +491,58 @@ def test_unreadable_weight_files_are_clear_errors(tmp_path, source):
     (folder / "model.safetensors").write_bytes(b"\x00" * 5)
     with pytest.raises(InputError, match="cannot read safetensors"):
         load_backbone(folder)
+
+
+def test_original_release_through_backbone_info_embed_and_predict(
+    tmp_path, tiny_backbone_dir, tiny_dataset_dir, heads_tiny_store
+):
+    """The CLI reads an original release (folder or weights.ckpt) as its -hf twin."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from embedhead.cli.main import main
+    from embedhead.dataset import load_dataset
+    from embedhead.store.access import open_store
+
+    def invoke(*args):
+        result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    folder = write_original_release(tiny_backbone_dir, tmp_path / "orig", checkpoint_mixer=True)
+    hf_info = json.loads(invoke("backbone-info", tiny_backbone_dir, "--json"))
+    for path in (folder, folder / "weights.ckpt"):
+        info = json.loads(invoke("backbone-info", path, "--json"))
+        assert info["key"] == hf_info["key"] and info["config"] == hf_info["config"]
+        assert info["random_init"] is False and info["name"] == "orig"
+    store = tmp_path / "orig.zarr"
+    invoke(
+        "embed", tiny_dataset_dir, "--backbone", folder / "weights.ckpt", "--store", store,
+        "--device", "cpu", "--quiet",
+    )  # fmt: skip
+    ids = [sid for sid, _ in load_dataset(tiny_dataset_dir).sequences()]
+    ours, theirs = open_store(store), open_store(heads_tiny_store)
+    try:
+        assert ours.identity["key"] == theirs.identity["key"]
+        for sid in ids[:10]:
+            assert (ours.get(sid) == theirs.get(sid)).all()
+    finally:
+        ours.close()
+        theirs.close()
+    run = tmp_path / "run"
+    invoke(
+        "train", tiny_dataset_dir, "--store", heads_tiny_store, "--out", run, "--epochs", "1",
+        "--batch-size", "8", "--device", "cpu", "--quiet",
+    )  # fmt: skip
+    (tmp_path / "p.tsv").write_text("seq1\tseq2\nACGTACGTTTGA\tACGAACGTTTGC\nGGGCCA\tTTTAAC\n")
+    outputs = []
+    for backbone in (tiny_backbone_dir, folder, folder / "weights.ckpt"):
+        out = tmp_path / f"scores-{len(outputs)}.tsv"
+        invoke(
+            "predict", run, "--backbone", backbone, "--pairs", tmp_path / "p.tsv", "--out", out,
+            "--device", "cpu",
+        )  # fmt: skip
+        with open(out) as fh:
+            outputs.append([row["probability"] for row in csv.DictReader(fh, delimiter="\t")])
+    assert len(outputs[0]) == 2 and outputs[0] == outputs[1] == outputs[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
@@ -518,3 +519,153 @@ def test_chrom_sizes_conflicting_duplicate_is_refused(tmp_path):
     assert (info.value.path, info.value.line) == (str(path), 5)
     path.write_text("chr1\t100\nhg38.chr1\t250\n")  # qualified keys keep assemblies apart
     assert read_chrom_sizes(path) == {"chr1": 100, "hg38.chr1": 250}
+
+
+# --- genome scale (issue 11): --max-pairs, --chroms, --regions, progress -----------------------
+GENOME = {"reference": "hg38", "query": "susScr11", "length_match": 0.0}
+
+
+def _positives(out: Path) -> dict:
+    ds = load_dataset(out)
+    return {p.pair_id: p for p in ds.pairs if p.label == 1}
+
+
+def test_max_pairs_is_a_seeded_uniform_subset_of_all_windows(simulated_maf, tmp_path):
+    prepare([simulated_maf], tmp_path / "all", PrepareConfig(**GENOME))
+    full = _positives(tmp_path / "all")
+    order = list(full)  # stream order
+    cfg = PrepareConfig(**GENOME, max_pairs=12, seed=5)
+    summary = prepare([simulated_maf], tmp_path / "a", cfg)
+    got = check_dataset_invariants(tmp_path / "a")
+    sample = _positives(tmp_path / "a")
+    assert summary.n_positive == len(sample) == 12 and summary.n_positive_windows == len(full)
+    for pair_id, rec in sample.items():  # the very windows of the full run, split aside
+        assert dataclasses.replace(rec, split="train") == dataclasses.replace(
+            full[pair_id], split="train"
+        )
+    assert list(sample) == [i for i in order if i in sample]  # kept in stream order
+    # only the sampled windows' sequences were written
+    assert {s for p in sample.values() for s in (p.seq1, p.seq2)} >= set(got["seqs"])
+    sampling = got["ds"].info["sampling"]
+    assert sampling["max_pairs"] == 12 and sampling["n_sampled"] == 12
+    assert sampling["n_positive_windows"] == len(full)
+    assert got["ds"].info["parameters"]["max_pairs"] == 12
+    prepare([simulated_maf], tmp_path / "b", cfg)
+    assert load_dataset(tmp_path / "b").fingerprint == got["ds"].fingerprint
+    prepare([simulated_maf], tmp_path / "c", dataclasses.replace(cfg, seed=6))
+    assert set(_positives(tmp_path / "c")) != set(sample)
+    # a cap above the number of windows keeps them all
+    prepare([simulated_maf], tmp_path / "d", dataclasses.replace(cfg, max_pairs=10_000))
+    assert set(_positives(tmp_path / "d")) == set(full)
+
+
+def test_max_pairs_sample_covers_the_whole_stream(simulated_maf, tmp_path):
+    """Over many seeds every part of the input is sampled about equally often (not a prefix)."""
+    prepare([simulated_maf], tmp_path / "all", PrepareConfig(**GENOME))
+    order = {pid: i for i, pid in enumerate(_positives(tmp_path / "all"))}
+    n, k, seeds = len(order), 6, 40
+    hits = [0] * n
+    for seed in range(seeds):
+        out = tmp_path / f"s{seed}"
+        prepare([simulated_maf], out, PrepareConfig(**GENOME, max_pairs=k, seed=seed))
+        for pid in _positives(out):
+            hits[order[pid]] += 1
+    quarter = n // 4
+    expected = seeds * k / n * quarter  # draws expected in each quarter of the stream
+    for q in range(4):
+        got = sum(hits[q * quarter : (q + 1) * quarter])
+        assert 0.5 * expected < got < 1.5 * expected, (q, got, expected)
+
+
+def test_chroms_and_regions_filter_the_reference_side(simulated_maf, tmp_path):
+    prepare([simulated_maf], tmp_path / "all", PrepareConfig(**GENOME))
+    full = _positives(tmp_path / "all")
+    summary = prepare(
+        [simulated_maf], tmp_path / "chr", PrepareConfig(**GENOME, chroms=("chr2", "chrX"))
+    )
+    kept = _positives(tmp_path / "chr")
+    assert set(kept) == {i for i, p in full.items() if p.chrom1 in ("chr2", "chrX")}
+    info = load_dataset(tmp_path / "chr").info
+    assert info["parameters"]["chroms"] == ["chr2", "chrX"]
+    assert info["sampling"]["n_blocks_off_chroms"] > 0 and summary.n_filtered > 0
+    bed = tmp_path / "regions.bed"
+    bed.write_text(
+        "track name=test\n# comment\nchr7\t0\t20000\tfirst\nchr1\t5000\t90000\nchr7\t15000\t30000\n"
+    )
+    prepare([simulated_maf], tmp_path / "bed", PrepareConfig(**GENOME, regions=str(bed)))
+    inside = _positives(tmp_path / "bed")
+
+    def overlaps(p) -> bool:
+        spans = {"chr7": [(0, 30000)], "chr1": [(5000, 90000)]}.get(p.chrom1, [])
+        return any(p.start1 < b and p.end1 > a for a, b in spans)
+
+    assert inside and set(inside) == {i for i, p in full.items() if overlaps(p)}
+    assert set(inside) != set(full)
+    info = load_dataset(tmp_path / "bed").info
+    assert info["sampling"]["n_windows_outside_regions"] == len(full) - len(inside)
+    with pytest.raises(InputError, match=r"no pairs.*off --chroms"):
+        prepare([simulated_maf], tmp_path / "none", PrepareConfig(**GENOME, chroms=("chrZ",)))
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "match"),
+    [("chr1\t10\n", 1, "chrom start end"), ("#c\nchr1\tx\t5\n", 2, "integers"),
+     ("chr1\t10\t5\n", 1, "start < end"), ("# only a comment\n", None, "no regions")],
+)  # fmt: skip
+def test_bad_regions_file_names_file_and_line(simulated_maf, tmp_path, text, line, match):
+    bed = tmp_path / "bad.bed"
+    bed.write_text(text)
+    with pytest.raises(InputError, match=match) as info:
+        prepare([simulated_maf], tmp_path / "ds", PrepareConfig(**GENOME, regions=str(bed)))
+    assert info.value.line == line and info.value.path == str(bed)
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"max_pairs": 0}, "max-pairs"),
+                                               ({"chroms": ("chr1", "")}, "chroms")])  # fmt: skip
+def test_bad_sampling_options(simulated_maf, tmp_path, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        prepare([simulated_maf], tmp_path / "ds", PrepareConfig(**GENOME, **kwargs))
+
+
+def test_progress_bar_counts_input_bytes_on_stderr(simulated_maf, tmp_path, capsys):
+    from embedhead.alignments.openers import open_text
+    from embedhead.prepare.build import _RawPosition
+
+    size = simulated_maf.stat().st_size
+    position = _RawPosition(str(simulated_maf))
+    with open_text(simulated_maf) as fh:
+        fh.readline()
+        first = position.tell()
+        for _ in fh:
+            pass
+        last = position.tell()
+    assert first is not None and last is not None and 0 < first <= last == size
+    prepare([simulated_maf], tmp_path / "ds", PrepareConfig(**GENOME, progress=True))
+    err = capsys.readouterr().err
+    assert "prepare" in err and "B" in err
+    prepare([simulated_maf], tmp_path / "quiet", PrepareConfig(**GENOME))
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_max_pairs_chroms_regions_and_quiet(simulated_maf, tmp_path):
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr7\t0\t100000000\nchr2\t0\t100000000\n")
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(
+        main,
+        ["prepare", str(simulated_maf), "--reference", "hg38", "--query", "susScr11",
+         "--max-pairs", "8", "--chroms", "chr7,chr2,chr1", "--regions", str(bed), "--quiet",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "sampled uniformly: 8 of" in result.output
+    pairs = _positives(out)
+    assert len(pairs) == 8 and {p.chrom1 for p in pairs.values()} <= {"chr7", "chr2"}
+    info = load_dataset(out).info
+    assert "--max-pairs 8" in info["command"] and "--chroms chr7,chr2,chr1" in info["command"]
+    bad = CliRunner().invoke(
+        main, ["prepare", str(simulated_maf), "--max-pairs", "0", "--out", str(tmp_path / "x")]
+    )
+    assert bad.exit_code != 0 and "--max-pairs" in bad.output

@@ -208,9 +208,144 @@ def test_scheme_file_errors_name_file_and_line(
 
 def test_scheme_file_incomplete(tmp_path: Path) -> None:
     path = tmp_path / "half.txt"
-    path.write_text("A C G T\nA 1 2 3 4\nC 1 2 3 4\nG 1 2 3 4\nT 1 2 3 4\n")
-    with pytest.raises(InputError, match="gap_open"):
+    path.write_text("O=400\nA C G T\nA 1 2 3 4\nC 1 2 3 4\nG 1 2 3 4\nT 1 2 3 4\n")
+    with pytest.raises(InputError, match="together"):
         get_scheme(path)
     path.write_text("O=1 E=1\nA C G T\nA 1 2 3 4\n")
     with pytest.raises(InputError, match="incomplete matrix"):
         get_scheme(path)
+
+
+# --- scoring files as UCSC and lastz ship them (issue 11) --------------------------------------
+# Matrices and gap costs from shared/spec/alignments.md; the lastz/blastz AXT matrix from the
+# header of kent/hg19.susScr3.chrM.{lastz,blastz}.axt.gz.
+SUSSCR3_Q = (
+    (79, -84, -55, -128),
+    (-84, 100, -174, -55),
+    (-55, -174, 100, -84),
+    (-128, -55, -84, 79),
+)
+
+
+def _rows(matrix: tuple[tuple[int, ...], ...]) -> list[str]:
+    return [" ".join(f"{v:5d}" for v in row) for row in matrix]
+
+
+def blastz_q_text(matrix: tuple[tuple[int, ...], ...]) -> str:
+    """kent's HoxD55.q style: an A C G T header and 4 rows of 4 numbers, no row letters."""
+    return "   A    C    G    T\n" + "".join(row + "\n" for row in _rows(matrix))
+
+
+def axt_score_scheme_text(matrix: tuple[tuple[int, ...], ...], o: int, e: int) -> str:
+    """kent's axtScoreScheme style: the BLASTZ_Q matrix then an ``O = 400, E = 30`` line."""
+    return blastz_q_text(matrix) + f"O = {o}, E = {e}\n"
+
+
+def lastz_n_text(matrix: tuple[tuple[int, ...], ...], o: int, e: int, n: int) -> str:
+    """A lastz scoring file with an N column and row (value ``n`` for every N entry)."""
+    lines = [
+        "# lastz scoring file",
+        "bad_score          = X:-1000",
+        "fill_score         = -100",
+        f"gap_open_penalty   = {o}",
+        f"gap_extend_penalty = {e}",
+        "",
+        "      A     C     G     T     N",
+    ]
+    for letter, row in zip("ACGT", matrix, strict=True):
+        lines.append(letter + " " + " ".join(f"{v:5d}" for v in (*row, n)))
+    lines.append("N " + " ".join(f"{n:5d}" for _ in range(5)))
+    return "\n".join(lines) + "\n"
+
+
+SPEC_SCHEMES = [HOXD70, HOXD55, HUMAN_CHIMP_V2]
+
+
+@pytest.mark.parametrize("scheme", SPEC_SCHEMES, ids=lambda s: s.name)
+def test_ucsc_and_lastz_file_styles_read_the_spec_numbers(
+    tmp_path: Path, scheme: ScoringScheme
+) -> None:
+    o, e = scheme.gap_open, scheme.gap_extend
+    styles = {
+        "blastz.q": blastz_q_text(scheme.matrix),
+        "axtscore.txt": axt_score_scheme_text(scheme.matrix, o, e),
+        "lastz.scores": lastz_n_text(scheme.matrix, o, e, 0),
+    }
+    for name, text in styles.items():
+        path = tmp_path / name
+        path.write_text(text)
+        loaded = get_scheme(path)
+        assert loaded.matrix == scheme.matrix, name
+        expected_gaps = (400, 30) if name == "blastz.q" else (o, e)  # bare matrix: lastz defaults
+        assert (loaded.gap_open, loaded.gap_extend) == expected_gaps, name
+
+
+def test_lastz_n_column_scores_n_and_other_letters(tmp_path: Path) -> None:
+    path = tmp_path / "lastz.scores"
+    text = lastz_n_text(HOXD70.matrix, 400, 30, 0)
+    lines = text.splitlines()
+    lines[-5] = "A    91  -114   -31  -123   -7"  # A against N: -7
+    lines[-1] = "N    -1    -2    -3    -4   -5"
+    path.write_text("\n".join(lines) + "\n")
+    scheme = get_scheme(path)
+    assert scheme.n_row == (-1, -2, -3, -4, -5) and scheme.n_column == (-7, 0, 0, 0)
+    assert score_alignment("AN", "NN", scheme) == -7 - 5
+    assert score_alignment("NNRA", "ACGA", scheme) == -1 - 2 - 3 + 91  # R scores as N
+    assert score_alignment("NA", "AN", HOXD70) == 0
+    assert scheme.to_dict()["n_row"] == [-1, -2, -3, -4, -5]
+    assert "n_row" not in HOXD70.to_dict()
+
+
+def test_scoring_file_style_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.q"
+    path.write_text("A C G T\n1 2 3 4\n1 2 3 4\n1 2 3 4\n1 2 3 4\n1 2 3 4\n")
+    with pytest.raises(InputError, match="4 integers") as info:
+        get_scheme(path)
+    assert info.value.line == 6
+    path.write_text("A C G T N\n1 2 3 4 5\n1 2 3 4 5\n1 2 3 4 5\n1 2 3 4 5\n")
+    with pytest.raises(InputError, match="missing header or rows N"):
+        get_scheme(path)
+
+
+def _styles(tmp_path: Path, scheme: ScoringScheme) -> list[ScoringScheme]:
+    o, e = scheme.gap_open, scheme.gap_extend
+    out = []
+    for name, text in (
+        ("blastz.q", blastz_q_text(scheme.matrix)),
+        ("axtscore.txt", axt_score_scheme_text(scheme.matrix, o, e)),
+        ("lastz-n0.scores", lastz_n_text(scheme.matrix, o, e, 0)),
+    ):
+        (tmp_path / name).write_text(text)
+        out.append(get_scheme(tmp_path / name))
+    return out
+
+
+@pytest.mark.parametrize(
+    "name", ["kent/hg17.canFam1.testDog.net.axt", "kent/hg16.mm3.chrM.chainToAxt.axt"]
+)
+def test_file_styles_score_kent_net_blocks_exactly(
+    realdata: Path, tmp_path: Path, name: str
+) -> None:
+    from embedhead.alignments.axt import parse_axt
+
+    blocks = list(parse_axt(realdata / name))
+    assert blocks
+    for scheme in _styles(tmp_path, HOXD70):
+        for block in blocks:
+            target, query = block.rows
+            assert score_alignment(target.text, query.text, scheme) == block.score, block.line
+
+
+@pytest.mark.parametrize(
+    "name", ["kent/hg19.susScr3.chrM.lastz.axt.gz", "kent/hg19.susScr3.chrM.blastz.axt.gz"]
+)
+def test_file_styles_score_lastz_blocks_exactly(realdata: Path, tmp_path: Path, name: str) -> None:
+    from embedhead.alignments.axt import parse_axt
+
+    (block,) = parse_axt(realdata / name)
+    susscr3 = ScoringScheme("susScr3", SUSSCR3_Q, 400, 30)
+    schemes = _styles(tmp_path, susscr3)
+    (tmp_path / "lastz-n.scores").write_text(lastz_n_text(SUSSCR3_Q, 400, 30, -100))
+    schemes.append(get_scheme(tmp_path / "lastz-n.scores"))  # these blocks hold no N
+    for scheme in schemes:
+        assert score_alignment(block.rows[0].text, block.rows[1].text, scheme) == block.score

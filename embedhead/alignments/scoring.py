@@ -8,7 +8,8 @@ affine gap cost. :func:`score_alignment` computes, for two aligned texts of equa
 
 Rules (the UCSC chain/net convention, checked against kent's netToAxt/chainToAxt output):
 
-- case is ignored; ``N`` and any letter other than ACGT scores 0 against anything;
+- case is ignored; ``N`` and any letter other than ACGT scores 0 against anything (unless the
+  scheme has an N row/column, read from a lastz scoring file: then those values);
 - ``-`` and ``.`` are gaps; a column with a gap in exactly one row is a gap column, and a run of
   consecutive gap columns is one gap even when the gap switches from one row to the other;
 - a column where BOTH rows are gaps (this happens when a pair is projected out of a multiple
@@ -44,6 +45,7 @@ from embedhead.errors import ConfigError, InputError
 BASES = "ACGT"
 Row = tuple[int, int, int, int]
 Matrix = tuple[Row, Row, Row, Row]
+NRow = tuple[int, int, int, int, int]
 
 _OTHER = 4
 _GAP = 5
@@ -60,10 +62,22 @@ class ScoringScheme:
     matrix: Matrix
     gap_open: int
     gap_extend: int
+    #: N (and any other non-ACGT letter) in the first row against A, C, G, T, N of the second;
+    #: None = 0 everywhere (the UCSC rule). Set by a scoring file with an N row.
+    n_row: NRow | None = None
+    #: A, C, G, T of the first row against N (or another letter) in the second; None = 0.
+    n_column: Row | None = None
 
     def __post_init__(self) -> None:
         if len(self.matrix) != 4 or any(len(row) != 4 for row in self.matrix):
             raise ConfigError(f"scoring scheme {self.name!r}: the matrix must be 4x4 (A C G T)")
+        if (self.n_row is not None and len(self.n_row) != 5) or (
+            self.n_column is not None and len(self.n_column) != 4
+        ):
+            raise ConfigError(
+                f"scoring scheme {self.name!r}: the N row needs 5 values (A C G T N) and the N "
+                "column 4 (A C G T)"
+            )
         if self.gap_open < 0 or self.gap_extend < 0:
             raise ConfigError(
                 f"scoring scheme {self.name!r}: gap costs are penalties and must be >= 0"
@@ -71,12 +85,17 @@ class ScoringScheme:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready description (for dataset.json)."""
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "matrix": [list(row) for row in self.matrix],
             "gap_open": self.gap_open,
             "gap_extend": self.gap_extend,
         }
+        if self.n_row is not None:
+            out["n_row"] = list(self.n_row)
+        if self.n_column is not None:
+            out["n_column"] = list(self.n_column)
+        return out
 
 
 def _matrix(*rows: Row) -> Matrix:
@@ -169,33 +188,37 @@ _KEYS_EXTEND = {"e", "gap_extend", "gap_extend_penalty"}
 # lastz scoring-file settings that do not change the score of a given alignment.
 _KEYS_IGNORED = {"bad_score", "fill_score", "x_drop", "y_drop", "hsp_threshold"}
 _KEYS_IGNORED |= {"gapped_threshold", "step", "seed", "t", "k", "l", "y", "m"}
-_ASSIGN = re.compile(r"([A-Za-z_]+)\s*=\s*(\S+)")
+_ASSIGN = re.compile(r"([A-Za-z_]+)\s*=\s*([^\s,]+)")
+_HEADER_LETTERS = "ACGTN"
+#: Gap costs of a matrix-only file (UCSC BLASTZ_Q / kent ``.q``): lastz's and kent's defaults.
+DEFAULT_GAP_OPEN = 400
+DEFAULT_GAP_EXTEND = 30
 
 
 def load_scheme_file(path: str | os.PathLike[str]) -> ScoringScheme:
-    """Read a scoring scheme from a small text file (a lastz scoring file is accepted).
+    """Read a scoring scheme from a small text file, in any of the styles UCSC and lastz ship.
 
-    Format (``#`` starts a comment; blank lines ignored)::
+    ``#`` starts a comment; blank lines are ignored. Settings are ``key = value`` pairs, one or
+    several a line, separated by spaces or commas: ``O = 400, E = 30`` (kent's axtScoreScheme
+    style), ``O=400 E=30``, ``gap_open = 400`` / ``gap_extend = 30``, or lastz's
+    ``gap_open_penalty`` / ``gap_extend_penalty``; lastz settings that do not change a score
+    (``bad_score``, ``fill_score``, ``x_drop``, ...) are ignored. The matrix::
 
-        # my scheme
-        gap_open = 400        # also: O=400 E=30 on one line, or gap_open_penalty = 400
-        gap_extend = 30
-            A    C    G    T
-        A  91 -114  -31 -123
-        C -114 100 -125  -31
-        G -31 -125  100 -114
-        T -123 -31 -114   91
+            A    C    G    T          # header: A C G T in any order, optionally N
+        A  91 -114  -31 -123          # rows with their letter ...
+         -114  100 -125  -31          # ... or without (BLASTZ_Q, kent's HoxD55.q): header order
 
-    The header row names the columns (the four letters A C G T, any order) and each of the
-    four rows starts with its letter. Both gap costs are required. The scheme's name is the file
-    name. Every error is an InputError naming the file and line.
+    With an ``N`` column/row (lastz files), its values score N and any other non-ACGT letter
+    (otherwise they score 0). A file without gap costs (a bare BLASTZ_Q matrix) gets lastz's
+    defaults, O=400 E=30; a file that gives one gap cost must give both. The scheme's name is the
+    file name. Every error is an InputError naming the file and line.
     """
 
     name = str(path)
     gap_open: int | None = None
     gap_extend: int | None = None
-    columns: list[int] | None = None
-    rows: dict[int, list[int]] = {}
+    header: list[str] | None = None
+    rows: dict[str, list[int]] = {}
     with open_text(name) as fh:
         for lineno, raw in enumerate(fh, start=1):
             line = raw.split("#", 1)[0].strip()
@@ -220,37 +243,60 @@ def load_scheme_file(path: str | os.PathLike[str]) -> ScoringScheme:
                         gap_extend = number
                 continue
             fields = line.split()
-            if columns is None:
+            if header is None:
                 letters = [f.upper() for f in fields]
-                if sorted(letters) != sorted(BASES):
+                if sorted(letters) not in (sorted(BASES), sorted(_HEADER_LETTERS)):
                     raise InputError(
-                        f"matrix header must name the columns A C G T, got {line!r}", name, lineno
+                        f"matrix header must name the columns A C G T (and optionally N), got "
+                        f"{line!r}",
+                        name,
+                        lineno,
                     )
-                columns = [BASES.index(c) for c in letters]
+                header = letters
                 continue
-            letter = fields[0].upper()
-            if letter not in BASES or len(fields) != 5:
+            width = len(header)
+            lettered = fields[0].isalpha()
+            if lettered and len(fields) == width + 1 and fields[0].upper() in header:
+                letter, numbers = fields[0].upper(), fields[1:]
+            elif not lettered and len(fields) == width and len(rows) < width:
+                letter, numbers = header[len(rows)], fields
+            else:
                 raise InputError(
-                    f"matrix row must be a letter A/C/G/T and 4 integers, got {line!r}",
+                    f"matrix row must be {width} integers, optionally after its letter "
+                    f"({' '.join(header)}), got {line!r}",
                     name,
                     lineno,
                 )
-            idx = BASES.index(letter)
-            if idx in rows:
+            if letter in rows:
                 raise InputError(f"matrix row {letter} given twice", name, lineno)
-            values = [_parse_int(v, name, lineno) for v in fields[1:]]
-            ordered = [0, 0, 0, 0]
-            for col, value in zip(columns, values, strict=True):
-                ordered[col] = value
-            rows[idx] = ordered
-    if columns is None or len(rows) != 4:
-        missing = "".join(b for i, b in enumerate(BASES) if i not in rows)
+            values = [_parse_int(v, name, lineno) for v in numbers]
+            rows[letter] = [values[header.index(c)] for c in _HEADER_LETTERS if c in header]
+    wanted = _HEADER_LETTERS if header is not None and "N" in header else BASES
+    if header is None or any(c not in rows for c in wanted):
+        missing = "".join(c for c in wanted if c not in rows)
         raise InputError(f"incomplete matrix (missing header or rows {missing})", name)
-    if gap_open is None or gap_extend is None:
-        raise InputError("gap_open and gap_extend (or O= and E=) are required", name)
-    mat = matrix_from_values([v for i in range(4) for v in rows[i]])
+    if (gap_open is None) != (gap_extend is None):
+        raise InputError(
+            "gap_open and gap_extend (O= and E=) must be given together (a file with neither "
+            f"gets lastz's defaults O={DEFAULT_GAP_OPEN} E={DEFAULT_GAP_EXTEND})",
+            name,
+        )
+    mat = matrix_from_values([v for c in BASES for v in rows[c][:4]])
+    n_row: NRow | None = None
+    n_column: Row | None = None
+    if "N" in header:
+        r = rows["N"]
+        n_row = (r[0], r[1], r[2], r[3], r[4])
+        n_column = (rows["A"][4], rows["C"][4], rows["G"][4], rows["T"][4])
     try:
-        return ScoringScheme(Path(name).name, mat, gap_open, gap_extend)
+        return ScoringScheme(
+            Path(name).name,
+            mat,
+            DEFAULT_GAP_OPEN if gap_open is None else gap_open,
+            DEFAULT_GAP_EXTEND if gap_extend is None else gap_extend,
+            n_row=n_row,
+            n_column=n_column,
+        )
     except ConfigError as exc:
         raise InputError(str(exc), name) from exc
 
@@ -280,6 +326,10 @@ def _table(scheme: ScoringScheme) -> npt.NDArray[np.int64]:
     """6x6 column-score table: ACGT block from the matrix, 'other letter' 0, gap 0."""
     table = np.zeros((6, 6), dtype=np.int64)
     table[:4, :4] = np.asarray(scheme.matrix, dtype=np.int64)
+    if scheme.n_row is not None:
+        table[_OTHER, :5] = np.asarray(scheme.n_row, dtype=np.int64)
+    if scheme.n_column is not None:
+        table[:4, _OTHER] = np.asarray(scheme.n_column, dtype=np.int64)
     return table
 
 

@@ -185,38 +185,108 @@ ORIGINAL_CODE_CONSTANTS: dict[str, Any] = {
     "use_bias": True,
     "layer_norm_epsilon": 1e-5,
 }
-_ORIGINAL_LAYER_FIELDS = {
+#: ``layer.<key>`` of the original config.json -> ``-hf`` field (as released; see
+#: shared/spec/hyenadna.md "Original config.json").
+ORIGINAL_LAYER_FIELDS: dict[str, str] = {
     "l_max": "max_seq_len",
     "emb_dim": "emb_dim",
     "filter_order": "filter_order",
-    "short_filter_order": "short_filter_order",
+    "local_order": "short_filter_order",
     "w": "activation_freq",
 }
+#: Top-level keys of the original config.json read into the ``-hf`` fields of the same name.
+ORIGINAL_TOP_FIELDS: tuple[str, ...] = (
+    "d_model",
+    "n_layer",
+    "d_inner",
+    "vocab_size",
+    "pad_vocab_size_multiple",
+)
+#: Fields no public release sets to anything but this value (top level or under ``layer``): a
+#: file that sets another value describes a different network and is refused by name.
+ORIGINAL_FIXED_FIELDS: dict[str, Any] = {
+    "layer_norm_epsilon": 1e-5,
+    "num_inner_mlps": 2,
+    "shift": 0.05,
+    "hyena_order": 2,
+    "order": 2,
+    "modulate": True,
+}
+#: Keys that only affect training or kernels (accepted whatever their value).
+ORIGINAL_TRAINING_FIELDS: frozenset[str] = frozenset(
+    {"lr", "wd", "lr_pos_emb", "residual_in_fp32", "return_hidden_state", "use_bias", "_name_"}
+)
+_TRAINING_PREFIXES = ("fused_", "checkpoint_")
+
+
+def _training_only(key: str) -> bool:
+    return (
+        key in ORIGINAL_TRAINING_FIELDS
+        or key.startswith(_TRAINING_PREFIXES)
+        or key.endswith("dropout")
+    )
+
+
+def _check_fixed(name: str, value: Any, path: Path) -> None:
+    expected = ORIGINAL_FIXED_FIELDS[name.rsplit(".", 1)[-1]]
+    same = (
+        value is expected
+        if isinstance(expected, bool)
+        else (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isclose(value, expected, rel_tol=1e-9, abs_tol=0.0)
+        )
+    )
+    if not same:
+        raise ConfigError(
+            f"{path}: {name}={value!r} is not supported (every public HyenaDNA release has "
+            f"{json.dumps(expected)}; another value describes a different network)"
+        )
 
 
 def translate_original_config(data: dict[str, Any], path: Path) -> dict[str, Any]:
     """The nested config.json of the original ``weights.ckpt`` releases -> ``-hf`` fields.
 
-    Original layout: top-level d_model, n_layer, d_inner, vocab_size, pad_vocab_size_multiple,
-    and a ``layer`` dict (l_max, emb_dim, filter_order, short_filter_order, w, modulate, order).
-    Fields it lacks are constants of the original code (``ORIGINAL_CODE_CONSTANTS``).
+    Original layout (as released): top-level d_model, n_layer, d_inner, vocab_size,
+    pad_vocab_size_multiple and training-only keys, plus a ``layer`` dict (``_name_`` hyena,
+    emb_dim, filter_order, local_order, l_max, modulate, w, lr, wd, lr_pos_emb). Fields it lacks
+    are constants of the original code (``ORIGINAL_CODE_CONSTANTS``); the same fields, when a
+    file carries them, must hold those constants (``ORIGINAL_FIXED_FIELDS``). Keys outside these
+    sets are refused by name rather than ignored.
     """
     layer = data["layer"]
     if layer.get("_name_", "hyena") != "hyena":
         raise InputError(f"layer._name_ is {layer.get('_name_')!r}, expected 'hyena'", path)
-    if not layer.get("modulate", True):
-        raise ConfigError(f"{path}: layer.modulate=false is not supported")
     out: dict[str, Any] = {}
-    for name in ("d_model", "n_layer", "d_inner", "vocab_size", "pad_vocab_size_multiple"):
+    for name in ORIGINAL_TOP_FIELDS:
         if name not in data:
             raise InputError(f"config.json (original layout) lacks the field {name}", path)
         out[name] = data[name]
-    for old, new in _ORIGINAL_LAYER_FIELDS.items():
+    for old, new in ORIGINAL_LAYER_FIELDS.items():
         if old not in layer:
             raise InputError(f"config.json (original layout) lacks the field layer.{old}", path)
         out[new] = layer[old]
-    out["hyena_order"] = layer.get("order", 2)
-    out["embed_dropout"] = data.get("embed_dropout", 0.1)
+    unknown: list[str] = []
+    for prefix, section, known in (
+        ("", data, set(ORIGINAL_TOP_FIELDS) | {"layer", "model_type"}),
+        ("layer.", layer, set(ORIGINAL_LAYER_FIELDS)),
+    ):
+        for key, value in section.items():
+            if key in known or _training_only(key):
+                continue
+            if key in ORIGINAL_FIXED_FIELDS:
+                _check_fixed(prefix + key, value, path)
+                continue
+            unknown.append(prefix + key)
+    if unknown:
+        raise ConfigError(
+            f"{path}: config.json (original layout) has field(s) embedhead does not know: "
+            f"{', '.join(unknown)} (they may describe another network; embedhead reads the "
+            "field set of the public releases, see docs/backbone.md)"
+        )
     out.update(ORIGINAL_CODE_CONSTANTS)
+    out["hyena_order"] = 2
+    out["embed_dropout"] = data.get("embed_dropout", 0.1)
     out["model_type"] = "hyenadna"
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 import click
 
@@ -70,6 +71,11 @@ COMMANDS: list[click.Command] = []
     help="Truncate sequences to this many nucleotides (default: refuse over-long ones).",
 )
 @click.option("--pooled-only", is_flag=True, help="Store only pooled (mean) embeddings.")
+@click.option(
+    "--no-space-check",
+    is_flag=True,
+    help="Start even when the store's file system has less free space than the estimate.",
+)
 @quiet_option
 @library_errors
 def embed_command(
@@ -83,6 +89,7 @@ def embed_command(
     batch_tokens: int,
     max_length: int | None,
     pooled_only: bool,
+    no_space_check: bool,
     quiet: bool,
 ) -> None:
     """Embed each unique sequence once into a store (resumable).
@@ -134,9 +141,47 @@ def embed_command(
             ]
         ),
     )
+    _space_check(source, store, backbone, config, check=not no_space_check, quiet=quiet)
     summary = embed_dataset(source, store, backbone, config)
     if summary.rank == 0 and not quiet:
         click.echo(summary.describe())
+
+
+def _space_check(
+    source: str, store: str, backbone: str, config: Any, *, check: bool, quiet: bool
+) -> None:
+    """Print the store size the dataset needs; refuse to start without the free space."""
+    import os
+
+    from embedhead.embed.space import (
+        backbone_d_model,
+        check_free_space,
+        estimate_store,
+        format_bytes,
+    )
+    from embedhead.store import open_store
+
+    present = None
+    if os.path.exists(store):
+        reader = open_store(store)
+        ids = set(reader.ids())
+        reader.close()
+        present = ids.__contains__
+    estimate = estimate_store(
+        source,
+        backbone_d_model(backbone),
+        config.dtype,
+        max_length=config.max_length,
+        pooled_only=config.pooled_only,
+        present=present,
+    )
+    rank0 = os.environ.get("RANK", "0") == "0"
+    if rank0 and not quiet:
+        click.echo(estimate.describe(), err=True)
+    if check:
+        free = check_free_space(estimate, store)
+        if rank0 and not quiet:
+            click.echo(f"free space at the store: {format_bytes(free)}", err=True)
 
 
 @click.group("store")
@@ -153,17 +198,47 @@ def store_group() -> None:
 
 @store_group.command("info")
 @click.argument("store", type=click.Path(exists=True, path_type=str))
+@click.option(
+    "--dataset",
+    "source",
+    type=click.Path(exists=True, path_type=str),
+    default=None,
+    help="Dataset folder or FASTA file: also print the store size it needs (uncompressed).",
+)
 @library_errors
-def store_info_command(store: str) -> None:
+def store_info_command(store: str, source: str | None) -> None:
     """Counts, bytes per nucleotide, backbone and dtype of a store.
+
+    With --dataset, also the store size that dataset needs (positions x d_model x bytes +
+    pooled, with this store's d_model, dtype and truncation) and how much is still to write.
 
     \b
     Example:
       embedhead store info ds.zarr
+      embedhead store info ds.zarr --dataset ds/
     """
     from embedhead.store.verify import store_info
 
     click.echo(store_info(store).describe())
+    if source is not None:
+        from embedhead.embed.space import estimate_store
+        from embedhead.store import open_store
+
+        reader = open_store(store)
+        try:
+            ids = set(reader.ids())
+            max_length = reader.attrs.get("max_length")
+            estimate = estimate_store(
+                source,
+                reader.d_model,
+                reader.dtype,
+                max_length=None if max_length is None else int(max_length),
+                pooled_only=reader.pooled_only,
+                present=ids.__contains__,
+            )
+        finally:
+            reader.close()
+        click.echo(estimate.describe())
 
 
 @store_group.command("verify")

@@ -6,7 +6,13 @@ import shlex
 
 import click
 
-from embedhead.cli.common import comma_list, field_default, library_errors, seed_option
+from embedhead.cli.common import (
+    comma_list,
+    field_default,
+    library_errors,
+    quiet_option,
+    seed_option,
+)
 from embedhead.prepare.config import (
     FORMATS,
     NEGATIVE_METHODS,
@@ -124,7 +130,26 @@ def _command_line() -> str:
     show_default=True,
     help="Input format (auto: detected by content).",
 )
+@click.option(
+    "--max-pairs",
+    type=int,
+    default=_prep("max_pairs"),
+    help="Keep a seeded, uniform sample of this many positive windows over the whole input"
+    " (one streaming pass; memory bounded by N). Negatives are drawn from the sample as usual.",
+)
+@click.option(
+    "--chroms",
+    default=None,
+    help="Keep only blocks whose reference row lies on these chromosomes (comma separated).",
+)
+@click.option(
+    "--regions",
+    type=click.Path(dir_okay=False),
+    default=_prep("regions"),
+    help="BED file: keep only windows whose reference side overlaps one of its regions.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing dataset folder at --out.")
+@quiet_option
 @seed_option(field_default(PrepareConfig, "seed"))
 @library_errors
 def prepare_command(
@@ -142,7 +167,11 @@ def prepare_command(
     split_fractions: str,
     chrom_sizes: str | None,
     fmt: str,
+    max_pairs: int | None,
+    chroms: str | None,
+    regions: str | None,
     force: bool,
+    quiet: bool,
     seed: int,
 ) -> None:
     """Build a pair dataset from MAF/AXT/CSV alignments.
@@ -160,7 +189,11 @@ def prepare_command(
       embedhead prepare data/demo.maf.gz --reference hg38 --query susScr11 --out demo-ds/ --seed 1
       embedhead prepare dog.net.axt --reference hg17 --query canFam1 --negatives shuffle --out ds/
       embedhead prepare thesis.csv --length-match 0 --out thesis-ds/   # the thesis's negatives
+      embedhead prepare hg38.galGal6.net.axt.gz --reference hg38 --query galGal6 \\
+          --max-pairs 16000 --chroms chr1,chr2 --out ds16k/   # a whole-genome net, sampled
     """
+    import sys
+
     from embedhead.prepare.build import prepare
     from embedhead.prepare.splits import parse_fractions
 
@@ -178,7 +211,11 @@ def prepare_command(
         seed=seed,
         chrom_sizes=chrom_sizes,
         fmt=fmt,
+        max_pairs=max_pairs,
+        chroms=None if chroms is None else tuple(c.strip() for c in chroms.split(",")),
+        regions=regions,
         force=force,
+        progress=not quiet and sys.stderr.isatty(),
         command=_command_line(),
     )
     summary = prepare(list(inputs), out, config)

@@ -21,15 +21,20 @@ end; on any error it is removed, so no partial dataset is ever left behind.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import math
 import os
+import random
+import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from embedhead import __version__
 from embedhead.alignments.detect import detect_format
@@ -45,6 +50,7 @@ from embedhead.dataset import (
     PairRecord,
     SequenceWriter,
     normalise_sequence,
+    sequence_id,
     write_info,
     write_pairs,
 )
@@ -71,6 +77,8 @@ class PrepareSummary:
     counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
+    n_positive_windows: int = 0  # windows that passed the filters (before --max-pairs)
+    n_filtered: int = 0  # blocks off --chroms plus windows outside --regions
 
     def describe(self) -> str:
         """A few human-readable lines for the CLI."""
@@ -86,6 +94,13 @@ class PrepareSummary:
             lines.append(f"  {self.n_blocks_without_pair} blocks lacked the reference/query pair")
         if self.n_windows_too_short:
             lines.append(f"  {self.n_windows_too_short} windows dropped by --min-length")
+        if self.n_filtered:
+            lines.append(f"  {self.n_filtered} blocks/windows outside --chroms/--regions")
+        if self.n_positive_windows > self.n_positive:
+            lines.append(
+                f"  positives sampled uniformly: {self.n_positive} of {self.n_positive_windows}"
+                " windows (--max-pairs)"
+            )
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -134,6 +149,106 @@ def read_chrom_sizes(path: str | os.PathLike[str]) -> dict[str, int]:
     return sizes
 
 
+def read_regions(path: str | os.PathLike[str]) -> dict[str, list[tuple[int, int]]]:
+    """Read a BED file (``chrom start end ...``, 0-based half-open) into merged, sorted intervals.
+
+    ``track``/``browser`` lines and ``#`` comments are skipped. Returns chrom -> [(start, end)]
+    with overlapping or touching intervals merged. Errors name the file and line.
+    """
+    name = str(path)
+    raw: dict[str, list[tuple[int, int]]] = {}
+    with open_text(name) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            fields = line.split()
+            if not fields or fields[0].startswith(("#", "track", "browser")):
+                continue
+            if len(fields) < 3:
+                raise InputError("expected 'chrom start end' (BED)", name, lineno)
+            try:
+                start, end = int(fields[1]), int(fields[2])
+            except ValueError:
+                raise InputError(
+                    f"start/end are not integers: {fields[1]!r} {fields[2]!r}", name, lineno
+                ) from None
+            if start < 0 or end <= start:
+                raise InputError(f"need 0 <= start < end, got {start} {end}", name, lineno)
+            raw.setdefault(fields[0], []).append((start, end))
+    if not raw:
+        raise InputError("no regions found", name)
+    merged: dict[str, list[tuple[int, int]]] = {}
+    for chrom, intervals in raw.items():
+        out: list[tuple[int, int]] = []
+        for start, end in sorted(intervals):
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        merged[chrom] = out
+    return merged
+
+
+def _overlaps(intervals: Sequence[tuple[int, int]], starts: Sequence[int], a: int, b: int) -> bool:
+    """Does ``[a, b)`` overlap one of the merged, sorted ``intervals`` (``starts`` their starts)?"""
+    i = bisect.bisect_left(starts, b) - 1  # last interval starting before b
+    return i >= 0 and intervals[i][1] > a
+
+
+class _RawPosition:
+    """Bytes read so far of an input file, from the offset of the descriptor reading it.
+
+    The parsers open the file themselves; the descriptor is found by matching device and inode
+    (``/proc/self/fd`` or ``/dev/fd``). For a compressed input this is the compressed bytes read.
+    ``tell()`` gives None when no descriptor could be found (no byte count then).
+    """
+
+    def __init__(self, path: str) -> None:
+        self._stat = os.stat(path)
+        self._fd: int | None = None
+        self._searched = False
+
+    def _find(self) -> int | None:
+        for folder in ("/proc/self/fd", "/dev/fd"):
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    fd = int(name)
+                    st = os.fstat(fd)
+                except (ValueError, OSError):
+                    continue
+                if (st.st_dev, st.st_ino) == (self._stat.st_dev, self._stat.st_ino):
+                    return fd
+            return None
+        return None
+
+    def tell(self) -> int | None:
+        if self._fd is None and not self._searched:
+            self._fd = self._find()
+            self._searched = True
+        if self._fd is None:
+            return None
+        try:
+            return os.lseek(self._fd, 0, os.SEEK_CUR)
+        except OSError:
+            return None
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    """A tqdm bar over ``total`` input bytes on stderr (disabled: a no-op bar)."""
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc="prepare",
+        disable=not enabled,
+        file=sys.stderr,
+        leave=False,
+    )
+
+
 def _detect(path: str, fmt: str) -> str:
     if fmt != "auto":
         return fmt
@@ -164,15 +279,16 @@ def _input_labels(inputs: Sequence[str]) -> list[str]:
 
 
 def _positive_record(
-    window: PairWindow, block: AlignmentBlock, block_id: str, writer: SequenceWriter
+    window: PairWindow, block: AlignmentBlock, block_id: str, add: Callable[[str], str]
 ) -> PairRecord:
+    """The positive record of ``window``; ``add(seq) -> id`` stores each normalised sequence."""
     sides = []
     for row in (window.row1, window.row2):
         try:
             seq = normalise_sequence(row.text)
         except ValueError as exc:
             raise InputError(f"row {row.src}: {exc}", block.path, row.line or block.line) from exc
-        sides.append((writer.add(seq), len(seq)))
+        sides.append((add(seq), len(seq)))
     (id1, len1), (id2, len2) = sides
     r1, r2 = window.row1, window.row2
     score = float(window.score)
@@ -242,9 +358,21 @@ def _check_out_dir_placement(out_dir: Path, config: PrepareConfig, inputs: Seque
 
 
 class _Collector:
-    """Streams blocks into positive records and unique sequences."""
+    """Streams blocks into positive records and unique sequences.
 
-    def __init__(self, config: PrepareConfig, writer: SequenceWriter) -> None:
+    Without ``--max-pairs`` each window's sequences go to the writer at once and one small
+    record is kept per window. With it, a seeded reservoir (Algorithm R) keeps a uniform sample
+    of at most ``max_pairs`` windows (record fields + the two sequences) over the whole stream,
+    so memory is bounded by ``max_pairs`` whatever the input size; :meth:`finish` writes the
+    sampled sequences, in stream order.
+    """
+
+    def __init__(
+        self,
+        config: PrepareConfig,
+        writer: SequenceWriter,
+        regions: Mapping[str, list[tuple[int, int]]] | None = None,
+    ) -> None:
 
         self.config = config
         self.scheme = get_scheme(config.scoring)
@@ -253,6 +381,79 @@ class _Collector:
         self.n_blocks = 0
         self.n_without_pair = 0
         self.n_too_short = 0
+        self.n_off_chroms = 0
+        self.n_outside_regions = 0
+        self.n_windows = 0  # positive windows that passed every filter
+        self._chroms = frozenset(config.chroms) if config.chroms is not None else None
+        self._regions = regions
+        self._region_starts = (
+            {c: [a for a, _ in iv] for c, iv in regions.items()} if regions is not None else {}
+        )
+        self._rng = random.Random(f"{config.seed}:max-pairs")
+        # (stream index, record, its two sequences): only sampled windows are ever built
+        self._reservoir: list[tuple[int, PairRecord, tuple[str, ...]]] = []
+
+    def _keep_reference(self, chrom: str) -> bool:
+        return self._chroms is None or chrom in self._chroms
+
+    def _in_regions(self, window: PairWindow) -> bool:
+        if self._regions is None:
+            return True
+        row = window.row1
+        intervals = self._regions.get(row.chrom)
+        start, end = row.forward_start, row.forward_end
+        if not intervals or start is None or end is None:
+            return False  # no coordinates (e.g. thesis CSV): cannot lie in a region
+        return _overlaps(intervals, self._region_starts[row.chrom], start, end)
+
+    def _offer(
+        self, window: PairWindow, block: AlignmentBlock, block_id: str, score: float | None
+    ) -> None:
+        """One positive window: recorded now, or offered to the --max-pairs reservoir."""
+        if not self._in_regions(window):
+            self.n_outside_regions += 1
+            return
+        index = self.n_windows
+        self.n_windows += 1
+        cap = self.config.max_pairs
+        if cap is None:
+            self.records.append(self._record(window, block, block_id, score, self.writer.add))
+            return
+        slot = index if index < cap else self._rng.randrange(index + 1)
+        if slot >= cap:
+            return
+        held: list[str] = []
+
+        def hold(seq: str) -> str:
+            held.append(seq)
+            return sequence_id(seq)
+
+        entry = (index, self._record(window, block, block_id, score, hold), tuple(held))
+        if slot == len(self._reservoir):
+            self._reservoir.append(entry)
+        else:
+            self._reservoir[slot] = entry
+
+    @staticmethod
+    def _record(
+        window: PairWindow,
+        block: AlignmentBlock,
+        block_id: str,
+        score: float | None,
+        add: Callable[[str], str],
+    ) -> PairRecord:
+        rec = _positive_record(window, block, block_id, add)
+        if score is None:
+            return rec
+        return dataclasses.replace(rec, score=score, norm_score=score / max(rec.len1, rec.len2))
+
+    def finish(self) -> None:
+        """Write the sampled windows (``--max-pairs``) and their sequences, in stream order."""
+        for _, record, seqs in sorted(self._reservoir, key=lambda e: e[0]):
+            for seq in seqs:
+                self.writer.add(seq)
+            self.records.append(record)
+        self._reservoir = []
 
     def add_block(self, block: AlignmentBlock, block_id: str, fmt: str) -> None:
         self.n_blocks += 1
@@ -266,25 +467,27 @@ class _Collector:
         if pair is None:
             self.n_without_pair += 1
             return
+        if not self._keep_reference(pair[0].chrom):
+            self.n_off_chroms += 1
+            return
         chunked = chunk_pair(
             pair[0], pair[1], self.scheme, self.config.chunk_size, self.config.min_length
         )
         self.n_too_short += chunked.n_dropped
         for window in chunked.windows:
-            self.records.append(_positive_record(window, block, block_id, self.writer))
+            self._offer(window, block, block_id, None)
 
     def _add_csv(self, block: AlignmentBlock, block_id: str) -> None:
         """Thesis CSV rows hold unaligned sequences: keep them whole, with the file's score."""
         row1, row2 = block.rows[0], block.rows[1]
+        if not self._keep_reference(row1.chrom):
+            self.n_off_chroms += 1
+            return
         if min(row1.size, row2.size) < self.config.min_length:
             self.n_too_short += 1
             return
         score = math.nan if block.score is None else float(block.score)
-        window = PairWindow(row1, row2, 0, 1, 0, math.nan)
-        rec = _positive_record(window, block, block_id, self.writer)
-        self.records.append(
-            dataclasses.replace(rec, score=score, norm_score=score / max(rec.len1, rec.len2))
-        )
+        self._offer(PairWindow(row1, row2, 0, 1, 0, math.nan), block, block_id, score)
 
 
 def prepare(
@@ -300,8 +503,9 @@ def prepare(
     _check_out_dir(out, config.force)
     _check_out_dir_placement(out, config, paths)
     chrom_sizes = read_chrom_sizes(config.chrom_sizes) if config.chrom_sizes else None
+    regions = read_regions(config.regions) if config.regions else None
     with atomic_dir(out, replace=True) as tmp:  # replaces an old dataset once complete
-        return _build(paths, tmp, out, config, chrom_sizes, began)
+        return _build(paths, tmp, out, config, chrom_sizes, regions, began)
 
 
 def _build(
@@ -310,17 +514,29 @@ def _build(
     out: Path,
     config: PrepareConfig,
     chrom_sizes: Mapping[str, int] | None,
+    regions: Mapping[str, list[tuple[int, int]]] | None,
     began: float,
 ) -> PrepareSummary:
     writer = SequenceWriter(tmp / SEQUENCES_FILE)
     inputs_info: list[dict[str, Any]] = []
+    sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in paths]
+    bar = _progress_bar(sum(sizes), config.progress)
     try:
-        collector = _Collector(config, writer)
-        for path, label in zip(paths, _input_labels(paths), strict=True):
+        collector = _Collector(config, writer, regions)
+        done = 0  # bytes of the inputs already finished
+        for path, label, size in zip(paths, _input_labels(paths), sizes, strict=True):
             fmt = _detect(path, config.fmt)
             n_before = collector.n_blocks
+            position = _RawPosition(path) if config.progress else None
             for block in _iter_blocks(path, fmt, config, chrom_sizes):
                 collector.add_block(block, f"{label}:{block.index}", fmt)
+                if position is not None and collector.n_blocks % 64 == 0:
+                    at = position.tell()
+                    if at is not None:
+                        bar.update(done + min(at, size) - bar.n)
+                    bar.set_postfix(blocks=collector.n_blocks, refresh=False)
+            done += size
+            bar.update(done - bar.n)
             inputs_info.append(
                 {
                     "path": os.path.abspath(path),
@@ -329,13 +545,18 @@ def _build(
                     "blocks": collector.n_blocks - n_before,
                 }
             )
+        collector.finish()
     finally:
+        bar.close()
         writer.close()
     positives = collector.records
+    n_filtered = collector.n_off_chroms + collector.n_outside_regions
     if not positives:
         raise InputError(
             f"no pairs: {collector.n_blocks} blocks read, {collector.n_without_pair} lacked the"
-            f" reference/query rows, {collector.n_too_short} windows shorter than --min-length",
+            f" reference/query rows, {collector.n_too_short} windows shorter than --min-length,"
+            f" {collector.n_off_chroms} blocks off --chroms, {collector.n_outside_regions}"
+            " windows outside --regions",
             paths[0] if len(paths) == 1 else ", ".join(paths),
         )
     splits = assign_splits(positives, config.split_by, config.split_fractions, config.seed)
@@ -377,6 +598,16 @@ def _build(
         "n_blocks_without_pair": collector.n_without_pair,
         "n_windows_too_short": collector.n_too_short,
         "n_negatives_missing": missing,
+        "sampling": {
+            "max_pairs": config.max_pairs,
+            "n_positive_windows": collector.n_windows,
+            "n_sampled": len(positives),
+            "n_blocks_off_chroms": collector.n_off_chroms,
+            "n_windows_outside_regions": collector.n_outside_regions,
+            "method": "all windows"
+            if config.max_pairs is None
+            else f"uniform reservoir sample (Algorithm R), seed {config.seed}",
+        },
         "warnings": list(warnings),
     }
     write_info(tmp / INFO_FILE, info)
@@ -391,6 +622,8 @@ def _build(
         counts=counts,
         seconds=time.perf_counter() - began,
         warnings=warnings,
+        n_positive_windows=collector.n_windows,
+        n_filtered=n_filtered,
     )
 
 

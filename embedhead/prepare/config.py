@@ -49,7 +49,11 @@ class PrepareConfig:
     seed: int = 0
     chrom_sizes: str | None = None
     fmt: str = "auto"
+    max_pairs: int | None = None  # uniform sample of this many positive windows (None: all)
+    chroms: tuple[str, ...] | None = None  # reference chromosomes to keep (None: all)
+    regions: str | None = None  # BED file: keep windows whose reference side overlaps it
     force: bool = False
+    progress: bool = False  # a bar of input bytes read on stderr
     command: str = ""
 
     def validate(self) -> None:
@@ -82,15 +86,21 @@ class PrepareConfig:
         if self.fmt not in FORMATS:
             raise ConfigError(f"unknown --format {self.fmt!r} (choose from {', '.join(FORMATS)})")
         check_fractions(self.split_fractions)
+        if self.max_pairs is not None and self.max_pairs < 1:
+            raise ConfigError(f"--max-pairs must be >= 1, not {self.max_pairs}")
+        if self.chroms is not None and (not self.chroms or not all(self.chroms)):
+            raise ConfigError("--chroms needs one or more chromosome names, comma separated")
         if self.reference is not None and self.reference == self.query:
             raise ConfigError(f"--reference and --query are both {self.reference!r}")
 
     def parameters(self) -> dict[str, Any]:
         """The parameters that shape the dataset (no force flag, no command line)."""
         out = dataclasses.asdict(self)
-        for key in ("force", "command"):
+        for key in ("force", "command", "progress"):
             out.pop(key)
         out["split_fractions"] = list(self.split_fractions)
+        if self.chroms is not None:
+            out["chroms"] = list(self.chroms)
         return out
 
 
