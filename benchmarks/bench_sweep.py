@@ -10,9 +10,16 @@ backbone and its .zarr store in a temporary folder, then times
               process per trial (adds interpreter and torch start-up).
 
 Prints both times and the ratio sweep / sequential (target: <= 0.25). Default scale runs in well
-under a minute on 2 CPU cores; flags make it bigger.
+under a minute on 2 CPU cores; flags make it bigger. The sequential runs train the configurations
+the sweep's sampler chose, in full (the sweep may prune some of them: that is part of its gain).
+
+``--compare-samplers`` instead prepares and embeds the shipped demo data (data/demo.maf.gz,
+hg38 vs galGal6, RANDOM tiny-1k backbone), runs 40-trial studies with TPE and with random search
+for a few seeds (pooled head, a few epochs, no pruning) and prints the median over seeds of the
+best validation ROC-AUC after 10, 20 and 40 trials.
 
     python benchmarks/bench_sweep.py [--trials 20] [--pairs 400] [--epochs 2] [--subprocess]
+    python benchmarks/bench_sweep.py --compare-samplers [--seeds 3]
 """
 
 from __future__ import annotations
@@ -65,6 +72,55 @@ def make_dataset(out: Path, n_pairs: int, length: int, seed: int) -> Path:
     return write_dataset(out, seqs.values(), records, {"command": "benchmarks/bench_sweep.py"})
 
 
+def compare_samplers(seeds: int, epochs: int) -> None:
+    """Median over seeds of the best val ROC-AUC after 10/20/40 trials, TPE vs random."""
+    import statistics
+
+    import torch
+
+    from embedhead.experiments.sweep import SweepConfig, run_sweep
+
+    torch.set_num_threads(1)
+    demo = Path(__file__).resolve().parent.parent / "data" / "demo.maf.gz"
+    checkpoints = (10, 20, 40)
+    with tempfile.TemporaryDirectory(prefix="bench_samplers_") as tmp_name:
+        tmp = Path(tmp_name)
+        cli = [sys.executable, "-m", "embedhead"]
+        t0 = time.perf_counter()
+        for argv in (
+            ["prepare", str(demo), "--reference", "hg38", "--query", "galGal6",
+             "--chunk-size", "1000", "--out", str(tmp / "ds")],
+            ["init-backbone", "--preset", "tiny-1k", str(tmp / "bb")],
+            ["embed", str(tmp / "ds"), "--backbone", str(tmp / "bb"), "--store",
+             str(tmp / "s.zarr"), "--device", "cpu", "-q"],
+        ):  # fmt: skip
+            subprocess.run([*cli, *argv], check=True, capture_output=True)
+        print(
+            f"setup: demo data (galGal6) prepared and embedded in {time.perf_counter() - t0:.1f} s"
+        )
+        base = {"head": "pooled", "epochs": epochs, "patience": 0}
+        best: dict[str, list[list[float]]] = {"tpe": [], "random": []}
+        for sampler in best:
+            for seed in range(seeds):
+                t0 = time.perf_counter()
+                config = SweepConfig(n_trials=max(checkpoints), seed=seed, base=base,
+                                     workers=1, sampler=sampler, pruner="none")  # fmt: skip
+                result = run_sweep(tmp / "ds", tmp / "s.zarr", tmp / f"{sampler}-{seed}", config)
+                by_trial = {r["trial"]: r["val_mean"] for r in result.ranked}
+                values = [by_trial.get(i, float("nan")) for i in range(max(checkpoints))]
+                running = [max((v for v in values[:n] if v == v), default=float("nan"))
+                           for n in checkpoints]  # fmt: skip
+                best[sampler].append(running)
+                took = time.perf_counter() - t0
+                shown = [round(v, 4) for v in running]
+                print(f"  {sampler:6s} seed {seed}: after {checkpoints}: {shown} ({took:.0f} s)")
+    print("median over seeds of the best validation ROC-AUC:")
+    print("  trials  " + "  ".join(f"{s:>7s}" for s in best))
+    for i, n in enumerate(checkpoints):
+        cells = [statistics.median(run[i] for run in best[s]) for s in best]
+        print(f"  {n:6d}  " + "  ".join(f"{c:7.4f}" for c in cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=20)
@@ -74,6 +130,10 @@ def main() -> None:
     parser.add_argument("--head", choices=["thesis", "pooled"], default="thesis")
     parser.add_argument("--workers", type=int, default=0, help="sweep workers (0 = per core)")
     parser.add_argument("--subprocess", action="store_true", help="sequential = CLI processes")
+    parser.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"])
+    parser.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
+    parser.add_argument("--compare-samplers", action="store_true", help="TPE vs random (demo)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of --compare-samplers")
     parser.add_argument(
         "--seq-threads",
         type=int,
@@ -82,17 +142,15 @@ def main() -> None:
         "on a busy machine that is much slower, so 1 is the conservative baseline)",
     )
     args = parser.parse_args()
+    if args.compare_samplers:
+        compare_samplers(args.seeds, max(args.epochs, 3))
+        return
 
     import torch
 
     from embedhead.backbone.presets import write_random_checkpoint
     from embedhead.embed.run import EmbedConfig, embed_dataset
-    from embedhead.experiments.sweep import (
-        DEFAULT_SPACE,
-        SweepConfig,
-        params_to_overrides,
-        run_sweep,
-    )
+    from embedhead.experiments.sweep import SweepConfig, run_sweep
     from embedhead.heads.train import run_training
 
     base = {"head": args.head, "epochs": args.epochs, "patience": 0, "conv_channels": 32}
@@ -116,14 +174,20 @@ def main() -> None:
             ds,
             store,
             tmp / "sweep",
-            SweepConfig(n_trials=args.trials, base=base, workers=args.workers),
+            SweepConfig(
+                n_trials=args.trials,
+                base=base,
+                workers=args.workers,
+                sampler=args.sampler,
+                pruner=args.pruner,
+            ),
         )
         sweep_s = time.perf_counter() - t0
 
         torch.set_num_threads(args.seq_threads)
         t0 = time.perf_counter()
-        for trial in range(args.trials):
-            overrides = params_to_overrides(DEFAULT_SPACE.sample(0, trial), base)
+        for row in sorted(result.ranked, key=lambda r: r["trial"]):
+            trial, overrides = row["trial"], row["overrides"]
             run_dir = tmp / f"run-{trial}"
             if args.subprocess:
                 config = tmp / f"trial-{trial}.json"
@@ -155,8 +219,12 @@ def main() -> None:
         else f"in-process train runs, {args.seq_threads} torch thread(s)"
     )
     ok = sum(r["status"] == "ok" for r in result.ranked)
+    pruned = sum(r["status"] == "pruned" for r in result.ranked)
     workers = args.workers or min(os.cpu_count() or 1, 8)
-    print(f"sweep ({args.trials} trials, {ok} ok, one load, {workers} workers): {sweep_s:8.2f} s")
+    print(
+        f"sweep ({args.trials} trials, {ok} ok, {pruned} pruned, {args.sampler}/{args.pruner}, "
+        f"one load, {workers} workers): {sweep_s:8.2f} s"
+    )
     print(f"sequential ({args.trials} {kind}): {seq_s:8.2f} s")
     print(f"ratio sweep / sequential: {sweep_s / seq_s:.3f}  (target <= 0.25)")
 

@@ -20,7 +20,7 @@ import pytest
 
 from embedhead.cli.main import main
 from embedhead.embed.config import DEVICES, PRECISIONS, EmbedConfig
-from embedhead.experiments.config import BaselineConfig
+from embedhead.experiments.config import PRUNERS, SAMPLERS, BaselineConfig
 from embedhead.heads.config import (
     HEAD_KINDS,
     LOADERS,
@@ -104,10 +104,14 @@ def library_defaults() -> dict[str, dict[str, Any]]:
         "repeats": field(SweepConfig, "repeats"),
         "workers": field(SweepConfig, "workers"),
         "seed": field(SweepConfig, "seed"),
+        "sampler": field(SweepConfig, "sampler"),
+        "pruner": field(SweepConfig, "pruner"),
     }
     for name, key in (("trials", "n_trials"), ("repeats", "repeats"), ("workers", "workers")):
         assert keyword(sweep_from_files, key) == sweep[name]
     assert keyword(sweep_from_files, "seed") == sweep["seed"]
+    assert keyword(sweep_from_files, "sampler") == sweep["sampler"]
+    assert keyword(sweep_from_files, "pruner") == sweep["pruner"]
     return {
         "prepare": prep,
         "simulate": sim,
@@ -147,7 +151,7 @@ LIBRARY_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     "train": {"task": TASKS, "head_kind": HEAD_KINDS, "loader": LOADERS, "device": DEVICES},
     "evaluate": {"split": SPLITS, "device": DEVICES},
     "predict": {"device": DEVICES},
-    "sweep": {"task": TASKS, "head_kind": HEAD_KINDS},
+    "sweep": {"task": TASKS, "head_kind": HEAD_KINDS, "sampler": SAMPLERS, "pruner": PRUNERS},
     "baselines": {"task": TASKS},
 }
 

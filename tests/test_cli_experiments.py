@@ -38,7 +38,7 @@ def sweep_dir(related_dataset_dir, related_store, tmp_path_factory):
 
 
 def test_sweep_cli_writes_results_and_resumes(sweep_dir, related_dataset_dir, related_store):
-    for name in ("sweep.json", "sweep.csv", "trials.jsonl", "best.json", "sweep_spec.json"):
+    for name in ("sweep.json", "sweep.csv", "study.journal", "best.json"):
         assert (sweep_dir / name).is_file(), name
     again = _invoke(
         "sweep",
@@ -101,7 +101,7 @@ def test_sweep_cli_bad_space_names_the_file(related_dataset_dir, related_store, 
     )
     assert result.exit_code == 1
     assert str(space) in result.output and "unknown dist" in result.output
-    assert not (tmp_path / "s" / "trials.jsonl").exists()
+    assert not (tmp_path / "s" / "study.journal").exists()
 
 
 def test_baselines_cli(related_dataset_dir, tmp_path):
@@ -182,3 +182,18 @@ def test_sweep_where_every_trial_fails_exits_non_zero(related_dataset_dir, relat
     assert "FAILED (train_size 1000000 exceeds" in result.output
     assert "Error: no best config (2 trial(s) failed): train_size" in result.output
     assert not (tmp_path / "sw" / "best.json").exists()
+
+
+def test_report_of_a_sweep_shows_history_and_importances(sweep_dir, tmp_path):
+    result = _invoke("report", sweep_dir, "--out", tmp_path / "r.md")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.md").read_text()
+    payload = json.loads((sweep_dir / "sweep.json").read_text())
+    assert "## Sweep" in text and "sampler tpe, pruner median" in text
+    assert set(payload["importances"]) == {"dropout", "layers", "lr", "units", "weight_decay"}
+    assert "Parameter importances (Optuna)" in text
+    assert all(f"| {name} |" in text for name in payload["importances"])
+    if importlib.util.find_spec("matplotlib") is not None:
+        plots = {p.name for p in (tmp_path / "plots").glob("*.png")}
+        assert any(n.startswith("sweep_history_") for n in plots), plots
+        assert any(n.startswith("sweep_importances_") for n in plots), plots

@@ -5,21 +5,23 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
+import optuna
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from optuna.trial import TrialState
 
 from embedhead.errors import ConfigError, InputError
+from embedhead.experiments.study import STUDY_FILE, open_storage
 from embedhead.experiments.sweep import (
     DEFAULT_SPACE,
-    TRIALS_FILE,
     SearchSpace,
     SweepConfig,
     load_space,
     params_to_overrides,
-    read_trials,
     run_sweep,
 )
 from embedhead.heads.train import NonFiniteLossError, fit, load_config_overrides, make_configs
@@ -39,11 +41,11 @@ class CountingFit:
         self.calls = 0
         self.interrupt_after = interrupt_after
 
-    def __call__(self, head_config, train_config, data):
+    def __call__(self, head_config, train_config, data, progress=None):
         if self.interrupt_after is not None and self.calls >= self.interrupt_after:
             raise KeyboardInterrupt
         self.calls += 1
-        return fit(head_config, train_config, data)
+        return fit(head_config, train_config, data, progress=progress)
 
 
 def test_default_space_is_the_thesis_space():
@@ -151,7 +153,7 @@ def test_resume_skips_finished_trials(related_dataset_dir, store, tmp_path):
         SweepConfig(space=space, n_trials=3, repeats=2, base=base, workers=1),
         fit_fn=counter,
     )
-    assert counter.calls == 6 and r1.n_trained == 6 and r1.n_resumed == 0
+    assert counter.calls == 6 and r1.n_trained == 3 and r1.n_resumed == 0
     counter = CountingFit()
     r2 = run_sweep(
         related_dataset_dir,
@@ -160,7 +162,7 @@ def test_resume_skips_finished_trials(related_dataset_dir, store, tmp_path):
         SweepConfig(space=space, n_trials=4, repeats=2, base=base, workers=1),
         fit_fn=counter,
     )
-    assert counter.calls == 2 and r2.n_resumed == 6
+    assert counter.calls == 2 and r2.n_trained == 1 and r2.n_resumed == 3
     assert len(r2.ranked) == 4 and all(r["n_repeats"] == 2 for r in r2.ranked)
     # same trial index -> same params as in the first run
     first = {r["trial"]: r["params"] for r in r1.ranked}
@@ -179,17 +181,24 @@ def test_resume_skips_finished_trials(related_dataset_dir, store, tmp_path):
 def test_interrupted_sweep_continues(related_dataset_dir, store, tmp_path):
     out = tmp_path / "sweep"
     space = SearchSpace.from_spec({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}})
-    config = SweepConfig(space=space, n_trials=4, base={**BASE, "epochs": 2}, workers=1)
+    config = SweepConfig(
+        space=space, n_trials=4, base={**BASE, "epochs": 2}, workers=1, sampler="random"
+    )
     with pytest.raises(KeyboardInterrupt):
         run_sweep(related_dataset_dir, store, out, config, fit_fn=CountingFit(interrupt_after=2))
-    assert len(read_trials(out / TRIALS_FILE)) == 2
     assert not (out / "sweep.json").exists()
-    with open(out / TRIALS_FILE, "a") as fh:  # a crash in the middle of writing a line
-        fh.write('{"trial": 3, "rep')
+    study = optuna.load_study(study_name="embedhead-sweep", storage=open_storage(out / STUDY_FILE))
+    states = [t.state for t in study.trials]
+    # two finished, the interrupted third discarded and its configuration enqueued again
+    assert states == [TrialState.COMPLETE] * 2 + [TrialState.FAIL, TrialState.WAITING]
+    interrupted_lr = study.trials[2].params["lr"]
+    with open(out / STUDY_FILE, "ab") as fh:  # a writer killed in the middle of a line
+        fh.write(b'{"op_code": 5, "wor')
     counter = CountingFit()
     result = run_sweep(related_dataset_dir, store, out, config, fit_fn=counter)
-    assert counter.calls == 2 and len(result.ranked) == 4
-    assert len(read_trials(out / TRIALS_FILE)) == 4
+    assert counter.calls == 2 and result.n_resumed == 2 and result.n_trained == 2
+    assert sorted(r["trial"] for r in result.ranked) == [0, 1, 3, 4]
+    assert {r["trial"]: r["params"]["lr"] for r in result.ranked}[3] == interrupted_lr
 
 
 def test_resume_refuses_a_different_sweep(related_dataset_dir, store, tmp_path):
@@ -211,10 +220,10 @@ def test_resume_refuses_a_different_sweep(related_dataset_dir, store, tmp_path):
 
 
 def test_failed_trials_rank_last(related_dataset_dir, store, tmp_path):
-    def flaky_fit(head_config, train_config, data):
+    def flaky_fit(head_config, train_config, data, progress=None):
         if train_config.lr > 5e-3:
             raise NonFiniteLossError("training loss is nan at epoch 1")
-        return fit(head_config, train_config, data)
+        return fit(head_config, train_config, data, progress=progress)
 
     space = SearchSpace.from_spec({"lr": [1e-3, 1e-2]})
     result = run_sweep(
@@ -277,8 +286,11 @@ def test_regression_sweep_ranks_by_r2(related_dataset_dir, store, tmp_path):
         SweepConfig(space=space, n_trials=3, base=base, workers=1),
     )
     assert result.metric == "r2"
-    rec = read_trials(tmp_path / "s" / TRIALS_FILE)[0]
-    assert {"mse", "r2", "pearson"} <= set(rec["val"])
+    study = optuna.load_study(
+        study_name="embedhead-sweep", storage=open_storage(tmp_path / "s" / STUDY_FILE)
+    )
+    assert study.direction.name == "MAXIMIZE"
+    assert {"mse", "r2", "pearson"} <= set(study.trials[0].user_attrs["repeats"][0]["val"])
     r2 = [r["val_mean"] for r in result.ranked]
     assert r2 == sorted(r2, reverse=True)
 
@@ -362,21 +374,179 @@ def test_data_loaded_on_cuda_by_auto_runs_in_process(
 
     seen = []
 
-    def record_workers(units, workers):
+    def record_workers(plan, data, fit_fn, workers, progress):
         seen.append(workers)
-        return iter(())
 
-    monkeypatch.setattr(sweep, "load_head_data", load_on_fake_cuda)  # the name sweep calls
-    monkeypatch.setattr(sweep, "_iter_results", record_workers)
+    monkeypatch.setattr(sweep, "load_head_data", load_on_fake_cuda)
+    monkeypatch.setattr(sweep, "_run_workers", record_workers)
     config = SweepConfig(n_trials=3, base={**BASE, "device": "auto"}, workers=4)
     run_sweep(related_dataset_dir, store, tmp_path / "sw", config)
     assert seen == [1]
 
 
-def test_out_of_range_samples_name_the_trial(related_dataset_dir, store, tmp_path):
+def test_out_of_range_space_is_refused_before_anything_is_written(
+    related_dataset_dir, store, tmp_path
+):
     space = SearchSpace.from_spec({"dropout": {"dist": "uniform", "low": 0.5, "high": 1.5}})
-    assert space.sample(1, 0)["dropout"] < 1 <= space.sample(1, 1)["dropout"]  # trial 1 is bad
     config = SweepConfig(space=space, n_trials=20, base=BASE, seed=1)
-    with pytest.raises(ConfigError, match=r"trial 1 \(sampled \{'dropout': 1\.\d+\}\)"):
+    with pytest.raises(ConfigError, match=r"dropout=1\.5 gives an invalid config"):
         run_sweep(related_dataset_dir, store, tmp_path / "sw", config)
-    assert not (tmp_path / "sw").exists()  # no sweep_spec.json that would refuse a fixed space
+    assert not (tmp_path / "sw").exists()  # no study that would refuse a fixed space
+
+
+# ----------------------------------------------------------------------------- Optuna study
+def _study(out):
+    return optuna.load_study(study_name="embedhead-sweep", storage=open_storage(out / STUDY_FILE))
+
+
+def _sweep_argv(dataset, store, out, *extra):
+    return [sys.executable, "-m", "embedhead", "sweep", str(dataset), "--store", str(store),
+            "--out", str(out), *[str(a) for a in extra]]  # fmt: skip
+
+
+def test_random_sampler_gives_trial_i_its_seeded_config(related_dataset_dir, store, tmp_path):
+    space = SearchSpace.from_spec({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}})
+    config = SweepConfig(space=space, n_trials=3, base={**BASE, "epochs": 1}, workers=1,
+                         sampler="random", seed=3)  # fmt: skip
+    result = run_sweep(related_dataset_dir, store, tmp_path / "s", config)
+    assert {r["trial"]: r["params"] for r in result.ranked} == {
+        i: space.sample(3, i) for i in range(3)
+    }
+
+
+def test_pruned_trials_are_recorded_and_never_ranked(related_dataset_dir, store, tmp_path):
+    # lr 1e-7 learns nothing in a few epochs; once 5 trials finished, the median pruner stops
+    # such trials after their second epoch
+    space = SearchSpace.from_spec({"lr": [1e-7, 3e-2]})
+    base = {**BASE, "epochs": 6}
+    config = SweepConfig(space=space, n_trials=10, base=base, workers=1, sampler="random", seed=3)
+    result = run_sweep(related_dataset_dir, store, tmp_path / "s", config)
+    pruned = [r for r in result.ranked if r["status"] == "pruned"]
+    assert pruned and all(r["params"]["lr"] == 1e-7 and r["rank"] is None for r in pruned)
+    assert all(2 <= r["pruned_epoch"] < 6 for r in pruned), [r["pruned_epoch"] for r in pruned]
+    ranked = [r for r in result.ranked if r["rank"] is not None]
+    assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+    assert result.ranked[: len(ranked)] == ranked  # pruned after every finished trial
+    assert len(result.ranked) == 10
+    payload = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert [h["trial"] for h in payload["history"]] == list(range(10))
+    assert {h["status"] for h in payload["history"]} == {"ok", "pruned"}
+    study = _study(tmp_path / "s")
+    assert sum(t.state == TrialState.PRUNED for t in study.trials) == len(pruned)
+    rows = list(csv.DictReader((tmp_path / "s" / "sweep.csv").open()))
+    assert [r["status"] for r in rows].count("pruned") == len(pruned)
+
+
+def test_grid_sampler_visits_every_point_once(related_dataset_dir, store, tmp_path):
+    space = SearchSpace.from_spec({"lr": [1e-3, 1e-2], "layers": {"dist": "randint", "low": 1,
+                                   "high": 2}})  # fmt: skip
+    config = SweepConfig(space=space, n_trials=10, base={**BASE, "epochs": 1}, workers=1,
+                         sampler="grid", pruner="none")  # fmt: skip
+    result = run_sweep(related_dataset_dir, store, tmp_path / "s", config)
+    points = sorted((r["params"]["lr"], r["params"]["layers"]) for r in result.ranked)
+    assert points == [(1e-3, 1), (1e-3, 2), (1e-2, 1), (1e-2, 2)]
+    with pytest.raises(ConfigError, match="grid needs choices"):
+        run_sweep(related_dataset_dir, store, tmp_path / "g", SweepConfig(sampler="grid"))
+
+
+def test_storage_url_shares_one_study_between_folders(related_dataset_dir, store, tmp_path):
+    url = f"sqlite:///{tmp_path / 'hp.db'}"
+    space = SearchSpace.from_spec({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}})
+    base = {**BASE, "epochs": 1}
+
+    def sweep(out, n):
+        config = SweepConfig(space=space, n_trials=n, base=base, workers=1, storage=url,
+                             study_name="shared")  # fmt: skip
+        return run_sweep(related_dataset_dir, store, tmp_path / out, config)
+
+    first = sweep("a", 2)
+    second = sweep("b", 3)  # another folder (machine) on the same study: one more trial
+    assert (first.n_trained, second.n_trained, second.n_resumed) == (2, 1, 2)
+    assert len({r["trial"] for r in second.ranked}) == 3  # one study, three distinct trials
+    assert not (tmp_path / "b" / STUDY_FILE).exists()
+    with pytest.raises(ConfigError, match="different sweep"):
+        run_sweep(related_dataset_dir, store, tmp_path / "c",
+                  SweepConfig(space=space, n_trials=3, base={**base, "epochs": 2}, workers=1,
+                              storage=url, study_name="shared"))  # fmt: skip
+
+
+def test_three_processes_on_one_study_file_lose_and_repeat_nothing(
+    related_dataset_dir, related_store, tmp_path
+):
+    out = tmp_path / "sw"
+    space_file = tmp_path / "space.json"
+    spec = {"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2},
+            "dropout": {"dist": "uniform", "low": 0.0, "high": 0.3}}  # fmt: skip
+    space_file.write_text(json.dumps(spec))
+    argv = _sweep_argv(related_dataset_dir, related_store, out, "--space", space_file,
+                       "--trials", 9, "--sampler", "random", "--pruner", "none", "--workers", 1,
+                       "--head", "pooled", "--epochs", 2)  # fmt: skip
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [e for _, e in outputs]
+    # every trial trained by exactly one process (the progress lines of all three)
+    trained = [
+        int(line.split()[1].rstrip(":"))
+        for _, err in outputs
+        for line in err.splitlines()
+        if line.startswith("trial ")
+    ]
+    study = _study(out)
+    counted = [t for t in study.trials if "discarded" not in t.user_attrs]
+    assert sorted(trained) == sorted(t.number for t in counted)
+    assert len(counted) == 9 and all(t.state == TrialState.COMPLETE for t in counted)
+    space = SearchSpace.from_spec(spec)
+    assert all(t.user_attrs["params"] == space.sample(0, t.number) for t in counted)
+    assert {t.user_attrs["discarded"] for t in study.trials if t not in counted} <= {"surplus"}
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 trained, 9 resumed" in again.stdout, again.stderr
+
+
+def test_kill_9_then_resume_loses_and_duplicates_nothing(
+    related_dataset_dir, related_store, tmp_path
+):
+    out = tmp_path / "sw"
+    cfg = tmp_path / "base.json"
+    cfg.write_text(json.dumps({**BASE, "epochs": 8}))
+    space_file = tmp_path / "space.json"
+    space_file.write_text(json.dumps({"lr": {"dist": "loguniform", "low": 1e-3, "high": 1e-2}}))
+    argv = _sweep_argv(related_dataset_dir, related_store, out, "--config", cfg, "--trials", 5,
+                       "--space", space_file, "--sampler", "random", "--pruner", "none",
+                       "--workers", 1)  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if (out / STUDY_FILE).exists():
+                trials = _study(out).trials
+                done = [t for t in trials if t.state == TrialState.COMPLETE]
+                running = [t for t in trials if t.state == TrialState.RUNNING
+                           and "pid" in t.user_attrs]  # fmt: skip
+                if len(done) >= 2 and running:
+                    break
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {t.number: (t.value, t.params) for t in _study(out).trials
+              if t.state == TrialState.COMPLETE}  # fmt: skip
+    assert len(before) >= 2
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{5 - len(before)} trained, {len(before)} resumed" in resumed.stdout
+    study = _study(out)
+    counted = [t for t in study.trials if "discarded" not in t.user_attrs]
+    assert len(counted) == 5 and all(t.state == TrialState.COMPLETE for t in counted)
+    assert {t.number: (t.value, t.params) for t in counted if t.number in before} == before
+    interrupted = [t for t in study.trials if t.user_attrs.get("discarded") == "interrupted"]
+    assert len(interrupted) == 1  # the trial killed mid-training, tried again exactly once
+    retries = [t for t in counted if t.user_attrs.get("retry_of") == interrupted[0].number]
+    assert len(retries) == 1 and retries[0].params == interrupted[0].params
+    assert len({json.dumps(t.params, sort_keys=True) for t in counted}) == 5
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]

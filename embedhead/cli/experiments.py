@@ -21,7 +21,11 @@ from embedhead.cli.common import (
 from embedhead.experiments.config import (
     DEFAULT_KS,
     MODELS,
+    PRUNERS,
+    SAMPLERS,
+    SWEEP_PRUNER,
     SWEEP_REPEATS,
+    SWEEP_SAMPLER,
     SWEEP_SEED,
     SWEEP_TRIALS,
     SWEEP_WORKERS,
@@ -30,17 +34,22 @@ from embedhead.experiments.config import (
 
 
 def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
-    for row in ranked[:top]:
+    shown = [r for r in ranked if r["rank"] is not None][:top]
+    shown += [r for r in ranked if r["status"] == "failed"][: max(top - len(shown), 1)]
+    n_pruned = sum(r["status"] == "pruned" for r in ranked)
+    for row in shown:
         params = " ".join(
             f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items()
         )
         if row["status"] != "ok":
-            click.echo(f"  #{row['rank']} trial {row['trial']}: FAILED ({row['error']})  {params}")
+            click.echo(f"  trial {row['trial']}: FAILED ({row['error']})  {params}")
             continue
         click.echo(
             f"  #{row['rank']} trial {row['trial']}: val {metric} "
             f"{row['val_mean']:.4f} ± {row['val_std']:.4f}  {params}"
         )
+    if n_pruned:
+        click.echo(f"  ({n_pruned} trial(s) pruned early, not ranked)")
 
 
 @click.command("sweep")
@@ -81,7 +90,33 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
     type=int,
     default=SWEEP_WORKERS,
     show_default=True,
-    help="Trials trained at once (worker processes sharing one data load); 0 = one per core.",
+    help="Local processes on the study (sharing one data load, copy-on-write); 0 = one per core.",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(SAMPLERS),
+    default=SWEEP_SAMPLER,
+    show_default=True,
+    help="Optuna sampler (random: trial i always gets the same seeded config; grid: choices "
+    "and integer ranges only).",
+)
+@click.option(
+    "--pruner",
+    type=click.Choice(PRUNERS),
+    default=SWEEP_PRUNER,
+    show_default=True,
+    help="Stop bad trials early on the per-epoch validation metric.",
+)
+@click.option(
+    "--storage",
+    default=None,
+    help="Study storage: a database URL Optuna accepts (postgresql://..., sqlite:///...) or a "
+    "journal file, shared by every process/machine that joins. Default: OUT/study.journal.",
+)
+@click.option(
+    "--study-name",
+    default=None,
+    help="Study to create or join in --storage (default embedhead-sweep).",
 )
 @seed_option(SWEEP_SEED)
 @quiet_option
@@ -99,19 +134,27 @@ def sweep_command(
     epochs: int | None,
     metric: str | None,
     workers: int,
+    sampler: str,
+    pruner: str,
+    storage: str | None,
+    study_name: str | None,
     seed: int,
     quiet: bool,
 ) -> None:
-    """Random hyper-parameter search on the cached embeddings (resumable).
+    """Hyper-parameter search on the cached embeddings: an Optuna study (resumable, shareable).
 
-    Writes sweep.json / sweep.csv (trials ranked by the validation metric), trials.jsonl
-    (one line per finished trial; rerun the same command to resume) and best.json, which
-    `embedhead train --config best.json` reuses.
+    Writes sweep.json / sweep.csv (finished trials ranked by the validation metric, then pruned
+    and failed ones), the study (OUT/study.journal unless --storage; rerun the same command to
+    resume, or start it on more machines with the same --storage/--study-name to share the
+    search) and best.json, which `embedhead train --config best.json` reuses.
+    `optuna-dashboard OUT/study.journal` shows the study live.
 
     \b
     Example:
       embedhead sweep ds/ --store ds.zarr --out sweep/ --trials 20 --head pooled --epochs 10
       embedhead sweep ds/ --store ds.zarr --out sweep/ --space space.json --repeats 3
+      embedhead sweep ds/ --store ds.zarr --out sweep/ --storage postgresql://db/hp \\
+          --study-name chicken-pooled      # same command on every machine
       embedhead train ds/ --store ds.zarr --out best-run/ --config sweep/best.json
     """
     from embedhead.experiments.sweep import sweep_from_files
@@ -127,11 +170,15 @@ def sweep_command(
     def progress(rec: dict[str, Any]) -> None:
         if quiet:
             return
-        val = rec.get("val", {})
         keys = ("loss", "accuracy", "roc_auc", "mse", "r2")
+        reps = rec.get("repeats") or [{}]
+        val = reps[-1].get("val") or {}
         summary = " ".join(f"val_{k}={val[k]:.4f}" for k in keys if isinstance(val.get(k), float))
-        status = summary if rec.get("status") == "ok" else f"FAILED: {rec.get('error')}"
-        click.echo(f"trial {rec['trial']} repeat {rec['repeat']}: {status}", err=True)
+        if rec.get("status") == "pruned":
+            summary = rec.get("pruned", "pruned")
+        elif rec.get("status") != "ok":
+            summary = f"FAILED: {rec.get('error')}"
+        click.echo(f"trial {rec['trial']}: {summary}", err=True)
 
     result = sweep_from_files(
         dataset,
@@ -145,6 +192,10 @@ def sweep_command(
         seed=seed,
         workers=workers,
         metric=metric,
+        sampler=sampler,
+        pruner=pruner,
+        storage=storage,
+        study_name=study_name,
         progress=progress,
     )
     click.echo(
@@ -156,7 +207,7 @@ def sweep_command(
     if result.best_config is not None:
         click.echo(f"best config: {result.out_dir / 'best.json'}")
         return
-    failed = [r for r in result.ranked if r["status"] != "ok"]
+    failed = [r for r in result.ranked if r["status"] == "failed"]
     reason = failed[0]["error"] if failed else f"no trial has a finite validation {result.metric}"
     raise click.ClickException(f"no best config ({len(failed)} trial(s) failed): {reason}")
 

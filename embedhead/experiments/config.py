@@ -15,7 +15,11 @@ from embedhead.heads.config import TASKS
 __all__ = [
     "DEFAULT_KS",
     "MODELS",
+    "PRUNERS",
+    "SAMPLERS",
+    "SWEEP_PRUNER",
     "SWEEP_REPEATS",
+    "SWEEP_SAMPLER",
     "SWEEP_SEED",
     "SWEEP_TRIALS",
     "SWEEP_WORKERS",
@@ -28,6 +32,10 @@ SWEEP_SEED = 0
 SWEEP_REPEATS = 1
 SWEEP_WORKERS = 0
 """Trials trained at once; 0: one per CPU core (at most 8)."""
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "hyperband", "none")
+SWEEP_SAMPLER = "tpe"
+SWEEP_PRUNER = "median"
 
 MODELS = ("kmer", "gc", "length")
 DEFAULT_KS = (2, 3, 4, 5, 6)

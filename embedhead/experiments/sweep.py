@@ -1,29 +1,27 @@
-"""Random hyper-parameter search over heads trained on one load of the cached embeddings.
+"""Hyper-parameter search (an Optuna study) over heads trained on one load of the embeddings.
 
-Search space: a mapping ``name -> distribution`` sampled with scikit-learn's
-``ParameterSampler`` (scipy.stats ``loguniform`` / ``uniform`` / ``randint``, or a list to choose
-from). Names are ``TrainConfig`` / ``HeadConfig`` fields (``lr``, ``weight_decay``, ``dropout``,
-``kernel_size``, ``batch_size``, ...) plus two shorthands: ``layers`` and ``units`` ->
-``hidden_sizes = [units] * layers``. The default
-(:data:`DEFAULT_SPACE`) is the thesis's: lr 1e-5..1e-3 (log), weight decay 1e-6..1e-2 (log),
-dropout 0.2..0.5, layers 1..4, units 256..1024. A space file (JSON, or YAML when PyYAML is
-installed) maps names to ``{"dist": "loguniform"|"uniform"|"randint", "low": a, "high": b}``
-(``randint``'s ``high`` is inclusive), a list of choices, or a fixed value.
+Search space: a mapping ``name -> entry``. Names are ``TrainConfig`` / ``HeadConfig`` fields
+(``lr``, ``weight_decay``, ``dropout``, ``kernel_size``, ``batch_size``, ...) plus two
+shorthands: ``layers`` and ``units`` -> ``hidden_sizes = [units] * layers``. An entry is
+``{"dist": "loguniform"|"uniform"|"randint", "low": a, "high": b}`` (``randint``'s ``high`` is
+inclusive), a list of choices (any JSON values, e.g. ``[[256], [512, 128]]``), or a fixed value.
+The default (:data:`DEFAULT_SPACE`) is the thesis's: lr 1e-5..1e-3 (log), weight decay
+1e-6..1e-2 (log), dropout 0.2..0.5, layers 1..4, units 256..1024. A space file is JSON, or YAML
+when PyYAML is installed.
 
-Trial ``i`` always gets the same configuration (its sampler is seeded from ``(seed, i)``), and
-repeat ``r`` of every trial trains with seed ``train_seed + r``. Units of work are
-``(trial, repeat)``; each finished one is appended as one JSON line to ``trials.jsonl`` (one
-``write`` of a complete line, flushed and fsynced), so an interrupted sweep resumes from its
-finished units. Trials share ONE load of the data (:class:`~embedhead.heads.data.HeadData`) and
-run concurrently: ``workers > 1`` forks worker processes after the load (copy-on-write, no
-reload), one torch thread each (default: one worker per core); on CUDA, or when the data are
-streamed from the store, they run one after another in-process.
+Each trial is one Optuna trial (see :mod:`embedhead.experiments.study` for the storage, the
+samplers, pruning and how interrupted trials are recovered): sampler ``tpe`` (default),
+``random`` (trial ``i`` always gets :meth:`SearchSpace.sample` ``(seed, i)``) or ``grid``; pruner
+``median`` (default), ``hyperband`` or ``none``, fed by the per-epoch validation metric of the
+first repeat. Repeat ``r`` of a trial trains with seed ``train_seed + r``; the trial's value is
+the mean validation metric. Trials share ONE load of the data per process; ``workers > 1`` forks
+processes after the load (copy-on-write), each joining the same study.
 
 Output folder::
 
-    sweep_spec.json   space, seeds, base overrides, metric, dataset fingerprint (for resuming)
-    trials.jsonl      one line per finished (trial, repeat): params, val/test metrics, status
-    sweep.json        trials ranked by the mean validation metric (+ std over repeats)
+    study.journal     the Optuna study (default storage; rerun the same command to resume)
+    sweep.json        trials (finished ones ranked by mean validation metric +/- std over
+                      repeats, then pruned, then failed), history, parameter importances
     sweep.csv         the same table as CSV
     best.json         flat config overrides of the best trial: `embedhead train --config best.json`
 """
@@ -37,28 +35,54 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import optuna
 import torch
-from scipy import stats
-from sklearn.model_selection import ParameterSampler
+from optuna.trial import FrozenTrial, TrialState
 
 from embedhead.dataset import Dataset, load_dataset
-from embedhead.errors import ConfigError, EmbedheadError, InputError
-from embedhead.experiments.config import SWEEP_REPEATS, SWEEP_SEED, SWEEP_TRIALS, SWEEP_WORKERS
+from embedhead.errors import ConfigError, EmbedheadError
+from embedhead.experiments.config import (
+    PRUNERS,
+    SAMPLERS,
+    SWEEP_PRUNER,
+    SWEEP_REPEATS,
+    SWEEP_SAMPLER,
+    SWEEP_SEED,
+    SWEEP_TRIALS,
+    SWEEP_WORKERS,
+)
+from embedhead.experiments.study import (
+    DEFAULT_STUDY_NAME,
+    SHORTHANDS,
+    STUDY_FILE,
+    Entry,
+    StudyPlan,
+    check_bounds,
+    counted_trials,
+    distribution,
+    draw,
+    grid_size,
+    is_discarded,
+    load_study,
+    params_to_overrides,
+    recover_interrupted,
+    run_trials,
+    status_of,
+    trial_rng,
+)
 from embedhead.fileio import (
     atomic_write_text,
     make_out_dir,
     read_config_file,
-    read_json,
     to_jsonable,
     write_json,
 )
-from embedhead.heads.config import HeadConfig
 from embedhead.heads.data import load_head_data
 from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 from embedhead.heads.train import fit, load_config_overrides, make_configs, split_overrides
@@ -66,8 +90,8 @@ from embedhead.results import RESULT_VERSION
 from embedhead.stats import mean_std
 from embedhead.store.access import use_store
 
-SPEC_FILE = "sweep_spec.json"
-TRIALS_FILE = "trials.jsonl"
+__all__ = ["DEFAULT_SPACE", "SearchSpace", "SweepConfig", "params_to_overrides", "run_sweep"]
+
 SWEEP_FILE = "sweep.json"
 CSV_FILE = "sweep.csv"
 BEST_FILE = "best.json"
@@ -79,22 +103,24 @@ DEFAULT_SPACE_SPEC: dict[str, Any] = {
     "layers": {"dist": "randint", "low": 1, "high": 4},
     "units": {"dist": "randint", "low": 256, "high": 1024},
 }
-SHORTHANDS = ("layers", "units")
 FIXED_KEYS = frozenset({"task", "head", "kind", "device", "loader", "seed"})  # one data load
+_SCALAR = (type(None), bool, int, float, str)
 
 FitFn = Callable[..., Any]
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
 # ----------------------------------------------------------------------------- search space
-def _distribution(name: str, spec: Any, where: str) -> Any:
-    """One space entry -> a scipy distribution or a list of choices."""
+def _entry(name: str, spec: Any, where: str) -> Entry:
+    """One space entry -> ("float", low, high, log) | ("int", low, high) | ("choice", ...)."""
+    if not isinstance(spec, list | dict):
+        spec = [spec]  # a fixed value
     if isinstance(spec, list):
         if not spec:
             raise ConfigError(f"{where}: {name!r} has an empty list of choices")
-        return spec
-    if not isinstance(spec, dict):
-        return [spec]  # a fixed value
+        encoded = not all(isinstance(v, _SCALAR) for v in spec)
+        choices = tuple(json.dumps(v) for v in spec) if encoded else tuple(spec)
+        return ("choice", choices, encoded)
     kind = spec.get("dist")
     try:
         low, high = float(spec["low"]), float(spec["high"])
@@ -102,20 +128,16 @@ def _distribution(name: str, spec: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {name!r} needs numeric 'low' and 'high' ({spec!r})") from exc
     if not high >= low:
         raise ConfigError(f"{where}: {name!r} has high {high} < low {low}")
-    if kind in ("loguniform", "uniform") and high == low:
-        if kind == "loguniform" and low <= 0:
-            raise ConfigError(f"{where}: {name!r} loguniform needs low > 0, not {low}")
-        return [low]  # a degenerate range is a fixed value (scipy refuses a zero scale)
-    if kind == "loguniform":
-        if low <= 0:
-            raise ConfigError(f"{where}: {name!r} loguniform needs low > 0, not {low}")
-        return stats.loguniform(low, high)
-    if kind == "uniform":
-        return stats.uniform(loc=low, scale=high - low)
+    if kind == "loguniform" and low <= 0:
+        raise ConfigError(f"{where}: {name!r} loguniform needs low > 0, not {low}")
+    if kind in ("loguniform", "uniform"):
+        if high == low:
+            return ("choice", (low,), False)
+        return ("float", low, high, kind == "loguniform")
     if kind == "randint":
         if not (low.is_integer() and high.is_integer()):
             raise ConfigError(f"{where}: {name!r} randint needs integer bounds")
-        return stats.randint(int(low), int(high) + 1)
+        return ("int", int(low), int(high))
     raise ConfigError(
         f"{where}: {name!r} has unknown dist {kind!r} (choose loguniform, uniform or randint)"
     )
@@ -123,15 +145,14 @@ def _distribution(name: str, spec: Any, where: str) -> Any:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """A validated search space: the JSON-able spec and its sampler distributions."""
+    """A validated search space: the JSON-able spec and its parsed entries."""
 
     spec: dict[str, Any]
-    distributions: dict[str, Any] = field(compare=False, repr=False)
+    entries: dict[str, Entry] = field(compare=False, repr=False)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], where: str = "search space") -> SearchSpace:
         """Validate ``spec`` (see module docstring); ConfigError names ``where`` and the key."""
-
         if not isinstance(spec, Mapping) or not spec:
             raise ConfigError(f"{where}: the search space must be a non-empty mapping")
         fixed = sorted(FIXED_KEYS & set(spec))
@@ -145,20 +166,16 @@ class SearchSpace:
             split_overrides(plain)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
-        dists = {str(k): _distribution(str(k), v, where) for k, v in spec.items()}
-        return cls(dict(to_jsonable(dict(spec))), dists)
+        entries = {str(k): _entry(str(k), v, where) for k, v in sorted(spec.items())}
+        return cls(dict(to_jsonable(dict(spec))), entries)
 
     def sample(self, seed: int, trial: int) -> dict[str, Any]:
-        """The parameters of trial ``trial`` (always the same for the same seed and index)."""
-        state = np.random.SeedSequence([seed, trial]).generate_state(1)[0]
-        (params,) = list(ParameterSampler(self.distributions, n_iter=1, random_state=int(state)))
-        return {k: _plain(v) for k, v in sorted(params.items())}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+        """The parameters ``--sampler random`` gives trial ``trial`` (same seed -> same values)."""
+        out = {}
+        for name, entry in self.entries.items():
+            value = draw(distribution(entry), trial_rng(seed, trial, name))
+            out[name] = json.loads(value) if entry[0] == "choice" and entry[2] else value
+        return out
 
 
 DEFAULT_SPACE = SearchSpace.from_spec(DEFAULT_SPACE_SPEC, "default space")
@@ -169,29 +186,13 @@ def load_space(path: str | Path) -> SearchSpace:
     return SearchSpace.from_spec(read_config_file(path), str(path))
 
 
-def params_to_overrides(
-    params: Mapping[str, Any], base: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Trial params (+ base overrides) -> flat TrainConfig/HeadConfig overrides."""
-
-    out = dict(base or {})
-    out.update({k: v for k, v in params.items() if k not in SHORTHANDS})
-    if any(k in params for k in SHORTHANDS):
-        default_hidden = list(out.get("hidden_sizes") or HeadConfig(d_model=1).hidden_sizes)
-        layers = int(params.get("layers", len(default_hidden)))
-        units = int(params.get("units", default_hidden[0]))
-        out["hidden_sizes"] = [units] * layers
-    return out
-
-
-# ----------------------------------------------------------------------------- trial records
+# ----------------------------------------------------------------------------- trial rows
 def default_metric(task: str) -> str:
     """Validation metric that ranks trials: ROC-AUC (classification) or R2 (regression)."""
     return "roc_auc" if task == "classification" else "r2"
 
 
 def _check_metric(metric: str, task: str) -> None:
-
     known = ("loss", *(CLASSIFICATION_KEYS if task == "classification" else REGRESSION_KEYS))
     if metric not in known:
         raise ConfigError(f"unknown {task} metric {metric!r} (choose from {', '.join(known)})")
@@ -204,83 +205,79 @@ def _score(value: Any, metric: str) -> float:
     return -float(value) if metric in MINIMISE else float(value)
 
 
-def read_trials(path: Path) -> list[dict[str, Any]]:
-    """Finished units of ``trials.jsonl``; a torn last line (crash mid-write) is dropped."""
-    if not path.is_file():
-        return []
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        raw = raw[: raw.rfind(b"\n") + 1]
-        with open(path, "r+b") as fh:  # cut the torn line so appends start clean
-            fh.truncate(len(raw))
-    records = []
-    for lineno, line in enumerate(raw.decode().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"corrupt trial record: {exc.msg}", path, lineno) from exc
-    return records
+def _mean_std(values: Sequence[Any]) -> tuple[float, float]:
+    return mean_std([math.nan if v is None else float(v) for v in values])
 
 
-def append_record(path: Path, record: Mapping[str, Any]) -> None:
-    """Append one record as a single complete line (one write, flushed and fsynced)."""
-    line = (json.dumps(to_jsonable(dict(record)), allow_nan=False) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def trial_row(t: FrozenTrial, metric: str) -> dict[str, Any]:
+    """One table row of a stored trial: params, mean/std over repeats, status, error."""
+    reps = t.user_attrs.get("repeats") or []
+    status = status_of(t)
+    val = _mean_std([r["val"].get(metric) for r in reps]) if status == "ok" else (math.nan,) * 2
+    test = _mean_std([r["test"].get(metric) for r in reps]) if status == "ok" else (math.nan,) * 2
+    return {
+        "trial": t.number,
+        "params": t.user_attrs.get("params", {}),
+        "overrides": t.user_attrs.get("overrides", {}),
+        "val_mean": val[0],
+        "val_std": val[1],
+        "test_mean": test[0],
+        "test_std": test[1],
+        "n_repeats": len(reps),
+        "status": status,
+        "error": t.user_attrs.get("error"),
+        "pruned_epoch": t.user_attrs.get("pruned_epoch"),
+        "elapsed_s": float(t.user_attrs.get("elapsed_s", 0.0)),
+    }
+
+
+def rank_rows(rows: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Finished trials ranked by the mean validation metric (rank 1 = best), then pruned, then
+    failed ones (no rank: a pruned trial never ranks as finished)."""
+    order = {"ok": 0, "pruned": 1, "failed": 2}
+    out = sorted(
+        (dict(r) for r in rows),
+        key=lambda r: (order[r["status"]], -_score(r["val_mean"], metric), r["trial"]),
+    )
+    rank = 0
+    for row in out:
+        if row["status"] == "ok" and math.isfinite(row["val_mean"]):
+            rank += 1
+            row["rank"] = rank
+        else:
+            row["rank"] = None
+    return out
+
+
+def _history(trials: Sequence[FrozenTrial]) -> list[dict[str, Any]]:
+    return [
+        {"trial": t.number, "value": t.value, "status": status_of(t)}
+        for t in sorted(trials, key=lambda t: t.number)
+    ]
+
+
+def _importances(study: optuna.Study) -> dict[str, float]:
+    """Optuna's parameter importances (fANOVA) over the complete trials; {} when undefined."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if len(complete) < 2:
+        return {}
     try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def rank_trials(records: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """One row per trial: mean/std of the validation (and test) metric over its repeats, ranked."""
-    by_trial: dict[int, list[Mapping[str, Any]]] = {}
-    for rec in records:
-        by_trial.setdefault(int(rec["trial"]), []).append(rec)
-    rows = []
-    for trial, recs in by_trial.items():
-        recs = sorted(recs, key=lambda r: int(r["repeat"]))
-        vals = [_metric_of(r, "val", metric) for r in recs]
-        tests = [_metric_of(r, "test", metric) for r in recs]
-        failed = [r for r in recs if r.get("status") != "ok"]
-        val_mean, val_std = mean_std(vals) if not failed else (math.nan, math.nan)
-        test_mean, test_std = mean_std(tests) if not failed else (math.nan, math.nan)
-        rows.append(
-            {
-                "trial": trial,
-                "params": recs[0]["params"],
-                "overrides": recs[0]["overrides"],
-                "val_mean": val_mean,
-                "val_std": val_std,
-                "test_mean": test_mean,
-                "test_std": test_std,
-                "n_repeats": len(recs),
-                "status": "ok" if not failed else "failed",
-                "error": failed[0].get("error") if failed else None,
-                "elapsed_s": float(sum(float(r.get("elapsed_s", 0.0)) for r in recs)),
-            }
-        )
-    rows.sort(key=lambda r: (-_score(r["val_mean"], metric), r["trial"]))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
-    return rows
-
-
-def _metric_of(rec: Mapping[str, Any], split: str, metric: str) -> float:
-    value = (rec.get(split) or {}).get(metric)
-    return float(value) if isinstance(value, int | float) else math.nan
+        with warnings.catch_warnings():  # "importances will be equal" on tiny studies
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(study)
+        return {k: float(v) for k, v in found.items()}
+    except (ValueError, RuntimeError):  # e.g. no parameter varied among complete trials
+        return {}
 
 
 # ----------------------------------------------------------------------------- running
 @dataclass(frozen=True)
 class SweepConfig:
-    """What to search: space, number of trials and repeats, seeds, base overrides, metric.
+    """What to search and how: space, trial budget, repeats, seeds, sampler, pruner, storage.
 
     ``base`` holds fixed overrides (task, head, epochs, ...); where the space samples a key
-    (``layers``/``units`` sample ``hidden_sizes``), the sampled value wins.
+    (``layers``/``units`` sample ``hidden_sizes``), the sampled value wins. ``storage`` None
+    means ``study.journal`` in the sweep folder; otherwise a journal path or a database URL.
     """
 
     space: SearchSpace = DEFAULT_SPACE
@@ -290,6 +287,10 @@ class SweepConfig:
     base: Mapping[str, Any] = field(default_factory=dict)
     metric: str | None = None
     workers: int = SWEEP_WORKERS  # 0: one per CPU core (at most 8)
+    sampler: str = SWEEP_SAMPLER
+    pruner: str = SWEEP_PRUNER
+    storage: str | None = None
+    study_name: str = DEFAULT_STUDY_NAME
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
@@ -298,6 +299,12 @@ class SweepConfig:
             raise ConfigError(f"repeats must be a positive integer, not {self.repeats!r}")
         if not isinstance(self.workers, int) or self.workers < 0:
             raise ConfigError(f"workers must be >= 0, not {self.workers!r}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, not {self.sampler!r}")
+        if self.pruner not in PRUNERS:
+            raise ConfigError(f"pruner must be one of {', '.join(PRUNERS)}, not {self.pruner!r}")
+        if not self.study_name:
+            raise ConfigError("study name must not be empty")
 
 
 @dataclass(frozen=True)
@@ -314,51 +321,8 @@ class SweepResult:
     elapsed_s: float
 
 
-# Worker processes read these (set before forking; copy-on-write, never reloaded).
+# Forked worker processes read these (set before forking; copy-on-write, never reloaded).
 _SHARED: dict[str, Any] = {}
-
-
-def _run_unit(unit: tuple[int, int, dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
-    """Train one (trial, repeat) on the shared data -> its JSON record."""
-
-    trial, repeat, params, overrides = unit
-    data = _SHARED["data"]
-    fit_fn: FitFn = _SHARED["fit"]
-    record: dict[str, Any] = {
-        "trial": trial,
-        "repeat": repeat,
-        "params": params,
-        "overrides": overrides,
-    }
-    start = time.perf_counter()
-    head_config, train_config = make_configs(data.d_model, overrides)
-    record["seed"] = train_config.seed
-    try:
-        result = fit_fn(head_config, train_config, data)
-    except EmbedheadError as exc:  # e.g. a NaN loss at a too-high learning rate
-        record.update(status="failed", error=str(exc), val={}, test={})
-    else:
-        metrics = result.metrics
-        record.update(
-            status="ok",
-            val=_scalars(metrics.get("val", {})),
-            test=_scalars(metrics.get("test", {})),
-            best_epoch=result.best_epoch,
-            epochs_run=len(result.history),
-        )
-    record["elapsed_s"] = round(time.perf_counter() - start, 4)
-    return record
-
-
-def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
-
-
-def _worker_init() -> None:
-    """One torch thread per worker: a forked child must not enter an OpenMP parallel region
-    (libgomp hangs after fork once the parent has used one), and workers fill the cores."""
-
-    torch.set_num_threads(1)
 
 
 def _resolve_workers(requested: int, device: str) -> int:
@@ -371,63 +335,63 @@ def _resolve_workers(requested: int, device: str) -> int:
 def _warm_up() -> None:
     """Import what torch loads lazily on first use (the optimiser pulls in torch._dynamo, seconds
     of imports) once in the parent, so forked workers inherit it instead of each paying it."""
-
     param = torch.nn.Parameter(torch.zeros(1))
     torch.optim.Adam([param], lr=1e-3).step()
 
 
-def _iter_results(
-    units: list[tuple[int, int, dict[str, Any], dict[str, Any]]], workers: int
-) -> Iterator[dict[str, Any]]:
-    if workers <= 1 or len(units) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for unit in units:
-            yield _run_unit(unit)
+def _worker_main() -> None:
+    """A forked worker: one torch thread (libgomp hangs a forked child that enters an OpenMP
+    region the parent used; the workers fill the cores), then trials until the budget is spent."""
+    torch.set_num_threads(1)
+    run_trials(
+        _SHARED["plan"],
+        _SHARED["data"],
+        _SHARED["fit"],
+        parallel=True,
+        progress=_SHARED["progress"],
+    )
+
+
+def _run_workers(plan: StudyPlan, data: Any, fit_fn: FitFn, workers: int, progress: Any) -> None:
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        run_trials(plan, data, fit_fn, parallel=plan.storage_shared, progress=progress)
         return
     _warm_up()
+    _SHARED.update(plan=plan, data=data, fit=fit_fn, progress=progress)
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(min(workers, len(units)), initializer=_worker_init) as pool:
-        yield from pool.imap_unordered(_run_unit, units)
+    procs = [ctx.Process(target=_worker_main, daemon=False) for _ in range(workers)]
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+    finally:
+        _SHARED.clear()
+        for proc in procs:  # Ctrl-C in the parent: the children got it too
+            proc.join(timeout=30)
+    codes = [p.exitcode for p in procs]
+    if any(code != 0 for code in codes):
+        raise EmbedheadError(f"sweep worker process(es) failed (exit codes {codes}); see above")
 
 
 def _spec_payload(
     config: SweepConfig, dataset: Dataset, metric: str, train_seed: int
 ) -> dict[str, Any]:
-    return {
-        "kind": "sweep-spec",
-        "space": config.space.spec,
-        "seed": config.seed,
-        "repeats": config.repeats,
-        "base": dict(config.base),
-        "metric": metric,
-        "train_seed": train_seed,
-        "dataset_fingerprint": dataset.fingerprint,
-    }
-
-
-def _check_resume(out_dir: Path, spec: dict[str, Any]) -> None:
-    path = out_dir / SPEC_FILE
-    if not path.is_file():
-        if (out_dir / TRIALS_FILE).exists():
-            raise ConfigError(f"{out_dir} holds {TRIALS_FILE} but no {SPEC_FILE}; use a new --out")
-        return
-    old = read_json(path)
-    differ = sorted(k for k in spec if old.get(k) != to_jsonable(spec[k]))
-    if differ:
-        raise ConfigError(
-            f"{out_dir} holds a different sweep ({', '.join(differ)} differ); "
-            "resume with the same settings or choose a new --out"
+    return dict(
+        to_jsonable(
+            {
+                "space": config.space.spec,
+                "seed": config.seed,
+                "sampler": config.sampler,
+                "pruner": config.pruner,
+                "repeats": config.repeats,
+                "base": dict(config.base),
+                "metric": metric,
+                "train_seed": train_seed,
+                "dataset_fingerprint": dataset.fingerprint,
+            }
         )
-
-
-def _trial_configs(trial: int, params: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
-    """``make_configs`` of one trial; a bad sampled value names the trial and its parameters."""
-
-    try:
-        return make_configs(1, overrides)
-    except ConfigError as exc:
-        raise ConfigError(
-            f"trial {trial} (sampled {dict(params)}): {exc}; check the search space's ranges"
-        ) from exc
+    )
 
 
 def run_sweep(
@@ -439,44 +403,47 @@ def run_sweep(
     fit_fn: FitFn | None = None,
     progress: ProgressFn | None = None,
 ) -> SweepResult:
-    """Run (or resume) a sweep; see the module docstring for what lands in ``out_dir``.
+    """Run (or resume, or join) a sweep; see the module docstring for what lands in ``out_dir``.
 
     ``store`` is an open store (anything with the heads' ``StoreReader`` interface) or a path.
-    ``fit_fn(head_config, train_config, data) -> FitResult`` defaults to
-    :func:`embedhead.heads.train.fit`. ``progress`` gets each finished record.
+    ``fit_fn(head_config, train_config, data, progress=...) -> FitResult`` defaults to
+    :func:`embedhead.heads.train.fit`. ``progress`` gets each finished trial's record.
     """
-
     config = config or SweepConfig()
     start = time.perf_counter()
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    first = config.space.sample(config.seed, 0)
-    _, base_train = _trial_configs(0, first, params_to_overrides(first, config.base))
+    space = config.space
+    check_bounds(space.entries, config.base, "search space")
+    _, base_train = make_configs(1, params_to_overrides(space.sample(config.seed, 0), config.base))
     metric = config.metric or default_metric(base_train.task)
     _check_metric(metric, base_train.task)
-    for trial in range(1, config.n_trials):  # every trial valid before anything is written
-        params = config.space.sample(config.seed, trial)
-        _trial_configs(trial, params, params_to_overrides(params, config.base))
-    out = Path(out_dir)
-    spec = _spec_payload(config, ds, metric, base_train.seed)
-    _check_resume(out, spec)
-    make_out_dir(out)
-    if not (out / SPEC_FILE).is_file():
-        write_json(out / SPEC_FILE, spec)
-    trials_path = out / TRIALS_FILE
-    done = read_trials(trials_path)
-    finished = {(int(r["trial"]), int(r["repeat"])) for r in done}
-    units = []
-    for trial in range(config.n_trials):
-        params = config.space.sample(config.seed, trial)
-        for repeat in range(config.repeats):
-            if (trial, repeat) in finished:
-                continue
-            overrides = params_to_overrides(params, config.base)
-            overrides["seed"] = base_train.seed + repeat
-            units.append((trial, repeat, params, overrides))
-    n_trained = 0
-    if units:
-        opened = isinstance(store, str | Path)
+    budget = config.n_trials
+    if config.sampler == "grid":
+        budget = min(budget, grid_size(space.entries))
+    out = make_out_dir(out_dir)
+    storage = config.storage or str(out / STUDY_FILE)
+    plan = StudyPlan(
+        storage=storage,
+        study_name=config.study_name,
+        direction="min" if metric in MINIMISE else "max",
+        sampler=config.sampler,
+        pruner=config.pruner,
+        seed=config.seed,
+        entries=space.entries,
+        base=dict(config.base),
+        metric=metric,
+        repeats=config.repeats,
+        train_seed=base_train.seed,
+        budget=budget,
+        max_epochs=base_train.epochs,
+        spec=_spec_payload(config, ds, metric, base_train.seed),
+        storage_shared=config.storage is not None,
+    )
+    study = load_study(plan, parallel=plan.storage_shared)
+    recover_interrupted(study)
+    n_before = len(counted_trials(study))
+    live = [t for t in study.get_trials(deepcopy=False) if not is_discarded(t)]
+    if len(live) < budget or any(t.state == TrialState.WAITING for t in live):
         with use_store(store) as reader:
             data = load_head_data(
                 ds,
@@ -485,27 +452,20 @@ def run_sweep(
                 task=base_train.task,
                 loader=base_train.loader,
                 device=base_train.device,
-                store_path=str(store) if opened else None,
+                store_path=str(store) if isinstance(store, str | Path) else None,
             )
-            _SHARED.update(data=data, fit=fit_fn or fit)
             # the device the data landed on ('auto' may have meant CUDA, which forks cannot use)
             loaded_on = str(next(iter(data.splits.values())).device)
             workers = _resolve_workers(config.workers, loaded_on)
             if data.loader == "stream":  # workers would share one open store file
                 workers = 1
-            try:
-                for record in _iter_results(units, workers):
-                    append_record(trials_path, record)
-                    done.append(record)
-                    n_trained += 1
-                    if progress is not None:
-                        progress(record)
-            finally:
-                _SHARED.clear()
-    wanted = {(t, r) for t in range(config.n_trials) for r in range(config.repeats)}
-    records = [r for r in done if (int(r["trial"]), int(r["repeat"])) in wanted]
-    ranked = rank_trials(records, metric)
-    best = next((r for r in ranked if r["status"] == "ok" and math.isfinite(r["val_mean"])), None)
+            if any(t.state == TrialState.RUNNING for t in live):
+                plan = replace(plan, storage_shared=True)  # other processes are on this study
+            _run_workers(plan, data, fit_fn or fit, workers, progress)
+    study = load_study(plan, parallel=True)
+    counted = counted_trials(study)
+    ranked = rank_rows([trial_row(t, metric) for t in counted], metric)
+    best = next((r for r in ranked if r["rank"] == 1), None)
     best_config = None
     if best is not None:
         best_config = {
@@ -519,28 +479,35 @@ def run_sweep(
             },
         }
         write_json(out / BEST_FILE, best_config)
-    elapsed = time.perf_counter() - start
+    running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     write_json(
         out / SWEEP_FILE,
         {
             "kind": "sweep",
             "version": RESULT_VERSION,
             "metric": metric,
-            "direction": "min" if metric in MINIMISE else "max",
+            "direction": plan.direction,
             "n_trials": config.n_trials,
             "repeats": config.repeats,
             "seed": config.seed,
-            "space": config.space.spec,
+            "sampler": config.sampler,
+            "pruner": config.pruner,
+            "storage": storage,
+            "study_name": config.study_name,
+            "space": space.spec,
             "base": dict(config.base),
             "dataset": str(ds.path),
+            "n_running": running,
             "best": None if best is None else {"trial": best["trial"], "config": best_config},
+            "history": _history(counted),
+            "importances": _importances(study),
             "trials": ranked,
         },
     )
     atomic_write_text(out / CSV_FILE, ranked_csv(ranked))
-    return SweepResult(
-        out, ranked, best, best_config, n_trained, len(records) - n_trained, metric, elapsed
-    )
+    elapsed = time.perf_counter() - start
+    n_trained = len(counted) - n_before
+    return SweepResult(out, ranked, best, best_config, n_trained, n_before, metric, elapsed)
 
 
 def ranked_csv(ranked: Sequence[Mapping[str, Any]]) -> str:
@@ -553,9 +520,12 @@ def ranked_csv(ranked: Sequence[Mapping[str, Any]]) -> str:
     for r in ranked:
         writer.writerow(
             [
-                r["rank"],
+                "" if r["rank"] is None else r["rank"],
                 r["trial"],
-                *[r["params"].get(p, "") for p in params],
+                *[
+                    json.dumps(v) if isinstance(v := r["params"].get(p, ""), list) else v
+                    for p in params
+                ],
                 *[r[c] for c in cols],
             ]
         )
@@ -575,10 +545,13 @@ def sweep_from_files(
     seed: int = SWEEP_SEED,
     workers: int = SWEEP_WORKERS,
     metric: str | None = None,
+    sampler: str = SWEEP_SAMPLER,
+    pruner: str = SWEEP_PRUNER,
+    storage: str | None = None,
+    study_name: str | None = None,
     progress: ProgressFn | None = None,
 ) -> SweepResult:
     """``embedhead sweep``: space file (or the default), base config file + flag overrides."""
-
     base: dict[str, Any] = {}
     if config_file is not None:
         base.update(load_config_overrides(config_file))
@@ -592,5 +565,9 @@ def sweep_from_files(
         base=base,
         metric=metric,
         workers=workers,
+        sampler=sampler,
+        pruner=pruner,
+        storage=storage,
+        study_name=study_name or DEFAULT_STUDY_NAME,
     )
     return run_sweep(dataset, store, out_dir, config, progress=progress)

@@ -2,8 +2,9 @@
 
 :func:`write_report` scans a folder (recursively, a few levels deep) for:
 
-- ``sweep.json``       (``embedhead sweep``): ranked trials -> table + "validation metric vs
-                       each hyper-parameter" scatter plots;
+- ``sweep.json``       (``embedhead sweep``): ranked trials and Optuna's parameter importances
+                       -> tables + optimisation history, importance and "validation metric vs
+                       each hyper-parameter" plots;
 - ``experiment.json``  (``embedhead experiment``): per-species table (mean +- std),
                        cross-species matrix (+ heat map), learning curve (+ plot), ROC curves and
                        confusion matrices;
@@ -155,32 +156,51 @@ def _section_sweep(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
     metric = data.get("metric", "val")
     trials = data.get("trials", [])
     params = sorted({k for t in trials for k in t.get("params", {})})
-    out = [f"## Sweep `{rel}`\n", f"{len(trials)} trial(s), ranked by validation {metric}.\n"]
+    # rows of sweeps written before Optuna have no status; those were all finished or failed
+    counts = {
+        s: sum(t.get("status", "ok") == s for t in trials) for s in ("ok", "pruned", "failed")
+    }
+    how = ", ".join(f"{k} {data[k]}" for k in ("sampler", "pruner") if data.get(k))
+    out = [
+        f"## Sweep `{rel}`\n",
+        f"{len(trials)} trial(s) ({counts['ok']} finished, {counts['pruned']} pruned, "
+        f"{counts['failed']} failed), ranked by validation {metric}"
+        + (f"; {how}" if how else "")
+        + ".\n",
+    ]
     if data.get("best") is not None:
         shown = {k: v for k, v in data["best"].get("config", {}).items() if k != "_sweep"}
         out.append(f"Best config (`best.json`): `{json.dumps(shown)}`\n")
     rows = [
         [
-            str(t.get("rank", "")),
+            fmt(t.get("rank")),
             str(t.get("trial", "")),
             *[fmt(t.get("params", {}).get(p)) for p in params],
             fmt_mean_std(t.get("val_mean", math.nan), t.get("val_std", math.nan)),
             str(t.get("n_repeats", 1)),
+            str(t.get("status", "ok")),
         ]
         for t in trials[:20]
     ]
-    out.append(markdown_table(["rank", "trial", *params, f"val {metric}", "repeats"], rows))
+    out.append(
+        markdown_table(["rank", "trial", *params, f"val {metric}", "repeats", "status"], rows)
+    )
+    importances = data.get("importances") or {}
+    if importances:
+        out.append("\nParameter importances (Optuna):\n")
+        out.append(markdown_table(["parameter", "importance"], importances.items()))
+    finished = [t for t in trials if t.get("status", "ok") == "ok"]
     numeric = [
-        p for p in params if all(isinstance(t["params"].get(p), int | float) for t in trials)
+        p for p in params if all(isinstance(t["params"].get(p), int | float) for t in finished)
     ]
-    if trials and numeric:
+    if finished and numeric:
 
         def draw(fig: Any, ax: Any) -> None:
             fig.clf()
             axes = fig.subplots(1, len(numeric), squeeze=False)[0]
-            y = [t.get("val_mean", math.nan) for t in trials]
+            y = [t.get("val_mean", math.nan) for t in finished]
             for a, p in zip(axes, numeric, strict=True):
-                x = [t["params"][p] for t in trials]
+                x = [t["params"][p] for t in finished]
                 a.scatter(x, y, s=14)
                 if min(x) > 0 and max(x) / min(x) > 20:
                     a.set_xscale("log")
@@ -188,6 +208,41 @@ def _section_sweep(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
             axes[0].set_ylabel(f"val {metric}")
 
         out.append(plotter.save(f"sweep_{_safe(rel)}", draw, (3.0 * len(numeric) + 0.5, 3.0)))
+    history = data.get("history") or []
+    if any(h.get("status") == "ok" for h in history):
+        minimise = data.get("direction") == "min"
+
+        def draw_history(fig: Any, ax: Any) -> None:
+            done = [h for h in history if h.get("status") == "ok" and h.get("value") is not None]
+            x = [h["trial"] for h in done]
+            y = [h["value"] for h in done]
+            best = (np.minimum if minimise else np.maximum).accumulate(np.asarray(y, float))
+            ax.scatter(x, y, s=14, label="finished")
+            ax.step(x, best, where="post", color="C1", label="best so far")
+            pruned = [h["trial"] for h in history if h.get("status") == "pruned"]
+            if pruned:
+                ax.scatter(pruned, [min(y)] * len(pruned), marker="x", color="C3", label="pruned")
+            ax.set_xlabel("trial")
+            ax.set_ylabel(f"val {metric}")
+            ax.set_title("Optimisation history")
+            ax.legend(loc="best", fontsize="small")
+
+        out.append(plotter.save(f"sweep_history_{_safe(rel)}", draw_history, (5.0, 3.5)))
+    if importances:
+
+        def draw_importances(fig: Any, ax: Any) -> None:
+            names = list(importances)[::-1]
+            ax.barh(names, [importances[n] for n in names])
+            ax.set_xlabel("importance")
+            ax.set_title("Parameter importances")
+
+        out.append(
+            plotter.save(
+                f"sweep_importances_{_safe(rel)}",
+                draw_importances,
+                (5.0, 0.5 * len(importances) + 1.5),
+            )
+        )
     return "\n".join(out)
 
 
