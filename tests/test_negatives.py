@@ -330,3 +330,30 @@ def test_windows_of_overlapping_blocks_are_refused_even_when_windows_do_not_over
     far = positive(9, "h:0", chrom="chr9")
     negs = make_negatives([*positives, far], method, 1.0, length_match=tol)
     assert negs and all("h:0" in n.block_id for n in negs)
+
+
+def test_adjacent_pairs_each_positive_with_the_next_in_input_order():
+    pos = [positive(k, f"f:{k}") for k in range(7)]
+    negs = make_negatives(pos, "adjacent", seed=0)
+    assert [(n.seq1, n.seq2) for n in negs] == [(f"a{k}", f"b{(k + 1) % 7}") for k in range(7)]
+    # input order, not a seeded draw: another seed gives the same pairs, a reversed input the
+    # reversed neighbours
+    assert make_negatives(pos, "adjacent", seed=5) == negs
+    rev = make_negatives(pos[::-1], "adjacent", seed=0)
+    assert [(n.seq1, n.seq2) for n in rev] == [
+        (f"a{k}", f"b{(k - 1) % 7}") for k in range(6, -1, -1)
+    ]
+
+
+def test_adjacent_skips_windows_of_the_same_block_to_the_next_pair():
+    # windows 0,1 of block A, then B, C: a0's neighbour a1 is its own block, so a0 takes b(B)
+    pos = [
+        positive(0, "A", start=0),
+        positive(1, "A", start=200),
+        positive(2, "B"),
+        positive(3, "C"),
+    ]
+    negs = make_negatives(pos, "adjacent", seed=0)
+    pairs = [(n.seq1, n.seq2) for n in negs]
+    assert pairs == [("a0", "b2"), ("a1", "b2"), ("a2", "b3"), ("a3", "b0")]
+    assert all(not sources_conflict(pos[int(a[1])], pos[int(b[1])]) for a, b in pairs)

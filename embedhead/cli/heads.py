@@ -33,6 +33,7 @@ _FLAG_KEYS = {
     "seed": "seed",
     "device": "device",
     "loader": "loader",
+    "keep": "keep",
 }
 
 
@@ -60,6 +61,21 @@ def _given(ctx: click.Context, name: str) -> bool:
     default=5,
     show_default=True,
     help="Early stopping: epochs without validation improvement (0 = off).",
+)
+@click.option(
+    "--keep",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="Weights to keep: the best validation epoch's, or the last epoch's (the thesis).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["thesis"]),
+    default=None,
+    help="Named hyperparameters under --config and flags. thesis: every value the thesis"
+    " states (conv channels = d_model, fc 256/256, dropout 0.5, Adam without weight decay,"
+    " 10 epochs, batch 16, last epoch kept).",
 )
 @click.option(
     "--repeats",
@@ -101,6 +117,7 @@ def train_command(
     out_dir: str,
     repeats: int,
     config_path: str | None,
+    preset: str | None,
     quiet: bool,
     **flags: Any,
 ) -> None:
@@ -112,6 +129,7 @@ def train_command(
       embedhead train ds/ --store ds.zarr --out reg/ --task regression --head pooled
       embedhead train ds/ --store ds.zarr --out rep/ --repeats 10 --train-size 1000
       embedhead train ds/ --store ds.zarr --out best/ --config sweep/best.json
+      embedhead train thesis-ds/ --store ds.zarr --out thesis/ --preset thesis
     """
     from embedhead.heads.train import (
         RepeatsResult,
@@ -121,7 +139,16 @@ def train_command(
         run_training,
     )
 
-    overrides: dict[str, Any] = load_config_overrides(config_path) if config_path else {}
+    overrides: dict[str, Any] = {"preset": preset} if preset else {}
+    if config_path:
+        overrides.update(load_config_overrides(config_path))
+    if preset == "thesis":
+        from embedhead.dataset import load_dataset
+        from embedhead.heads.presets import thesis_dataset_differences
+
+        parameters = load_dataset(dataset).info.get("parameters", {})
+        for note in thesis_dataset_differences(parameters):
+            click.echo(f"note: --preset thesis, but the dataset has {note}", err=True)
     for name, key in _FLAG_KEYS.items():
         if _given(ctx, name):
             overrides[key] = flags[name]
@@ -141,7 +168,8 @@ def train_command(
             click.echo(line)
     else:
         click.echo(
-            f"{result.path}: best epoch {result.fit.best_epoch} of {len(result.fit.history)}"
+            f"{result.path}: kept epoch {result.fit.best_epoch} of {len(result.fit.history)}"
+            f" ({result.fit.train_config.keep})"
         )
         for line in iter_metric_lines(result.fit.metrics):
             click.echo(line)

@@ -56,10 +56,11 @@ def _command_line() -> str:
 )
 @click.option(
     "--negatives",
-    type=click.Choice(["swap", "shuffle"]),
+    type=click.Choice(["swap", "shuffle", "adjacent"]),
     default="swap",
     show_default=True,
-    help="How negatives are drawn (within each split).",
+    help="How negatives are drawn (within each split). adjacent: the thesis's literal method,"
+    " each pair takes the second sequence of the next pair in input order (no shuffling).",
 )
 @click.option(
     "--negative-ratio", type=float, default=1.0, show_default=True, help="Negatives per positive."
@@ -71,8 +72,8 @@ def _command_line() -> str:
     show_default=True,
     help="Length-matched negatives: a negative's second sequence is within this relative"
     " length difference of the positive's it replaces, so length alone hardly separates the"
-    " labels. 0: the thesis's exact swap/shuffle (lengths ignored; a length-only classifier"
-    " then scores ~0.9 on the demo data).",
+    " labels. 0: lengths ignored, as in the thesis (a length-only classifier then scores"
+    " ~0.9 on the demo data).",
 )
 @click.option(
     "--split-by",
@@ -128,15 +129,15 @@ def prepare_command(
     dataset.json into --out.
     Inputs may be plain, .gz or .bz2; the format is detected by content. Blocks longer than
     --chunk-size are cut into aligned windows, each re-scored exactly with --scoring.
-    Negatives are length-matched by default (--length-match 0.1); --length-match 0 gives the
-    thesis's exact method, whose negatives a length-only classifier can spot.
+    Negatives are length-matched by default (--length-match 0.1). The thesis's negatives are
+    --negatives adjacent --length-match 0 (a length-only classifier can spot them).
 
     \b
     Examples:
       embedhead prepare hg38.galGal6.maf.gz --reference hg38 --query galGal6 --out ds/
       embedhead prepare data/demo.maf.gz --reference hg38 --query susScr11 --out demo-ds/ --seed 1
       embedhead prepare dog.net.axt --reference hg17 --query canFam1 --negatives shuffle --out ds/
-      embedhead prepare thesis.csv --length-match 0 --out thesis-ds/   # the thesis's negatives
+      embedhead prepare thesis.csv --negatives adjacent --length-match 0 --out thesis-ds/
     """
     from embedhead.prepare.build import PrepareConfig, prepare
     from embedhead.prepare.splits import parse_fractions

@@ -12,6 +12,7 @@ Experiment file (JSON, or YAML when PyYAML is installed); paths are relative to 
       "baselines": true,                               k-mer/GC/length baselines; default false
       "config": {"head": "pooled", "epochs": 20},      TrainConfig/HeadConfig overrides, or
       "config_file": "sweep/best.json",                ... a file of them (e.g. a sweep's best)
+      "preset": "thesis",                              under both (embedhead.heads.presets)
       "seed": 0
     }
 
@@ -35,6 +36,7 @@ and ``report.md`` (+ plots with the ``plots`` extra) via
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +71,7 @@ _KNOWN_KEYS = {
     "config",
     "config_file",
     "seed",
+    "preset",
 }
 ProgressFn = Callable[[str], None]
 T = TypeVar("T")
@@ -163,6 +166,8 @@ def parse_spec(data: Any, base_dir: Path, where: str) -> ExperimentSpec:
     seed = data.get("seed", 0)
     _need(_is_int(seed) and seed >= 0, where, f"bad 'seed' {seed!r}")
     overrides: dict[str, Any] = {}
+    if data.get("preset") is not None:  # under config_file and config (heads.presets)
+        overrides["preset"] = data["preset"]
     if "config_file" in data:
         overrides.update(load_config_overrides(base_dir / str(data["config_file"])))
     config = data.get("config", {})
@@ -478,10 +483,28 @@ def _write_tables(results: Mapping[str, Any], out: Path) -> None:
 
 
 def run_experiment_file(
-    path: str | Path, out_dir: str | Path, *, progress: ProgressFn | None = None
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    progress: ProgressFn | None = None,
+    preset: str | None = None,
 ) -> ExperimentResult:
-    """``embedhead experiment FILE --out DIR``: load, validate, run, write."""
-    return run_experiment(load_spec(path), out_dir, progress=progress)
+    """``embedhead experiment FILE --out DIR [--preset NAME]``: load, validate, run, write.
+
+    ``preset`` (e.g. 'thesis') goes under the file's own config, as if the file said
+    ``"preset": NAME`` (it replaces a preset the file names).
+    """
+    from embedhead.heads.train import make_configs
+
+    spec = load_spec(path)
+    if preset is not None:
+        overrides = {"preset": preset, **{k: v for k, v in spec.overrides.items() if k != "preset"}}
+        try:
+            make_configs(1, overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: config: {exc}") from exc
+        spec = dataclasses.replace(spec, overrides=overrides)
+    return run_experiment(spec, out_dir, progress=progress)
 
 
 __all__ = [

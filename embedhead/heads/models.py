@@ -46,13 +46,14 @@ class HeadConfig:
     """Everything needed to rebuild a head (saved as ``config.json["head"]`` of a run).
 
     ``hidden_sizes`` are the widths of fc1, fc2, ... (the number of hidden layers is its length);
-    ``conv_channels`` and ``kernel_size`` only matter for the thesis head.
+    ``conv_channels`` and ``kernel_size`` only matter for the thesis head; ``conv_channels``
+    ``None`` means ``d_model`` (the thesis: as many channels as the backbone has).
     """
 
     d_model: int
     kind: str = "thesis"
     task: str = "classification"
-    conv_channels: int = 128
+    conv_channels: int | None = 128
     kernel_size: int = 1
     activation: str = "relu"
     hidden_sizes: tuple[int, ...] = (128, 32)
@@ -75,6 +76,8 @@ class HeadConfig:
             )
         for name in ("d_model", "conv_channels", "kernel_size"):
             value = getattr(self, name)
+            if name == "conv_channels" and value is None:
+                continue
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, not {value!r}")
         if not self.hidden_sizes or any(not _is_int(h) or h < 1 for h in self.hidden_sizes):
@@ -85,6 +88,11 @@ class HeadConfig:
             raise ConfigError(f"dropout must be a number in [0, 1), not {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), not {self.dropout!r}")
+
+    @property
+    def channels(self) -> int:
+        """The thesis head's convolution width: ``conv_channels``, or ``d_model`` when None."""
+        return self.d_model if self.conv_channels is None else self.conv_channels
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``hidden_sizes`` as a list)."""
@@ -166,8 +174,8 @@ class ThesisHead(SiameseHead):
     """Per-position embeddings (B, L, D) + mask (B, L) -> conv1d -> masked mean -> MLP -> (B,)."""
 
     def __init__(self, config: HeadConfig) -> None:
-        super().__init__(config, config.conv_channels)
-        self.conv = nn.Conv1d(config.d_model, config.conv_channels, config.kernel_size)
+        super().__init__(config, config.channels)
+        self.conv = nn.Conv1d(config.d_model, config.channels, config.kernel_size)
         k = config.kernel_size
         self.same_padding = ((k - 1) // 2, k // 2)  # output length = input length
         self.act = ACTIVATIONS[config.activation]()

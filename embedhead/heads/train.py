@@ -12,7 +12,8 @@ Layers, from reusable core to command:
 
 Training: BCE with logits (classification) or MSE on standardised ``norm_score`` (regression),
 Adam with weight decay, shuffled mini-batches from a seeded generator, validation loss after
-every epoch, early stopping after ``patience`` epochs without improvement, best checkpoint kept.
+every epoch, early stopping after ``patience`` epochs without improvement, best checkpoint kept
+(``keep="best"``) or the last epoch's weights (``keep="last"``, the thesis).
 With the same seed, data and device, CPU runs are bit-for-bit repeatable. A non-finite loss
 stops training with :class:`NonFiniteLossError` and nothing is written.
 
@@ -21,7 +22,8 @@ object whose keys are fields of :class:`TrainConfig` and/or :class:`~embedhead.h
 HeadConfig` (``d_model`` excluded; ``kind`` is accepted for ``head``), e.g.
 ``{"lr": 0.0003, "hidden_sizes": [256, 64], "dropout": 0.3, "kernel_size": 3}``. Keys starting
 with ``_`` are ignored (comments, sweep metadata). A run's ``config.json`` (``{"head": {...},
-"train": {...}}``) is accepted too.
+"train": {...}}``) is accepted too. The key ``"preset"`` names a preset of
+:mod:`embedhead.heads.presets` applied under the other keys (``{"preset": "thesis"}``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from embedhead.heads.data import (
 )
 from embedhead.heads.metrics import compute_metrics, quick_metrics
 from embedhead.heads.models import HEAD_KINDS, TASKS, HeadConfig, SiameseHead, build_head
+from embedhead.heads.presets import expand_preset
 from embedhead.heads.run import (
     SUMMARY_FILE,
     atomic_dir,
@@ -59,6 +62,7 @@ from embedhead.heads.run import (
 )
 
 ProgressFn = Callable[[dict[str, Any]], None]
+KEEP_CHOICES = ("best", "last")
 
 
 class NonFiniteLossError(EmbedheadError):
@@ -72,7 +76,8 @@ class TrainConfig:
     ``patience`` 0 disables early stopping; ``train_size`` subsamples the training split (seeded);
     ``loader`` is 'auto' (memory when it fits), 'memory' or 'stream'; ``device`` is where
     :func:`train_head` loads the data ('auto': cuda when available), and :func:`fit` trains the
-    head on the device its data were loaded to.
+    head on the device its data were loaded to. ``keep`` is which weights the run keeps: 'best'
+    (lowest validation loss) or 'last' (the final epoch's, as the thesis did).
     """
 
     task: str = "classification"
@@ -87,8 +92,11 @@ class TrainConfig:
     device: str = "auto"
     loader: str = "auto"
     eval_batch_size: int = 128
+    keep: str = "best"
 
     def __post_init__(self) -> None:
+        if self.keep not in KEEP_CHOICES:
+            raise ConfigError(f"keep must be one of {KEEP_CHOICES}, not {self.keep!r}")
         if self.task not in TASKS:
             raise ConfigError(f"task must be one of {TASKS}, not {self.task!r}")
         if self.head not in HEAD_KINDS:
@@ -142,7 +150,7 @@ def split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     """Flat overrides -> (HeadConfig kwargs, TrainConfig kwargs); ConfigError on unknown keys."""
     head: dict[str, Any] = {}
     train: dict[str, Any] = {}
-    for key, value in overrides.items():
+    for key, value in expand_preset(overrides).items():
         if key.startswith("_"):
             continue
         if key == "kind":
@@ -253,7 +261,7 @@ def fit(
     *,
     progress: ProgressFn | None = None,
 ) -> FitResult:
-    """Train one head on loaded data; returns the best-validation-loss head and its metrics.
+    """Train one head on loaded data; returns the kept head (best or last epoch) and its metrics.
 
     ``data`` must hold 'train' and 'val' (and usually 'test', whose metrics are reported for the
     best checkpoint). ``progress`` gets each epoch's history row.
@@ -316,7 +324,10 @@ def fit(
             since_best += 1
             if config.patience and since_best >= config.patience:
                 break
-    head.load_state_dict(best_state)
+    if config.keep == "last":
+        best_epoch = len(history)  # the epoch whose weights are kept
+    else:
+        head.load_state_dict(best_state)
     head.eval()
     metrics = {
         name: evaluate_source(head, source, config.eval_batch_size)

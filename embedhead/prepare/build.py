@@ -13,7 +13,7 @@ sequence is written to ``sequences.fa.gz`` at once and only its id is kept, so m
 with the pair table (one small record per pair) and not with the alignment text. Once all
 positives are known they are split (:mod:`.splits`), then negatives are drawn within
 each split (:mod:`.negatives`), length-matched by default (``length_match``, so that
-length alone hardly separates the labels; 0 gives the thesis's exact methods); a split whose
+length alone hardly separates the labels; 0 ignores lengths); a split whose
 negatives fall short of ``negative_ratio`` is counted (``n_negatives_missing``) and warned
 about. Everything is written into a temporary folder beside ``out_dir`` that is renamed at the
 end; on any error it is removed, so no partial dataset is ever left behind.
@@ -66,7 +66,7 @@ class PrepareConfig:
     scoring: str = "hoxd70"
     negatives: str = "swap"
     negative_ratio: float = 1.0
-    length_match: float = DEFAULT_LENGTH_MATCH  # 0: the thesis methods, lengths ignored
+    length_match: float = DEFAULT_LENGTH_MATCH  # 0: lengths ignored
     split_by: str = "block"
     split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     seed: int = 0

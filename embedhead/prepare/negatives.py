@@ -5,10 +5,16 @@ Out: negative records pairing the first sequence of positive ``i`` with the seco
 positive ``j``; score, norm_score and identity are NaN, coordinates are those of the two source
 sequences, the block id is ``<block i>|<block j>``.
 
-Methods (both seeded, both deterministic for a given seed and input order):
+Methods (all deterministic for a given seed and input order):
 
-- ``swap`` (the thesis method): shuffle the positives, pair each with the next one in the
-  shuffled order (cyclically).
+- ``adjacent`` (the thesis's literal method): positive ``i`` takes the second sequence of
+  positive ``i + 1`` *in input order* (cyclically; no shuffling, no seed), so a negative pairs
+  neighbouring regions of the alignment file, which tend to share GC content. A refused
+  candidate (see below: same or overlapping block, a true partner, a repeat) moves on to
+  ``i + 2``, ``i + 3``, ...; windows of one cut block are therefore never paired.
+- ``swap``: shuffle the positives (seeded), pair each with the next one in the shuffled order
+  (cyclically). Not the thesis's exact method: the shuffle pairs regions from anywhere in the
+  file, so it does not keep the neighbours' shared composition.
 - ``shuffle``: a uniformly drawn derangement of the positives.
 
 Length matching (``length_match = tol > 0``; ``prepare``'s default is 0.1): the negative
@@ -46,8 +52,9 @@ overlaps (e.g. a single block) or, with length matching, when a positive has no 
 of a close enough length (an isolated length, or only chunks of its own block nearby);
 ``prepare`` reports the shortfall in ``dataset.json``.
 
-With ``length_match = 0`` (the default of this function) no length is looked at and the
-output is exactly the thesis methods' (the same random draws as before the option existed).
+With ``length_match = 0`` (the default of this function) no length is looked at (the same random
+draws as before the option existed). ``adjacent`` with ``length_match > 0`` walks forward in
+input order to the next positive within the tolerance.
 """
 
 from __future__ import annotations
@@ -59,9 +66,9 @@ from collections.abc import Iterable, Sequence
 from embedhead.dataset import PairRecord
 from embedhead.errors import ConfigError
 
-NEGATIVE_METHODS = ("swap", "shuffle")
+NEGATIVE_METHODS = ("swap", "shuffle", "adjacent")
 MAX_TRIES = 50
-DEFAULT_LENGTH_MATCH = 0.1  # prepare's default relative tolerance on len2 (0: thesis methods)
+DEFAULT_LENGTH_MATCH = 0.1  # prepare's default relative tolerance on len2 (0: lengths ignored)
 STRATUM_MAX = 4  # matched shuffle: derangements among 2..4 neighbouring lengths
 
 
@@ -206,6 +213,20 @@ def _swap_round(b: _Builder, rng: random.Random, target: int) -> None:
                 break
 
 
+def _adjacent_round(b: _Builder, rng: random.Random, target: int) -> None:
+    """The thesis's literal swap: positive ``i`` with the next valid one in input order."""
+    del rng  # input order only: nothing is drawn
+    n = len(b.pos)
+    for i in range(n):
+        if len(b.out) >= target:
+            return
+        for step in range(1, min(n, MAX_TRIES + 1)):
+            j = (i + step) % n
+            if b.ok(i, j):
+                b.add(i, j)
+                break
+
+
 def _matched_swap_round(b: _Builder, rng: random.Random, target: int) -> None:
     """Length-matched swap: sorted by len2, each swaps with its nearest free valid neighbour."""
     ranked = _by_len2(b, rng)
@@ -307,7 +328,7 @@ def make_negatives(
 
     ``split`` labels the negatives (default: the split of the first positive); pair ids are
     ``<id_prefix><k>``. ``length_match`` is the relative tolerance on the replaced second
-    sequence's length (0: none, the thesis methods). Raises ConfigError for an unknown method,
+    sequence's length (0: none). Raises ConfigError for an unknown method,
     a negative ratio or a tolerance outside [0, 1).
     """
     if method not in NEGATIVE_METHODS:
@@ -329,6 +350,8 @@ def make_negatives(
     rng = random.Random(f"negatives:{method}:{seed}")
     if method == "shuffle":
         round_fn = _shuffle_round
+    elif method == "adjacent":
+        round_fn = _adjacent_round
     else:
         round_fn = _matched_swap_round if length_match > 0 else _swap_round
     max_rounds = math.ceil(ratio) + 3
