@@ -34,6 +34,7 @@ _FLAG_KEYS = {
     "device": "device",
     "loader": "loader",
     "keep": "keep",
+    "threshold": "threshold",
 }
 
 
@@ -68,6 +69,14 @@ def _given(ctx: click.Context, name: str) -> bool:
     default="best",
     show_default=True,
     help="Weights to keep: the best validation epoch's, or the last epoch's (the thesis).",
+)
+@click.option(
+    "--threshold",
+    type=click.Choice(["accuracy", "youden", "fixed"]),
+    default="accuracy",
+    show_default=True,
+    help="Decision threshold, chosen on the validation split: maximise accuracy or Youden's J,"
+    " or fixed at 0.5. Stored in run.json; evaluate and predict use it.",
 )
 @click.option(
     "--preset",

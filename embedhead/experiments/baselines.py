@@ -27,7 +27,7 @@ import numpy as np
 from embedhead.dataset import PairRecord, load_dataset
 from embedhead.errors import ConfigError, InputError
 from embedhead.experiments.kmers import gc_content, kmer_profiles, profile_similarity
-from embedhead.heads.metrics import classification_metrics, regression_metrics
+from embedhead.heads.metrics import choose_threshold, classification_metrics, regression_metrics
 from embedhead.report.render import atomic_write_text, fmt, make_out_dir, markdown_table, write_json
 
 MODELS = ("kmer", "gc", "length")
@@ -174,9 +174,11 @@ def _fit_classifier(
             best = (score, c, model)
     assert best is not None
     _, c, model = best
-    val = classification_metrics(y["val"], model.predict_proba(x["val"])[:, 1])
+    val_prob = model.predict_proba(x["val"])[:, 1]
+    cut = choose_threshold(y["val"], val_prob)  # as the heads: chosen on val, used on test
+    val = classification_metrics(y["val"], val_prob, cut)
     prob = model.predict_proba(x["test"])[:, 1]
-    return c, val, classification_metrics(y["test"], prob), roc_points(y["test"], prob)
+    return c, val, classification_metrics(y["test"], prob, cut), roc_points(y["test"], prob)
 
 
 def _fit_regressor(
@@ -259,7 +261,8 @@ def baselines_markdown(results: Sequence[BaselineResult]) -> str:
     if not results:
         return "_no baselines_\n"
     if results[0].task == "classification":
-        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"]
+        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "accuracy_at_0.5"]
+        keys += ["brier"]
     else:
         keys = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
     rows = [

@@ -322,7 +322,7 @@ def _run_task(
     heads: dict[str, list[Any]] = {}
     for s in spec.species:
         fits = _fit_repeats(spec, task, loaded[s.name], {}, say, s.name)
-        heads[s.name] = [f.head for f in fits]
+        heads[s.name] = [(f.head, f.threshold) for f in fits]
         rows.append(
             {
                 "species": s.name,
@@ -403,7 +403,10 @@ def _roc_and_confusion(name: str, data: Any, fit_result: Any, results: dict[str,
 def _cross_matrix(
     task: str, loaded: Mapping[str, Any], heads: Mapping[str, list[Any]], say: ProgressFn
 ) -> dict[str, Any]:
-    """Heads of each species (rows) on every species' test split (columns): mean metric."""
+    """Heads of each species (rows) on every species' test split (columns): mean metric.
+
+    ``heads`` holds ``(head, threshold)`` per repeat: each head is cut at the threshold chosen
+    on its own species' validation split."""
     from embedhead.heads.train import evaluate_source
 
     metric = CROSS_METRIC[task]
@@ -415,8 +418,8 @@ def _cross_matrix(
             say(f"[{task}] cross-species: {a} -> {b}")
             test_b = loaded[b]["test"]
             vals = [
-                _num(evaluate_source(h.to(test_b.device), test_b, 256).get(metric))
-                for h in heads[a]
+                _num(evaluate_source(h.to(test_b.device), test_b, 256, t or 0.5).get(metric))
+                for h, t in heads[a]
             ]
             row.append(mean_std(vals)[0])
         matrix.append(row)

@@ -49,7 +49,13 @@ from embedhead.heads.data import (
     StoreReader,
     load_head_data,
 )
-from embedhead.heads.metrics import compute_metrics, quick_metrics
+from embedhead.heads.metrics import (
+    DEFAULT_THRESHOLD,
+    THRESHOLD_RULES,
+    choose_threshold,
+    compute_metrics,
+    quick_metrics,
+)
 from embedhead.heads.models import HEAD_KINDS, TASKS, HeadConfig, SiameseHead, build_head
 from embedhead.heads.presets import expand_preset
 from embedhead.heads.run import (
@@ -77,7 +83,9 @@ class TrainConfig:
     ``loader`` is 'auto' (memory when it fits), 'memory' or 'stream'; ``device`` is where
     :func:`train_head` loads the data ('auto': cuda when available), and :func:`fit` trains the
     head on the device its data were loaded to. ``keep`` is which weights the run keeps: 'best'
-    (lowest validation loss) or 'last' (the final epoch's, as the thesis did).
+    (lowest validation loss) or 'last' (the final epoch's, as the thesis did). ``threshold``
+    is how classification's decision threshold is chosen on the validation split: 'accuracy'
+    (maximise it), 'youden' (maximise TPR - FPR) or 'fixed' (0.5).
     """
 
     task: str = "classification"
@@ -93,8 +101,11 @@ class TrainConfig:
     loader: str = "auto"
     eval_batch_size: int = 128
     keep: str = "best"
+    threshold: str = "accuracy"
 
     def __post_init__(self) -> None:
+        if self.threshold not in THRESHOLD_RULES:
+            raise ConfigError(f"threshold must be one of {THRESHOLD_RULES}, not {self.threshold!r}")
         if self.keep not in KEEP_CHOICES:
             raise ConfigError(f"keep must be one of {KEEP_CHOICES}, not {self.keep!r}")
         if self.task not in TASKS:
@@ -209,6 +220,7 @@ class FitResult:
     metrics: dict[str, dict[str, Any]]
     n_pairs: dict[str, int]
     elapsed_s: float
+    threshold: float | None = None  # classification: chosen on val (TrainConfig.threshold)
 
 
 def _loss(task: str, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -239,10 +251,16 @@ def predict_source(
     return out, total / max(len(source), 1)
 
 
-def evaluate_source(head: SiameseHead, source: PairSource, batch_size: int) -> dict[str, Any]:
-    """Metrics (and ``loss``) of ``head`` on every pair of ``source``."""
+def evaluate_source(
+    head: SiameseHead,
+    source: PairSource,
+    batch_size: int,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    """Metrics (and ``loss``) of ``head`` on every pair of ``source`` (classification: cut at
+    ``threshold``)."""
     outputs, loss = predict_source(head, source, batch_size)
-    metrics = compute_metrics(head.config.task, source.pairs.targets, outputs)
+    metrics = compute_metrics(head.config.task, source.pairs.targets, outputs, threshold)
     return {"loss": loss, **metrics}
 
 
@@ -329,15 +347,22 @@ def fit(
     else:
         head.load_state_dict(best_state)
     head.eval()
+    threshold: float | None = None
+    if head_config.task == "classification":  # chosen on validation only, never on test
+        val_outputs, _ = predict_source(head, val, config.eval_batch_size)
+        threshold = choose_threshold(val.pairs.targets, val_outputs, config.threshold)
+    cut = DEFAULT_THRESHOLD if threshold is None else threshold
     metrics = {
-        name: evaluate_source(head, source, config.eval_batch_size)
+        name: evaluate_source(head, source, config.eval_batch_size, cut)
         for name, source in data.splits.items()
         if name != "train"
     }
     head.cpu()
     n_pairs = {name: len(s) for name, s in data.splits.items()} | {"train": len(train)}
     elapsed = time.perf_counter() - start_time
-    return FitResult(head, head_config, config, history, best_epoch, metrics, n_pairs, elapsed)
+    return FitResult(
+        head, head_config, config, history, best_epoch, metrics, n_pairs, elapsed, threshold
+    )
 
 
 @dataclass(frozen=True)
@@ -395,6 +420,12 @@ def run_info(
         "history": result.history,
         "metrics": result.metrics,
     }
+    if result.threshold is not None:
+        info["threshold"] = {
+            "value": result.threshold,
+            "rule": result.train_config.threshold,
+            "chosen_on": "val",
+        }
     if head.config.task == "regression":
         info["target_scale"] = {"mean": float(head.target_mean), "std": float(head.target_std)}
     return info

@@ -395,7 +395,8 @@ def _section_baselines(data: dict[str, Any], rel: str, plotter: _Plotter) -> str
         return f"## Baselines `{rel}`\n\n_no results_\n"
     task = results[0].get("task", "classification")
     if task == "classification":
-        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"]
+        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "accuracy_at_0.5"]
+        keys += ["brier"]
     else:
         keys = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
     rows = [
