@@ -203,16 +203,17 @@ def experiment_command(file: str, out_dir: str, preset: str | None, quiet: bool)
 )
 @click.option(
     "--models",
-    default="kmer,gc,length",
+    default="kmer,gc,length,kmer_gc_length,aligner",
     show_default=True,
-    help="Comma-separated baselines to fit.",
+    help="Comma-separated baselines to fit (aligner: Smith-Waterman with the dataset's"
+    " scoring scheme, score per length).",
 )
 @seed_option
 @library_errors
 def baselines_command(
     dataset: str, out_dir: str, task: str, ks: str, models: str, seed: int
 ) -> None:
-    """Baselines without embeddings (k-mer profiles, GC content, length) on the same splits.
+    """Baselines without embeddings (k-mer, GC, length, all three, a local aligner), same splits.
 
     \b
     Example:

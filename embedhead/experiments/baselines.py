@@ -1,11 +1,19 @@
 """Baselines that need no embeddings, fitted on the same splits as the heads.
 
-So users see what the embeddings add, three small models read a dataset folder directly:
+So users see what the embeddings add, small models read a dataset folder directly:
 
 - ``kmer``: per k in ``ks`` (default 2..6), the cosine similarity and L1 distance of the two
   sequences' k-mer frequency profiles -> features (N, 2 * len(ks));
 - ``gc``: GC content of each sequence and their absolute difference -> (N, 3);
-- ``length``: log lengths, their absolute difference and the min/max length ratio -> (N, 4).
+- ``length``: log lengths, their absolute difference and the min/max length ratio -> (N, 4);
+- ``kmer_gc_length``: the three feature sets side by side (one logistic regression);
+- ``aligner``: a local (Smith-Waterman) alignment of the two sequences under the dataset's
+  scoring scheme (``dataset.json["scoring_scheme"]``, e.g. HOXD70 400/30; Biopython,
+  :mod:`.aligner`), score per ``max(len1, len2)`` -> (N, 1); its time per pair is reported in
+  ``extra["seconds_per_pair"]``.
+
+Every classifier's decision threshold is chosen on the validation split
+(:func:`~embedhead.heads.metrics.choose_threshold`), as the heads' is.
 
 Classification: standardised features -> logistic regression (scikit-learn), the inverse
 regularisation ``C`` chosen on the validation split, test metrics reported.
@@ -17,6 +25,7 @@ Markdown table by :func:`write_baselines`.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,13 +33,15 @@ from typing import Any
 
 import numpy as np
 
+from embedhead.alignments.scoring import HOXD70, ScoringScheme
 from embedhead.dataset import PairRecord, load_dataset
 from embedhead.errors import ConfigError, InputError
+from embedhead.experiments.aligner import local_scores, scheme_from_info, score_per_length
 from embedhead.experiments.kmers import gc_content, kmer_profiles, profile_similarity
 from embedhead.heads.metrics import choose_threshold, classification_metrics, regression_metrics
 from embedhead.report.render import atomic_write_text, fmt, make_out_dir, markdown_table, write_json
 
-MODELS = ("kmer", "gc", "length")
+MODELS = ("kmer", "gc", "length", "kmer_gc_length", "aligner")
 TASKS = ("classification", "regression")
 BASELINES_FILE = "baselines.json"
 
@@ -106,9 +117,21 @@ def _load_sequences(dataset_path: Path, wanted: set[str]) -> dict[str, str]:
 
 
 def build_features(
-    pairs: Sequence[PairRecord], seqs: dict[str, str], model: str, ks: Sequence[int]
+    pairs: Sequence[PairRecord],
+    seqs: dict[str, str],
+    model: str,
+    ks: Sequence[int],
+    scheme: ScoringScheme = HOXD70,
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Feature matrix (N, F) float64 of ``model`` for ``pairs``, and the F feature names."""
+    if model == "kmer_gc_length":
+        parts = [build_features(pairs, seqs, m, ks) for m in ("kmer", "gc", "length")]
+        return np.column_stack([x for x, _ in parts]), tuple(n for _, ns in parts for n in ns)
+    if model == "aligner":
+        scores, _ = local_scores([(seqs[p.seq1], seqs[p.seq2]) for p in pairs], scheme)
+        len1 = np.array([len(seqs[p.seq1]) for p in pairs])
+        len2 = np.array([len(seqs[p.seq2]) for p in pairs])
+        return score_per_length(scores, len1, len2)[:, None], ("local_score_per_length",)
     ids = sorted({p.seq1 for p in pairs} | {p.seq2 for p in pairs})
     row_of = {sid: i for i, sid in enumerate(ids)}
     r1 = np.fromiter((row_of[p.seq1] for p in pairs), dtype=np.int64, count=len(pairs))
@@ -220,14 +243,21 @@ def run_baselines(
             raise InputError("the train split needs both labels for a classifier", dataset.path)
     wanted = {sid for rows in splits.values() for p in rows for sid in (p.seq1, p.seq2)}
     seqs = _load_sequences(dataset.path, wanted)
+    scheme = scheme_from_info(dataset.info.get("scoring_scheme"))
     results: list[BaselineResult] = []
     for model in config.models:
         x: dict[str, np.ndarray] = {}
         y: dict[str, np.ndarray] = {}
         names: tuple[str, ...] = ()
-        extra: dict[str, Any] = {"ks": list(config.ks)} if model == "kmer" else {}
+        extra: dict[str, Any] = {"ks": list(config.ks)} if "kmer" in model else {}
+        began = time.perf_counter()
         for split, rows in splits.items():
-            x[split], names = build_features(rows, seqs, model, config.ks)
+            x[split], names = build_features(rows, seqs, model, config.ks, scheme)
+        n_all = sum(len(rows) for rows in splits.values())
+        extra["seconds_per_pair"] = (time.perf_counter() - began) / max(n_all, 1)
+        if model == "aligner":
+            extra["scoring_scheme"] = scheme.name
+        for split, rows in splits.items():
             if config.task == "classification":
                 y[split] = np.array([p.label for p in rows], dtype=np.int64)
             else:
@@ -268,9 +298,15 @@ def baselines_markdown(results: Sequence[BaselineResult]) -> str:
     rows = [
         [r.model, ", ".join(f"{k}={v:g}" for k, v in r.chosen.items())]
         + [fmt(r.test.get(k)) for k in keys]
+        + [_ms(r.extra.get("seconds_per_pair"))]
         for r in results
     ]
-    return markdown_table(["baseline", "chosen", *keys], rows)
+    return markdown_table(["baseline", "chosen", *keys, "ms/pair"], rows)
+
+
+def _ms(seconds: Any) -> str:
+    """Seconds per pair -> milliseconds, 3 significant digits ('' when unknown)."""
+    return "" if not isinstance(seconds, int | float) else f"{1000 * seconds:.3g}"
 
 
 def write_baselines(

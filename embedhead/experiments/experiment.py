@@ -9,7 +9,8 @@ Experiment file (JSON, or YAML when PyYAML is installed); paths are relative to 
       "repeats": 5,                                    seeds seed, seed+1, ...; default 3
       "train_sizes": [100, 1000],                      learning curve points; default []
       "cross_species": true,                           default true when >= 2 species
-      "baselines": true,                               k-mer/GC/length baselines; default false
+      "baselines": true,                               k-mer/GC/length/aligner baselines,
+                                                       tabled beside the head; default false
       "config": {"head": "pooled", "epochs": 20},      TrainConfig/HeadConfig overrides, or
       "config_file": "sweep/best.json",                ... a file of them (e.g. a sweep's best)
       "preset": "thesis",                              under both (embedhead.heads.presets)
@@ -49,6 +50,7 @@ from embedhead.experiments.sweep import read_config_file
 from embedhead.report.render import (
     Report,
     atomic_write_text,
+    beside_head_table,
     cross_species_table,
     learning_curve_table,
     make_out_dir,
@@ -253,6 +255,7 @@ def run_experiment(
         "roc": {},
         "confusion_matrix": {},
         "skipped": [],
+        "beside_head": [],
     }
     for task in spec.tasks:
         base = {**spec.overrides, "task": task}
@@ -288,10 +291,36 @@ def run_experiment(
                 say(f"[{task}] baselines: {s.name}")
                 res = run_baselines(s.dataset, BaselineConfig(task=task, seed=spec.seed))
                 write_baselines(res, out / "baselines" / f"{s.name}-{task}", dataset=s.dataset)
+                results["beside_head"].append(_beside_head(results, task, s.name, res))
     _write_tables(results, out)
     write_json(out / EXPERIMENT_FILE, results)
     report = write_report(out)
     return ExperimentResult(out, results, report)
+
+
+def _beside_head(
+    results: Mapping[str, Any], task: str, species: str, baselines: Sequence[Any]
+) -> dict[str, Any]:
+    """The head's mean test metrics (per_species) and each baseline's, in one table."""
+    table = next(t for t in results["per_species"] if t["task"] == task)
+    head = next(r for r in table["rows"] if r["species"] == species)
+    keys = list(table["metrics_order"])
+    rows = [
+        {
+            "model": f"head (mean of {head['n_repeats']})",
+            "metrics": {k: v["mean"] for k, v in head["metrics"].items()},
+            "seconds_per_pair": head.get("seconds_per_pair"),
+        }
+    ]
+    rows += [
+        {
+            "model": b.model,
+            "metrics": {k: b.test.get(k) for k in keys},
+            "seconds_per_pair": b.extra.get("seconds_per_pair"),
+        }
+        for b in baselines
+    ]
+    return {"task": task, "species": species, "metrics_order": keys, "rows": rows}
 
 
 def _named(spec: ExperimentSpec, species: SpeciesSource, key: str, load: Callable[[], T]) -> T:
@@ -329,6 +358,7 @@ def _run_task(
                 "n_repeats": spec.repeats,
                 "n_pairs": fits[0].n_pairs,
                 "metrics": _summary([f.metrics["test"] for f in fits]),
+                "seconds_per_pair": _head_seconds_per_pair(fits[0].head, loaded[s.name]["test"]),
             }
         )
         if spec.train_sizes:
@@ -338,6 +368,17 @@ def _run_task(
     results["per_species"].append({"task": task, "metrics_order": list(keys), "rows": rows})
     if spec.cross_species:
         results["cross_species"].append(_cross_matrix(task, loaded, heads, say))
+
+
+def _head_seconds_per_pair(head: Any, test: Any) -> float:
+    """Wall-clock seconds per test pair of the head alone (embeddings already in memory)."""
+    import time
+
+    from embedhead.heads.train import predict_source
+
+    began = time.perf_counter()
+    predict_source(head.to(test.device), test, 256)
+    return (time.perf_counter() - began) / max(len(test), 1)
 
 
 def _fit_repeats(
@@ -442,6 +483,9 @@ def experiment_markdown(results: Mapping[str, Any]) -> str:
     if results["learning_curve"]:
         parts.append("## Learning curve\n")
         parts.append(learning_curve_table(results["learning_curve"]))
+    for table in results.get("beside_head", []):
+        parts.append(f"## {table['species']}: head beside baselines ({table['task']}, test)\n")
+        parts.append(beside_head_table(table))
     if results["skipped"]:
         parts.append("Skipped: " + "; ".join(results["skipped"]) + "\n")
     return "\n".join(parts)

@@ -165,6 +165,22 @@ def per_species_table(table: Mapping[str, Any]) -> str:
     return markdown_table(["species", "repeats", *keys], rows)
 
 
+def beside_head_table(table: Mapping[str, Any]) -> str:
+    """Markdown of one ``beside_head`` table of an experiment: the head (mean over repeats) and
+    each embedding-free baseline on the same test split, with milliseconds per pair (the
+    head's excludes computing embeddings: they come from the store)."""
+    keys = list(table.get("metrics_order") or [])
+    rows = [
+        [
+            row["model"],
+            *[fmt(row["metrics"].get(k)) for k in keys],
+            _ms_per_pair(row.get("seconds_per_pair")),
+        ]
+        for row in table["rows"]
+    ]
+    return markdown_table(["model", *keys, "ms/pair"], rows)
+
+
 def cross_species_table(cross: Mapping[str, Any]) -> str:
     """Markdown of a cross-species matrix: row = trained on, column = tested on."""
     labels = cross["species"]
@@ -335,6 +351,9 @@ def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> st
     for table in data.get("per_species", []):
         out.append(f"### Per-species test metrics ({table['task']}, mean ± std over repeats)\n")
         out.append(per_species_table(table))
+    for table in data.get("beside_head", []):
+        out.append(f"### {table['species']}: head beside baselines ({table['task']}, test)\n")
+        out.append(beside_head_table(table))
     crosses = data.get("cross_species") or []
     for cross in [crosses] if isinstance(crosses, dict) else crosses:
         labels = cross["species"]
@@ -404,16 +423,22 @@ def _section_baselines(data: dict[str, Any], rel: str, plotter: _Plotter) -> str
             r["model"],
             ", ".join(f"{k}={v:g}" for k, v in r.get("chosen", {}).items()),
             *[fmt(r.get("test", {}).get(k)) for k in keys],
+            _ms_per_pair(r.get("extra", {}).get("seconds_per_pair")),
         ]
         for r in results
     ]
     out = [
         f"## Baselines `{rel}` ({task}, test split, no embeddings)\n",
-        markdown_table(["baseline", "chosen", *keys], rows),
+        markdown_table(["baseline", "chosen", *keys, "ms/pair"], rows),
     ]
     roc = {r["model"]: r.get("extra", {}).get("roc") for r in results}
     out.append(_plot_roc(plotter, f"roc_baselines_{_safe(rel)}", roc))  # type: ignore[arg-type]
     return "\n".join(o for o in out if o)
+
+
+def _ms_per_pair(seconds: Any) -> str:
+    """Seconds per pair -> milliseconds, 3 significant digits ('' when unknown)."""
+    return "" if not isinstance(seconds, int | float) else f"{1000 * seconds:.3g}"
 
 
 def _final_metrics(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
