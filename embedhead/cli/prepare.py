@@ -103,6 +103,12 @@ def _command_line() -> str:
     help="Input format (auto: detected by content).",
 )
 @click.option("--force", is_flag=True, help="Replace an existing dataset folder at --out.")
+@click.option(
+    "--leak-check/--no-leak-check",
+    default=True,
+    show_default=True,
+    help="Print the test ROC-AUC of length, GC and 3-mer baselines of the written dataset.",
+)
 @seed_option
 @library_errors
 def prepare_command(
@@ -121,6 +127,7 @@ def prepare_command(
     chrom_sizes: str | None,
     fmt: str,
     force: bool,
+    leak_check: bool,
     seed: int,
 ) -> None:
     """Build a pair dataset from MAF/AXT/CSV alignments.
@@ -161,6 +168,24 @@ def prepare_command(
     )
     summary = prepare(list(inputs), out, config)
     click.echo(summary.describe())
+    if leak_check:
+        _echo_leak_check(out, seed)
+
+
+def _echo_leak_check(out: str, seed: int) -> None:
+    """Test ROC-AUC of length/GC/k-mer baselines on the dataset just written (issue 13)."""
+    from embedhead.errors import EmbedheadError
+    from embedhead.experiments.baselines import leak_aucs
+
+    try:
+        aucs = leak_aucs(out, seed)
+    except EmbedheadError as exc:
+        click.echo(f"  leak check skipped: {exc}")
+        return
+    parts = ", ".join(f"{name} {auc:.3f}" for name, auc in aucs.items())
+    click.echo(f"  leak check, test ROC-AUC of embedding-free baselines: {parts}")
+    if aucs.get("length", 0.0) >= 0.8:
+        click.echo("  warning: length alone separates the labels; try --length-match 0.1")
 
 
 @click.command("simulate")

@@ -332,3 +332,17 @@ def run_and_write(
     make_out_dir(out_dir)  # a file in the way is an error before any fitting
     results = run_baselines(dataset_dir, config)
     return results, write_baselines(results, out_dir, dataset=dataset_dir)
+
+
+LEAK_MODELS = ("length", "gc", "kmer")
+
+
+def leak_aucs(dataset_dir: str | Path, seed: int = 0) -> dict[str, float]:
+    """Test ROC-AUC of the length, GC and k-mer (k = 3) baselines of a classification dataset.
+
+    What ``prepare`` prints after writing a dataset, so a dataset whose labels a trivial
+    feature separates is visible at once (length near 1.0: the negatives' lengths give them
+    away; k-mer near 1.0 is expected, related sequences share k-mers).
+    """
+    config = BaselineConfig(models=LEAK_MODELS, ks=(3,), seed=seed)
+    return {r.model: float(r.test["roc_auc"]) for r in run_baselines(dataset_dir, config)}
