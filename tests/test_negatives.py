@@ -357,3 +357,25 @@ def test_adjacent_skips_windows_of_the_same_block_to_the_next_pair():
     pairs = [(n.seq1, n.seq2) for n in negs]
     assert pairs == [("a0", "b2"), ("a1", "b2"), ("a2", "b3"), ("a3", "b0")]
     assert all(not sources_conflict(pos[int(a[1])], pos[int(b[1])]) for a, b in pairs)
+
+
+@pytest.mark.parametrize("method", ["swap", "shuffle", "adjacent"])
+def test_gc_matched_negatives_keep_the_partner_gc(method):
+    rng = random.Random(3)
+    pos = [positive(k, f"f:{k}", len2=rng.randint(80, 120)) for k in range(80)]
+    gc = {p.seq2: rng.uniform(0.3, 0.7) for p in pos}
+    by_seq1 = {p.seq1: p for p in pos}
+    negs = make_negatives(pos, method, seed=1, gc_match=0.02, gc=gc)
+    assert len(negs) >= 60  # most positives find a partner of close GC
+    for n in negs:
+        assert abs(gc[n.seq2] - gc[by_seq1[n.seq1].seq2]) <= 0.02
+    # without matching the same draw pairs GC far apart
+    free = make_negatives(pos, method, seed=1)
+    assert max(abs(gc[n.seq2] - gc[by_seq1[n.seq1].seq2]) for n in free) > 0.1
+    # both tolerances together hold at once
+    both = make_negatives(pos, method, seed=1, gc_match=0.05, gc=gc, length_match=0.1)
+    for n in both:
+        src = by_seq1[n.seq1]
+        assert abs(gc[n.seq2] - gc[src.seq2]) <= 0.05 and lengths_close(n.len2, src.len2, 0.1)
+    with pytest.raises(ConfigError, match="GC matching needs"):
+        make_negatives(pos, method, gc_match=0.02)

@@ -76,6 +76,23 @@ def _command_line() -> str:
     " ~0.9 on the demo data).",
 )
 @click.option(
+    "--match",
+    "match",
+    type=click.Choice(["length", "gc"]),
+    default="length",
+    show_default=True,
+    help="gc: negatives also composition-matched, the replaced second sequence within"
+    " --gc-tolerance of the true partner's GC content (length matching still follows"
+    " --length-match).",
+)
+@click.option(
+    "--gc-tolerance",
+    type=float,
+    default=0.02,
+    show_default=True,
+    help="With --match gc: largest absolute GC-fraction difference of the replaced sequence.",
+)
+@click.option(
     "--split-by",
     type=click.Choice(["block", "chrom", "random"]),
     default="block",
@@ -122,6 +139,8 @@ def prepare_command(
     negatives: str,
     negative_ratio: float,
     length_match: float,
+    match: str,
+    gc_tolerance: float,
     split_by: str,
     split_fractions: str,
     chrom_sizes: str | None,
@@ -158,6 +177,7 @@ def prepare_command(
         negatives=negatives,
         negative_ratio=negative_ratio,
         length_match=length_match,
+        gc_match=gc_tolerance if match == "gc" else 0.0,
         split_by=split_by,
         split_fractions=parse_fractions(split_fractions),
         seed=seed,

@@ -42,6 +42,7 @@ from embedhead.dataset import (
     SPLITS,
     PairRecord,
     SequenceWriter,
+    iter_fasta,
     normalise_sequence,
     write_info,
     write_pairs,
@@ -67,6 +68,7 @@ class PrepareConfig:
     negatives: str = "swap"
     negative_ratio: float = 1.0
     length_match: float = DEFAULT_LENGTH_MATCH  # 0: lengths ignored
+    gc_match: float = 0.0  # --match gc: absolute GC tolerance of negatives (0: GC ignored)
     split_by: str = "block"
     split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     seed: int = 0
@@ -98,6 +100,8 @@ class PrepareConfig:
                 f"--length-match must be >= 0 and < 1 (0: no length matching),"
                 f" not {self.length_match}"
             )
+        if not math.isfinite(self.gc_match) or not 0 <= self.gc_match < 1:
+            raise ConfigError(f"--gc-tolerance must be >= 0 and < 1, not {self.gc_match}")
         if self.split_by not in SPLIT_MODES:
             raise ConfigError(
                 f"unknown --split-by {self.split_by!r} (choose from {', '.join(SPLIT_MODES)})"
@@ -316,6 +320,18 @@ def _install(tmp: Path, out_dir: Path) -> None:
         tmp.rename(out_dir)
 
 
+def _gc_of_second_sequences(path: Path, positives: Sequence[PairRecord]) -> dict[str, float]:
+    """GC fraction among A/C/G/T (0.5 with none) of every positive's second sequence."""
+    wanted = {p.seq2 for p in positives}
+    out: dict[str, float] = {}
+    for sid, seq in iter_fasta(path):
+        if sid in wanted:
+            up = seq.upper()
+            acgt = sum(up.count(b) for b in "ACGT")
+            out[sid] = (up.count("G") + up.count("C")) / acgt if acgt else 0.5
+    return out
+
+
 class _Collector:
     """Streams blocks into positive records and unique sequences."""
 
@@ -426,6 +442,7 @@ def _build(
     positives = [dataclasses.replace(r, split=s) for r, s in zip(positives, splits, strict=True)]
     negatives: list[PairRecord] = []
     missing: dict[str, int] = {}
+    gc = _gc_of_second_sequences(tmp / SEQUENCES_FILE, positives) if config.gc_match else None
     for split in SPLITS:
         members = [r for r in positives if r.split == split]
         drawn = make_negatives(
@@ -436,6 +453,8 @@ def _build(
             split=split,
             id_prefix=f"neg/{split}/",
             length_match=config.length_match,
+            gc_match=config.gc_match,
+            gc=gc,
         )
         missing[split] = round(config.negative_ratio * len(members)) - len(drawn)
         negatives.extend(drawn)

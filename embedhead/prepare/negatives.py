@@ -33,6 +33,13 @@ lengths, so the typical deviation is far below ``tol``:
   consecutive positives (sizes drawn) and draw a uniform derangement within each stratum;
   an invalid assignment is exchanged with the nearest ranks first.
 
+GC matching (``gc_match = tol > 0``, ``prepare --match gc``; needs ``gc``, the GC fraction of
+every second sequence by id): a candidate is accepted only when the replaced second sequence's
+GC content is within ``tol`` (absolute) of the true partner's, so ``|GC1 - GC2|`` of a negative
+is that of its positive within ``tol`` and GC hardly tells the labels apart. Without length
+matching the matched methods above sort by that GC content instead of ``len2``; with both,
+they sort by ``len2`` and both tolerances must hold.
+
 A derangement of positives cannot do better than the neighbouring length, so on ~400 positives
 the negatives' ``|len1 - len2|`` is still very slightly wider than the positives' (a
 length-only logistic regression on the demo data: ~0.55 cross-validated accuracy instead of
@@ -61,7 +68,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from embedhead.dataset import PairRecord
 from embedhead.errors import ConfigError
@@ -128,10 +135,18 @@ class _Builder:
     """Checks candidates and collects accepted negatives."""
 
     def __init__(
-        self, positives: Sequence[PairRecord], split: str, id_prefix: str, tol: float = 0.0
+        self,
+        positives: Sequence[PairRecord],
+        split: str,
+        id_prefix: str,
+        tol: float = 0.0,
+        gc_tol: float = 0.0,
+        gc: Mapping[str, float] | None = None,
     ) -> None:
         self.pos = positives
         self.tol = tol
+        self.gc_tol = gc_tol
+        self.gc = gc or {}
         self.split = split
         self.id_prefix = id_prefix
         self.partners: set[tuple[str, str]] = set()
@@ -153,6 +168,8 @@ class _Builder:
             return False
         a, b = self.pos[i], self.pos[j]
         if not lengths_close(a.len2, b.len2, self.tol):
+            return False
+        if self.gc_tol > 0 and abs(self.gc[a.seq2] - self.gc[b.seq2]) > self.gc_tol:
             return False
         key = (a.seq1, b.seq2)
         if a.seq1 == b.seq2 or key in self.partners or key in self.seen:
@@ -190,10 +207,14 @@ class _Builder:
 
 
 def _by_len2(b: _Builder, rng: random.Random) -> list[int]:
-    """Positions shuffled (seeded), then stably sorted by ``len2``: ties in random order."""
+    """Positions shuffled (seeded), then stably sorted by ``len2`` (GC matching alone: by the
+    second sequence's GC content): ties in random order."""
     order = list(range(len(b.pos)))
     rng.shuffle(order)
-    order.sort(key=lambda i: b.pos[i].len2)
+    if b.tol <= 0 and b.gc_tol > 0:
+        order.sort(key=lambda i: b.gc[b.pos[i].seq2])
+    else:
+        order.sort(key=lambda i: b.pos[i].len2)
     return order
 
 
@@ -294,7 +315,7 @@ def _repair(b: _Builder, perm: list[int], i: int, candidates: Iterable[int]) -> 
 def _shuffle_round(b: _Builder, rng: random.Random, target: int) -> None:
     """The thesis shuffle (a derangement) or, matched, derangements within len2 strata."""
     n = len(b.pos)
-    if b.tol <= 0:
+    if b.tol <= 0 and b.gc_tol <= 0:
         perm = _derangement(n, rng)
         for i in range(n):
             if not b.ok(i, perm[i]):
@@ -323,13 +344,16 @@ def make_negatives(
     split: str | None = None,
     id_prefix: str = "neg",
     length_match: float = 0.0,
+    gc_match: float = 0.0,
+    gc: Mapping[str, float] | None = None,
 ) -> list[PairRecord]:
     """About ``round(ratio * len(positives))`` negatives drawn from ``positives``.
 
     ``split`` labels the negatives (default: the split of the first positive); pair ids are
     ``<id_prefix><k>``. ``length_match`` is the relative tolerance on the replaced second
-    sequence's length (0: none). Raises ConfigError for an unknown method,
-    a negative ratio or a tolerance outside [0, 1).
+    sequence's length (0: none); ``gc_match`` the absolute tolerance on its GC content (0:
+    none; ``gc`` must then give the GC fraction of every ``seq2``). Raises ConfigError for an
+    unknown method, a negative ratio or a tolerance outside [0, 1).
     """
     if method not in NEGATIVE_METHODS:
         raise ConfigError(
@@ -341,19 +365,26 @@ def make_negatives(
         raise ConfigError(
             f"length-match tolerance must be >= 0 and < 1 (0: no matching), not {length_match}"
         )
+    if not math.isfinite(gc_match) or not 0 <= gc_match < 1:
+        raise ConfigError(f"GC-match tolerance must be >= 0 and < 1 (0: none), not {gc_match}")
+    if gc_match > 0:
+        lacking = [p.seq2 for p in positives if gc is None or p.seq2 not in gc]
+        if lacking:
+            raise ConfigError(f"GC matching needs the GC content of {lacking[0]} (and others)")
     n = len(positives)
     target = round(ratio * n)
     if n < 2 or target == 0:
         return []
     label = split if split is not None else positives[0].split
-    builder = _Builder(positives, label, id_prefix, length_match)
+    builder = _Builder(positives, label, id_prefix, length_match, gc_match, gc)
     rng = random.Random(f"negatives:{method}:{seed}")
     if method == "shuffle":
         round_fn = _shuffle_round
     elif method == "adjacent":
         round_fn = _adjacent_round
     else:
-        round_fn = _matched_swap_round if length_match > 0 else _swap_round
+        matched = length_match > 0 or gc_match > 0
+        round_fn = _matched_swap_round if matched else _swap_round
     max_rounds = math.ceil(ratio) + 3
     for _ in range(max_rounds):
         if len(builder.out) >= target:
