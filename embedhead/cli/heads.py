@@ -94,6 +94,12 @@ def _given(ctx: click.Context, name: str) -> bool:
     help="Train this many seeds (seed, seed+1, ...) and report mean and std.",
 )
 @click.option(
+    "--resplit",
+    is_flag=True,
+    help="With --repeats: each repeat also re-draws split and negatives (seeded), as the"
+    " thesis's runs did, so mean ± std covers both sources of variance.",
+)
+@click.option(
     "--train-size",
     type=int,
     default=None,
@@ -125,6 +131,7 @@ def train_command(
     store: str,
     out_dir: str,
     repeats: int,
+    resplit: bool,
     config_path: str | None,
     preset: str | None,
     quiet: bool,
@@ -170,7 +177,9 @@ def train_command(
                 err=True,
             )
 
-    result = run_training(dataset, store, out_dir, overrides, repeats=repeats, progress=progress)
+    result = run_training(
+        dataset, store, out_dir, overrides, repeats=repeats, progress=progress, resplit=resplit
+    )
     if isinstance(result, RepeatsResult):
         click.echo(f"{result.path}: {len(result.runs)} runs (seeds {result.summary['seeds']})")
         for line in iter_summary_lines(result.summary["metrics"]):

@@ -66,6 +66,7 @@ from embedhead.heads.run import (
     write_json,
     write_run,
 )
+from embedhead.prepare.resplit import resplit as resplit_dataset
 
 ProgressFn = Callable[[dict[str, Any]], None]
 KEEP_CHOICES = ("best", "last")
@@ -527,8 +528,13 @@ def train_repeats(
     *,
     head: HeadConfig | None = None,
     progress: ProgressFn | None = None,
+    resplit: bool = False,
 ) -> RepeatsResult:
     """Train ``repeats`` heads with seeds ``config.seed, config.seed + 1, ...`` on one load.
+
+    ``resplit``: each repeat also re-draws the dataset's split and negatives from its seed
+    (:func:`embedhead.prepare.resplit.resplit`), so the spread covers both sources of variance
+    (one data load per repeat).
 
     Writes ``out_dir/seed-<s>/`` run folders and ``out_dir/summary.json``; all or nothing.
     """
@@ -538,18 +544,26 @@ def train_repeats(
     ds, reader, store_path, opened = _open_inputs(dataset, store)
     try:
         head_config = _head_config(head, config, reader.d_model)
-        data = _load(ds, reader, config, store_path)
+        loads: list[tuple[Dataset, HeadData]] = []
+        if resplit:  # each repeat re-draws split and negatives from its own seed
+            for i in range(repeats):
+                ds_i = resplit_dataset(ds, config.seed + i)
+                loads.append((ds_i, _load(ds_i, reader, config, store_path)))
+        else:
+            loads = [(ds, _load(ds, reader, config, store_path))] * repeats
         fits = [
-            fit(head_config, replace(config, seed=config.seed + i), data, progress=progress)
-            for i in range(repeats)
+            fit(head_config, replace(config, seed=config.seed + i), d, progress=progress)
+            for i, (_, d) in enumerate(loads)
         ]
-        summary = summarise(fits)
+        summary = {**summarise(fits), "resplit": resplit}
         runs: list[TrainResult] = []
         with atomic_dir(out_dir) as tmp:
-            for result in fits:
+            for result, (ds_i, data) in zip(fits, loads, strict=True):
                 name = f"seed-{result.train_config.seed}"
                 (tmp / name).mkdir()
-                info = run_info(result, ds, data, store_path)
+                info = run_info(result, ds_i, data, store_path)
+                if resplit:
+                    info["dataset"]["resplit_seed"] = result.train_config.seed
                 write_run(tmp / name, result.head, result.train_config, info)
                 runs.append(TrainResult(Path(out_dir) / name, result, info))
             write_json(tmp / SUMMARY_FILE, {"kind": "summary", "repeats": repeats, **summary})
@@ -567,9 +581,21 @@ def run_training(
     *,
     repeats: int = 1,
     progress: ProgressFn | None = None,
+    resplit: bool = False,
 ) -> TrainResult | RepeatsResult:
     """``embedhead train``: defaults + overrides (config file, then flags) -> run folder(s)."""
     head, config = make_configs(1, overrides)  # validates before any loading
+    if resplit:
+        return train_repeats(
+            dataset_dir,
+            store_path,
+            config,
+            out_dir,
+            repeats,
+            head=head,
+            progress=progress,
+            resplit=True,
+        )
     if repeats == 1:
         return train_head(dataset_dir, store_path, config, out_dir, head=head, progress=progress)
     return train_repeats(
