@@ -25,13 +25,12 @@ import hashlib
 import io
 import json
 import math
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from embedhead import fileio
 from embedhead.errors import InputError
 
 SEQUENCES_FILE = "sequences.fa.gz"
@@ -281,10 +280,7 @@ def load_dataset(path: str | Path) -> Dataset:
     for name in (SEQUENCES_FILE, PAIRS_FILE, INFO_FILE):
         if not (path / name).is_file():
             raise InputError(f"dataset folder lacks {name}", path)
-    try:
-        info = json.loads((path / INFO_FILE).read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc}", path / INFO_FILE, exc.lineno) from exc
+    info = fileio.read_json(path / INFO_FILE)
     return Dataset(path=path, info=info, pairs=tuple(read_pairs(path / PAIRS_FILE)))
 
 
@@ -340,9 +336,7 @@ def write_pairs(path: str | Path, records: Iterable[PairRecord]) -> None:
 
 def write_info(path: str | Path, info: Mapping[str, Any]) -> None:
     """Write ``dataset.json``: indented JSON and a final newline."""
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(info, fh, indent=2)
-        fh.write("\n")
+    fileio.atomic_write_text(path, json.dumps(info, indent=2) + "\n")
 
 
 def write_dataset(
@@ -360,13 +354,7 @@ def write_dataset(
     exist or be an empty folder. Raises ValueError for a sequence that is not normalised or a
     record naming an unknown sequence id, FileExistsError for a non-empty ``out_dir``.
     """
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out} exists and is not an empty folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a dataset is an ordinary folder
+    with fileio.atomic_dir(out_dir) as tmp:
         with SequenceWriter(tmp / SEQUENCES_FILE) as writer:
             for seq in sequences:
                 if normalise_sequence(seq) != seq:
@@ -379,13 +367,7 @@ def write_dataset(
                     raise ValueError(f"pair {rec.pair_id!r} names unknown sequence id {sid!r}")
         write_pairs(tmp / PAIRS_FILE, records)
         write_info(tmp / INFO_FILE, info)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir)
 
 
 def source_records(source: Path) -> Iterator[tuple[str, str]]:

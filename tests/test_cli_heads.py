@@ -9,8 +9,7 @@ from click.testing import CliRunner
 
 from embedhead.cli.main import main
 from embedhead.dataset import load_dataset, sequence_id
-from embedhead.heads.models import HeadConfig
-from embedhead.heads.train import TrainConfig
+from embedhead.heads.config import HeadConfig, TrainConfig
 
 torch.set_num_threads(1)
 

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedhead.dataset import iter_fasta, load_dataset
+from embedhead.embed.config import EmbedConfig
 from embedhead.embed.plan import Unique, plan_batches
-from embedhead.embed.run import EmbedConfig, embed_dataset, embed_sequences, store_attrs
+from embedhead.embed.run import embed_dataset, embed_sequences, store_attrs
 from embedhead.errors import ConfigError, IncompatibleError, InputError
 from embedhead.store import open_store, open_writer
 

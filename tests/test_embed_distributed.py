@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from embedhead.embed.config import EmbedConfig
 from embedhead.embed.distributed import DistContext, dist_context
-from embedhead.embed.run import EmbedConfig, embed_dataset
+from embedhead.embed.run import embed_dataset
 from embedhead.store import open_store, parts_dir
 
 torch.set_num_threads(1)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from embedhead.embed.run import SLOW_ENV, EmbedConfig, embed_dataset
+from embedhead.embed.config import EmbedConfig
+from embedhead.embed.run import SLOW_ENV, embed_dataset
 from embedhead.store import open_store, part_paths, parts_dir
 
 torch.set_num_threads(1)

@@ -6,9 +6,9 @@ from hypothesis import strategies as st
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, InputError
+from embedhead.heads.config import HeadConfig, TrainConfig
 from embedhead.heads.data import check_identity, load_head_data
-from embedhead.heads.models import HeadConfig
-from embedhead.heads.train import TrainConfig, fit
+from embedhead.heads.train import fit
 
 torch.set_num_threads(1)
 

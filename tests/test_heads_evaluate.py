@@ -10,11 +10,11 @@ from sklearn import metrics as skm
 
 from embedhead.dataset import load_dataset
 from embedhead.errors import IncompatibleError, InputError
+from embedhead.heads.config import HeadConfig, TrainConfig
 from embedhead.heads.evaluate import evaluate_run
 from embedhead.heads.metrics import classification_metrics, quick_metrics, regression_metrics
-from embedhead.heads.models import HeadConfig
 from embedhead.heads.run import jsonable, load_run
-from embedhead.heads.train import TrainConfig, train_head
+from embedhead.heads.train import train_head
 
 torch.set_num_threads(1)
 

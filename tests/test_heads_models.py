@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedhead.errors import ConfigError
-from embedhead.heads.models import HeadConfig, PooledHead, ThesisHead, build_head
+from embedhead.heads.config import HeadConfig
+from embedhead.heads.models import PooledHead, ThesisHead, build_head
 
 torch.set_num_threads(1)
 

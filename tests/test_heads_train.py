@@ -6,8 +6,8 @@ import torch
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, InputError
+from embedhead.heads.config import HeadConfig
 from embedhead.heads.data import load_head_data
-from embedhead.heads.models import HeadConfig
 from embedhead.heads.run import load_run
 from embedhead.heads.train import (
     NonFiniteLossError,

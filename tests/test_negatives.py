@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 
 from embedhead.dataset import PairRecord
 from embedhead.errors import ConfigError
-from embedhead.prepare.negatives import STRATUM_MAX, lengths_close, make_negatives, sources_conflict
+from embedhead.prepare.negatives import (
+    STRATUM_MAX,
+    block_extents,
+    blocks_conflict,
+    lengths_close,
+    make_negatives,
+)
+
+
+def conflict(positives, a, b):
+    """The rule make_negatives uses: a's and b's blocks are the same or their extents overlap."""
+    return blocks_conflict(block_extents(positives), a.block_id, b.block_id)
 
 
 def positive(
@@ -95,7 +106,7 @@ def test_negatives_never_pair_partners_or_same_or_overlapping_blocks(positives, 
             and p.block_id == block2
             and (p.start2, p.end2) == (n.start2, n.end2)
         )
-        assert not sources_conflict(src1, src2)
+        assert not conflict(positives, src1, src2)
         assert (n.db1, n.chrom1, n.start1, n.end1) == (
             src1.db1,
             src1.chrom1,
@@ -153,8 +164,8 @@ def test_overlapping_blocks_are_refused():
     a = positive(0, "f:0", start=100)
     b = positive(1, "g:7", start=150)  # another file's block over the same region
     c = positive(2, "f:2", start=200)  # abuts a (a ends at 200): no overlap
-    assert sources_conflict(a, b) and sources_conflict(b, c)
-    assert not sources_conflict(a, c)
+    assert conflict([a, b, c], a, b) and conflict([a, b, c], b, c)
+    assert not conflict([a, b, c], a, c)
     negs = make_negatives([a, b], "shuffle", 1.0)
     assert negs == []
 
@@ -218,7 +229,7 @@ def test_length_matched_negatives_keep_every_guarantee(positives, method, ratio,
             and p.block_id == block2
             and (p.start2, p.end2) == (n.start2, n.end2)
         )
-        assert not sources_conflict(src1, src2)
+        assert not conflict(positives, src1, src2)
         # the replaced second sequence is within the tolerance of the true partner's length,
         # so the negative's length ratio is its source positive's within a factor 1 +- tol
         assert abs(n.len2 - src1.len2) <= tol * max(n.len2, src1.len2)
@@ -325,7 +336,8 @@ def test_windows_of_overlapping_blocks_are_refused_even_when_windows_do_not_over
         for c, name in enumerate(("f", "g"))
         for w in range(3)
     ]
-    assert not sources_conflict(positives[0], positives[5])  # windows 0 and 2 do not overlap
+    # windows 0 and 2 do not overlap, but their blocks' extents do: the pair is refused
+    assert conflict(positives, positives[0], positives[5])
     assert make_negatives(positives, method, 1.0, length_match=tol) == []
     far = positive(9, "h:0", chrom="chr9")
     negs = make_negatives([*positives, far], method, 1.0, length_match=tol)
@@ -356,7 +368,7 @@ def test_adjacent_skips_windows_of_the_same_block_to_the_next_pair():
     negs = make_negatives(pos, "adjacent", seed=0)
     pairs = [(n.seq1, n.seq2) for n in negs]
     assert pairs == [("a0", "b2"), ("a1", "b2"), ("a2", "b3"), ("a3", "b0")]
-    assert all(not sources_conflict(pos[int(a[1])], pos[int(b[1])]) for a, b in pairs)
+    assert all(pos[int(a[1])].block_id != pos[int(b[1])].block_id for a, b in pairs)
 
 
 @pytest.mark.parametrize("method", ["swap", "shuffle", "adjacent"])

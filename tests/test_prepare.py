@@ -16,8 +16,9 @@ from embedhead.alignments.scoring import HOXD70, score_alignment
 from embedhead.cli.main import main
 from embedhead.dataset import iter_fasta, load_dataset, normalise_sequence, sequence_id
 from embedhead.errors import ConfigError, InputError
-from embedhead.prepare.build import PrepareConfig, prepare, read_chrom_sizes
+from embedhead.prepare.build import prepare, read_chrom_sizes
 from embedhead.prepare.chunking import count_letters
+from embedhead.prepare.config import PrepareConfig
 from embedhead.prepare.negatives import make_negatives
 
 DOG_AXT = "kent/hg17.canFam1.testDog.net.axt"

@@ -7,14 +7,10 @@ import numpy as np
 import pytest
 
 from embedhead.errors import InputError
-from embedhead.report.render import (
-    fmt,
-    fmt_mean_std,
-    markdown_table,
-    mean_std,
-    to_jsonable,
-    write_report,
-)
+from embedhead.fileio import to_jsonable
+from embedhead.report.render import write_report
+from embedhead.stats import mean_std
+from embedhead.tables import fmt, fmt_mean_std, markdown_table
 
 SWEEP = {
     "kind": "sweep",

@@ -14,7 +14,6 @@ from embedhead.errors import ConfigError
 from embedhead.prepare.simulate import (
     DEFAULT_SPECIES,
     SimulateConfig,
-    reverse_complement,
     write_maf,
 )
 
@@ -103,10 +102,6 @@ def test_single_species_is_pairwise_with_exact_scheme_scores(tmp_path):
     for b in read_alignments(path):
         assert [r.db for r in b.rows] == ["hg38", "galGal6"]
         assert b.score == score_alignment(b.rows[0].text, b.rows[1].text, scheme)
-
-
-def test_reverse_complement():
-    assert reverse_complement("ACg-tN") == "Na-cGT"
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,6 @@ rates, frequencies) for numerical tests.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +31,7 @@ from embedhead.backbone.model import (
     init_module,
 )
 from embedhead.errors import ConfigError
+from embedhead.fileio import atomic_dir, write_json
 
 #: Fields shared by every public checkpoint (spec table).
 COMMON_FIELDS: dict[str, Any] = {
@@ -230,17 +227,9 @@ def write_random_checkpoint(
         "embedhead_seed": seed,
         "embedhead_init": init,
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        (tmp / "config.json").write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
+    with atomic_dir(out_dir) as tmp:
+        write_json(tmp / "config.json", fields, sort_keys=True)
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

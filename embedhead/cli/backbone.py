@@ -8,6 +8,8 @@ import click
 
 from embedhead.cli.common import library_errors, seed_option
 
+DEFAULT_PRESET = "tiny-1k"
+
 PRESET_HELP = (
     "Public checkpoint shape: tiny-1k, tiny-1k-d256, tiny-16k-d128, small-32k, medium-160k, "
     "medium-450k or large-1m."
@@ -15,8 +17,8 @@ PRESET_HELP = (
 
 
 @click.command("init-backbone")
-@click.option("--preset", default="tiny-1k", show_default=True, help=PRESET_HELP)
-@seed_option
+@click.option("--preset", default=DEFAULT_PRESET, show_default=True, help=PRESET_HELP)
+@seed_option(0)
 @click.argument("out", type=click.Path(file_okay=False))
 @library_errors
 def init_backbone_command(preset: str, seed: int, out: str) -> None:

@@ -1,14 +1,23 @@
-"""Options and helpers shared by every command (defined once, used everywhere)."""
+"""Options and helpers shared by every command (defined once, used everywhere).
+
+Every option default and ``Choice`` list comes from the light config modules
+(:mod:`embedhead.heads.config`, :mod:`embedhead.embed.config`, :mod:`embedhead.prepare.config`,
+:mod:`embedhead.experiments.config`, :mod:`embedhead.store.options`), never retyped here;
+``tests/test_cli_defaults.py`` checks every command against the library.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
 
+from embedhead.embed.config import DEVICES
 from embedhead.errors import EmbedheadError
+from embedhead.heads.config import HEAD_KINDS, TASKS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,16 +35,45 @@ def library_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-seed_option = click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed (runs are reproducible)."
-)
-device_option = click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where torch runs: auto picks cuda when available.",
-)
+def field_default(cls: type, name: str) -> Any:
+    """The default of dataclass field ``name`` of ``cls`` (the one source of a CLI default)."""
+    for field in dataclasses.fields(cls):
+        if field.name == name:
+            if field.default is not dataclasses.MISSING:
+                return field.default
+            if field.default_factory is not dataclasses.MISSING:
+                return field.default_factory()
+            raise TypeError(f"{cls.__name__}.{name} has no default")
+    raise TypeError(f"{cls.__name__} has no field {name!r}")
+
+
+def comma_list(values: Iterable[object]) -> str:
+    """A tuple default shown as the comma-separated text the option parses."""
+    return ",".join(str(v) for v in values)
+
+
+def seed_option(default: int) -> Callable[[F], F]:
+    """``--seed`` with the default of the library config the command fills."""
+    return click.option(
+        "--seed",
+        type=int,
+        default=default,
+        show_default=True,
+        help="Random seed (runs are reproducible).",
+    )
+
+
+def device_option(default: str) -> Callable[[F], F]:
+    """``--device`` (auto, cpu, cuda) with the default of the library config or function."""
+    return click.option(
+        "--device",
+        type=click.Choice(DEVICES),
+        default=default,
+        show_default=True,
+        help="Where torch runs: auto picks cuda when available.",
+    )
+
+
 store_option = click.option(
     "--store",
     "store",
@@ -50,8 +88,6 @@ backbone_option = click.option(
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 
-TASKS = ("classification", "regression")
-HEAD_KINDS = ("thesis", "pooled")
 dataset_argument = click.argument("dataset", type=click.Path(path_type=str))
 
 

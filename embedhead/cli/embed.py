@@ -6,7 +6,20 @@ import shlex
 
 import click
 
-from embedhead.cli.common import backbone_option, device_option, library_errors, quiet_option
+from embedhead.cli.common import (
+    backbone_option,
+    device_option,
+    field_default,
+    library_errors,
+    quiet_option,
+)
+from embedhead.embed.config import PRECISIONS, EmbedConfig
+from embedhead.store.options import COMPRESSIONS, DTYPES
+
+
+def _embed(name: str) -> object:
+    return field_default(EmbedConfig, name)
+
 
 COMMANDS: list[click.Command] = []
 
@@ -23,37 +36,37 @@ COMMANDS: list[click.Command] = []
 )
 @click.option(
     "--dtype",
-    type=click.Choice(["float16", "bfloat16", "float32"]),
-    default="float16",
+    type=click.Choice(DTYPES),
+    default=_embed("dtype"),
     show_default=True,
     help="Storage dtype (bfloat16 is stored as raw uint16 bits; reads give float32).",
 )
-@device_option
+@device_option(field_default(EmbedConfig, "device"))
 @click.option(
     "--precision",
-    type=click.Choice(["float32", "bfloat16", "float16"]),
-    default="float32",
+    type=click.Choice(PRECISIONS),
+    default=_embed("precision"),
     show_default=True,
     help="Backbone compute precision: bfloat16/float16 autocast runs on CUDA only.",
 )
 @click.option(
     "--compression",
-    type=click.Choice(["zstd", "lz4", "none"]),
-    default="zstd",
+    type=click.Choice(COMPRESSIONS),
+    default=_embed("compression"),
     show_default=True,
     help="Codec of a new store's embeddings: zstd is smallest, lz4 is fastest to write.",
 )
 @click.option(
     "--batch-tokens",
     type=click.IntRange(min=1),
-    default=1 << 16,
+    default=_embed("batch_tokens"),
     show_default=True,
     help="Padded tokens per backbone call (batches are length-sorted).",
 )
 @click.option(
     "--max-length",
     type=click.IntRange(min=1),
-    default=None,
+    default=_embed("max_length"),
     help="Truncate sequences to this many nucleotides (default: refuse over-long ones).",
 )
 @click.option("--pooled-only", is_flag=True, help="Store only pooled (mean) embeddings.")
@@ -86,7 +99,7 @@ def embed_command(
       embedhead embed seqs.fa --backbone bb/ --store seqs.h5 --dtype bfloat16 --max-length 1024
       torchrun --nproc-per-node 4 -m embedhead embed ds/ --backbone bb/ --store ds.zarr
     """
-    from embedhead.embed.run import EmbedConfig, embed_dataset
+    from embedhead.embed.run import embed_dataset
 
     config = EmbedConfig(
         dtype=dtype,

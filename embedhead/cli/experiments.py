@@ -7,7 +7,9 @@ from typing import Any
 import click
 
 from embedhead.cli.common import (
+    comma_list,
     dataset_argument,
+    field_default,
     head_option,
     library_errors,
     out_dir_option,
@@ -16,6 +18,16 @@ from embedhead.cli.common import (
     store_option,
     task_option,
 )
+from embedhead.experiments.config import (
+    DEFAULT_KS,
+    MODELS,
+    SWEEP_REPEATS,
+    SWEEP_SEED,
+    SWEEP_TRIALS,
+    SWEEP_WORKERS,
+    BaselineConfig,
+)
+from embedhead.heads.presets import PRESET_NAMES
 
 
 def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
@@ -36,8 +48,16 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
 @dataset_argument
 @store_option
 @out_dir_option("Sweep folder; an existing one with the same settings is resumed.")
-@click.option("--trials", type=int, default=20, show_default=True, help="Number of trials.")
-@click.option("--repeats", type=int, default=1, show_default=True, help="Training seeds per trial.")
+@click.option(
+    "--trials", type=int, default=SWEEP_TRIALS, show_default=True, help="Number of trials."
+)
+@click.option(
+    "--repeats",
+    type=int,
+    default=SWEEP_REPEATS,
+    show_default=True,
+    help="Training seeds per trial.",
+)
 @click.option(
     "--space",
     "space_file",
@@ -58,7 +78,7 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
 @click.option("--epochs", type=int, default=None, help="Maximum epochs per trial.")
 @click.option(
     "--preset",
-    type=click.Choice(["thesis"]),
+    type=click.Choice(PRESET_NAMES),
     default=None,
     help="Base hyperparameters of every trial (under --config and flags); thesis: the thesis's.",
 )
@@ -66,11 +86,11 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
 @click.option(
     "--workers",
     type=int,
-    default=0,
+    default=SWEEP_WORKERS,
     show_default=True,
     help="Trials trained at once (worker processes sharing one data load); 0 = one per core.",
 )
-@seed_option
+@seed_option(SWEEP_SEED)
 @quiet_option
 @library_errors
 def sweep_command(
@@ -156,7 +176,7 @@ def sweep_command(
 @out_dir_option("Results folder.")
 @click.option(
     "--preset",
-    type=click.Choice(["thesis"]),
+    type=click.Choice(PRESET_NAMES),
     default=None,
     help="Hyperparameters under the file's config (thesis: the thesis's); replaces the file's"
     ' own "preset".',
@@ -193,22 +213,22 @@ def experiment_command(file: str, out_dir: str, preset: str | None, quiet: bool)
 @click.command("baselines")
 @dataset_argument
 @out_dir_option("Results folder.")
-@task_option("classification")
+@task_option(field_default(BaselineConfig, "task"))
 @click.option(
     "--k",
     "ks",
-    default="2,3,4,5,6",
+    default=comma_list(DEFAULT_KS),
     show_default=True,
     help="Comma-separated k values of the k-mer profile baseline.",
 )
 @click.option(
     "--models",
-    default="kmer,gc,length,kmer_gc_length,aligner",
+    default=comma_list(MODELS),
     show_default=True,
     help="Comma-separated baselines to fit (aligner: Smith-Waterman with the dataset's"
     " scoring scheme, score per length).",
 )
-@seed_option
+@seed_option(field_default(BaselineConfig, "seed"))
 @library_errors
 def baselines_command(
     dataset: str, out_dir: str, task: str, ks: str, models: str, seed: int
@@ -221,7 +241,7 @@ def baselines_command(
       embedhead baselines ds/ --out baselines-reg/ --task regression --k 3,4,5
     """
     from embedhead.errors import ConfigError
-    from embedhead.experiments.baselines import BaselineConfig, baselines_markdown, run_and_write
+    from embedhead.experiments.baselines import baselines_markdown, run_and_write
 
     try:
         k_values = tuple(int(k) for k in ks.split(",") if k.strip())

@@ -10,6 +10,7 @@ from embedhead.cli.common import (
     backbone_option,
     dataset_argument,
     device_option,
+    field_default,
     head_option,
     library_errors,
     out_dir_option,
@@ -18,6 +19,23 @@ from embedhead.cli.common import (
     store_option,
     task_option,
 )
+from embedhead.embed.config import DEFAULT_DEVICE, EmbedConfig
+from embedhead.heads.config import (
+    EVAL_SPLIT,
+    KEEP_CHOICES,
+    LOADERS,
+    SPLITS,
+    THRESHOLD_RULES,
+    TRAIN_REPEATS,
+    HeadConfig,
+    TrainConfig,
+)
+from embedhead.heads.presets import PRESET_NAMES
+
+
+def _train(name: str) -> Any:
+    return field_default(TrainConfig, name)
+
 
 # Override keys taken from flags only when given on the command line (flag > --config > default).
 _FLAG_KEYS = {
@@ -47,40 +65,47 @@ def _given(ctx: click.Context, name: str) -> bool:
 @dataset_argument
 @store_option
 @out_dir_option("Run folder to create (must not exist or be empty).")
-@task_option("classification", "Predict the label (BCE) or the normalised score (MSE).")
+@task_option(_train("task"), "Predict the label (BCE) or the normalised score (MSE).")
 @head_option(
-    "thesis", "thesis: conv1d on per-position embeddings; pooled: MLP on pooled vectors (fast)."
+    _train("head"),
+    "thesis: conv1d on per-position embeddings; pooled: MLP on pooled vectors (fast).",
 )
-@click.option("--epochs", type=int, default=30, show_default=True, help="Maximum epochs.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option("--dropout", type=float, default=0.5, show_default=True)
+@click.option(
+    "--epochs", type=int, default=_train("epochs"), show_default=True, help="Maximum epochs."
+)
+@click.option("--batch-size", type=int, default=_train("batch_size"), show_default=True)
+@click.option(
+    "--lr", type=float, default=_train("lr"), show_default=True, help="Adam learning rate."
+)
+@click.option("--weight-decay", type=float, default=_train("weight_decay"), show_default=True)
+@click.option(
+    "--dropout", type=float, default=field_default(HeadConfig, "dropout"), show_default=True
+)
 @click.option(
     "--patience",
     type=int,
-    default=5,
+    default=_train("patience"),
     show_default=True,
     help="Early stopping: epochs without validation improvement (0 = off).",
 )
 @click.option(
     "--keep",
-    type=click.Choice(["best", "last"]),
-    default="best",
+    type=click.Choice(KEEP_CHOICES),
+    default=_train("keep"),
     show_default=True,
     help="Weights to keep: the best validation epoch's, or the last epoch's (the thesis).",
 )
 @click.option(
     "--threshold",
-    type=click.Choice(["accuracy", "youden", "fixed"]),
-    default="accuracy",
+    type=click.Choice(THRESHOLD_RULES),
+    default=_train("threshold"),
     show_default=True,
     help="Decision threshold, chosen on the validation split: maximise accuracy or Youden's J,"
     " or fixed at 0.5. Stored in run.json; evaluate and predict use it.",
 )
 @click.option(
     "--preset",
-    type=click.Choice(["thesis"]),
+    type=click.Choice(PRESET_NAMES),
     default=None,
     help="Named hyperparameters under --config and flags. thesis: every value the thesis"
     " states (conv channels = d_model, fc 256/256, dropout 0.5, Adam without weight decay,"
@@ -89,7 +114,7 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option(
     "--repeats",
     type=int,
-    default=1,
+    default=TRAIN_REPEATS,
     show_default=True,
     help="Train this many seeds (seed, seed+1, ...) and report mean and std.",
 )
@@ -102,13 +127,13 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option(
     "--train-size",
     type=int,
-    default=None,
+    default=_train("train_size"),
     help="Subsample the training split to N pairs (learning curves).",
 )
 @click.option(
     "--loader",
-    type=click.Choice(["auto", "memory", "stream"]),
-    default="auto",
+    type=click.Choice(LOADERS),
+    default=_train("loader"),
     show_default=True,
     help="Hold embeddings in memory or stream them from the store.",
 )
@@ -120,8 +145,8 @@ def _given(ctx: click.Context, name: str) -> bool:
     help="JSON of HeadConfig/TrainConfig field overrides (e.g. a sweep's best config); "
     "flags given on the command line win.",
 )
-@seed_option
-@device_option
+@seed_option(_train("seed"))
+@device_option(_train("device"))
 @quiet_option
 @click.pass_context
 @library_errors
@@ -203,11 +228,9 @@ def train_command(
     help="Dataset folder (any dataset: e.g. another species' pairs).",
 )
 @store_option
-@click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
-)
+@click.option("--split", type=click.Choice(SPLITS), default=EVAL_SPLIT, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-@device_option
+@device_option(DEFAULT_DEVICE)
 @library_errors
 def evaluate_command(
     run_dir: str, dataset: str, store: str, split: str, as_json: bool, device: str
@@ -283,11 +306,11 @@ def evaluate_command(
 @click.option(
     "--max-length",
     type=click.IntRange(min=1),
-    default=None,
+    default=field_default(EmbedConfig, "max_length"),
     help="Truncate new sequences to this many nucleotides before embedding them "
     "(default: refuse sequences longer than the backbone's maximum).",
 )
-@device_option
+@device_option(DEFAULT_DEVICE)
 @library_errors
 def predict_command(
     run_dir: str,

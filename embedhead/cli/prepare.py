@@ -6,7 +6,25 @@ import shlex
 
 import click
 
-from embedhead.cli.common import library_errors, seed_option
+from embedhead.cli.common import comma_list, field_default, library_errors, seed_option
+from embedhead.prepare.config import (
+    DEFAULT_GC_TOLERANCE,
+    DEFAULT_MATCH,
+    FORMATS,
+    MATCH_MODES,
+    NEGATIVE_METHODS,
+    SPLIT_MODES,
+    PrepareConfig,
+)
+from embedhead.prepare.simulate import SimulateConfig
+
+
+def _prep(name: str) -> object:
+    return field_default(PrepareConfig, name)
+
+
+def _sim(name: str) -> object:
+    return field_default(SimulateConfig, name)
 
 
 def _command_line() -> str:
@@ -31,44 +49,52 @@ def _command_line() -> str:
     "--out", "-o", required=True, type=click.Path(file_okay=False), help="Dataset folder to write."
 )
 @click.option(
-    "--reference", default=None, help="Reference database (e.g. hg38). Default: first row."
+    "--reference",
+    default=_prep("reference"),
+    help="Reference database (e.g. hg38). Default: first row.",
 )
-@click.option("--query", default=None, help="Query database (e.g. galGal6). Default: second row.")
+@click.option(
+    "--query", default=_prep("query"), help="Query database (e.g. galGal6). Default: second row."
+)
 @click.option(
     "--chunk-size",
     type=int,
-    default=5000,
+    default=_prep("chunk_size"),
     show_default=True,
     help="Cut longer blocks into windows of at most this many columns.",
 )
 @click.option(
     "--min-length",
     type=int,
-    default=50,
+    default=_prep("min_length"),
     show_default=True,
     help="Drop windows where either sequence has fewer letters.",
 )
 @click.option(
     "--scoring",
-    default="hoxd70",
+    default=_prep("scoring"),
     show_default=True,
     help="Scoring scheme for window scores: hoxd70, HoxD55, human_chimp.v2 or a matrix file.",
 )
 @click.option(
     "--negatives",
-    type=click.Choice(["swap", "shuffle", "adjacent"]),
-    default="swap",
+    type=click.Choice(NEGATIVE_METHODS),
+    default=_prep("negatives"),
     show_default=True,
     help="How negatives are drawn (within each split). adjacent: the thesis's literal method,"
     " each pair takes the second sequence of the next pair in input order (no shuffling).",
 )
 @click.option(
-    "--negative-ratio", type=float, default=1.0, show_default=True, help="Negatives per positive."
+    "--negative-ratio",
+    type=float,
+    default=_prep("negative_ratio"),
+    show_default=True,
+    help="Negatives per positive.",
 )
 @click.option(
     "--length-match",
     type=float,
-    default=0.1,
+    default=_prep("length_match"),
     show_default=True,
     help="Length-matched negatives: a negative's second sequence is within this relative"
     " length difference of the positive's it replaces, so length alone hardly separates the"
@@ -78,8 +104,8 @@ def _command_line() -> str:
 @click.option(
     "--match",
     "match",
-    type=click.Choice(["length", "gc"]),
-    default="length",
+    type=click.Choice(MATCH_MODES),
+    default=DEFAULT_MATCH,
     show_default=True,
     help="gc: negatives also composition-matched, the replaced second sequence within"
     " --gc-tolerance of the true partner's GC content (length matching still follows"
@@ -88,34 +114,34 @@ def _command_line() -> str:
 @click.option(
     "--gc-tolerance",
     type=float,
-    default=0.02,
+    default=DEFAULT_GC_TOLERANCE,
     show_default=True,
     help="With --match gc: largest absolute GC-fraction difference of the replaced sequence.",
 )
 @click.option(
     "--split-by",
-    type=click.Choice(["block", "chrom", "random"]),
-    default="block",
+    type=click.Choice(SPLIT_MODES),
+    default=_prep("split_by"),
     show_default=True,
     help="Grouping that never crosses splits.",
 )
 @click.option(
     "--split-fractions",
-    default="0.7,0.15,0.15",
+    default=comma_list(field_default(PrepareConfig, "split_fractions")),
     show_default=True,
     help="train,val,test fractions.",
 )
 @click.option(
     "--chrom-sizes",
     type=click.Path(dir_okay=False),
-    default=None,
+    default=_prep("chrom_sizes"),
     help="UCSC chrom.sizes file: forward coordinates of minus-strand AXT rows.",
 )
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["auto", "maf", "axt", "csv"]),
-    default="auto",
+    type=click.Choice(FORMATS),
+    default=_prep("fmt"),
     show_default=True,
     help="Input format (auto: detected by content).",
 )
@@ -126,7 +152,7 @@ def _command_line() -> str:
     show_default=True,
     help="Print the test ROC-AUC of length, GC and 3-mer baselines of the written dataset.",
 )
-@seed_option
+@seed_option(field_default(PrepareConfig, "seed"))
 @library_errors
 def prepare_command(
     inputs: tuple[str, ...],
@@ -165,7 +191,7 @@ def prepare_command(
       embedhead prepare dog.net.axt --reference hg17 --query canFam1 --negatives shuffle --out ds/
       embedhead prepare thesis.csv --negatives adjacent --length-match 0 --out thesis-ds/
     """
-    from embedhead.prepare.build import PrepareConfig, prepare
+    from embedhead.prepare.build import prepare
     from embedhead.prepare.splits import parse_fractions
 
     config = PrepareConfig(
@@ -220,35 +246,40 @@ def _echo_leak_check(out: str, seed: int) -> None:
     "--blocks",
     "n_blocks",
     type=int,
-    default=200,
+    default=_sim("n_blocks"),
     show_default=True,
     help="Number of alignment blocks.",
 )
 @click.option(
     "--species",
-    default="panTro6,susScr11,galGal6,xenTro10,danRer10",
+    default=comma_list(field_default(SimulateConfig, "species")),
     show_default=True,
     help="Query species, comma separated, closest first (one species: a pairwise MAF).",
 )
-@click.option("--reference", default="hg38", show_default=True, help="Reference database name.")
+@click.option(
+    "--reference", default=_sim("reference"), show_default=True, help="Reference database name."
+)
 @click.option(
     "--mean-length",
     type=int,
-    default=600,
+    default=_sim("mean_length"),
     show_default=True,
     help="Typical block length (columns).",
 )
 @click.option(
     "--long-fraction",
     type=float,
-    default=0.05,
+    default=_sim("long_fraction"),
     show_default=True,
     help="Share of blocks longer than 5,000 columns.",
 )
 @click.option(
-    "--scoring", default="hoxd70", show_default=True, help="Scheme for the `a score=` values."
+    "--scoring",
+    default=_sim("scoring"),
+    show_default=True,
+    help="Scheme for the `a score=` values.",
 )
-@seed_option
+@seed_option(field_default(SimulateConfig, "seed"))
 @library_errors
 def simulate_command(
     out: str,
@@ -271,7 +302,7 @@ def simulate_command(
       embedhead simulate --out data/demo.maf.gz --blocks 600 --seed 0
       embedhead simulate --out pair.maf --species galGal6 --blocks 50
     """
-    from embedhead.prepare.simulate import SimulateConfig, write_maf
+    from embedhead.prepare.simulate import write_maf
 
     config = SimulateConfig(
         n_blocks=n_blocks,

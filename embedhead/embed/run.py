@@ -28,9 +28,11 @@ from typing import Any
 import numpy as np
 
 from embedhead.dataset import sequence_id, source_records
+from embedhead.embed.config import DEFAULT_BATCH_TOKENS as DEFAULT_BATCH_TOKENS
+from embedhead.embed.config import PRECISIONS as PRECISIONS
+from embedhead.embed.config import EmbedConfig
 from embedhead.embed.distributed import DistContext, dist_context
 from embedhead.embed.plan import (
-    WINDOW_NUCLEOTIDES,
     Unique,
     check_lengths,
     group_items,
@@ -42,49 +44,6 @@ from embedhead.store.base import StoreWriter
 
 SLOW_ENV = "EMBEDHEAD_TEST_BATCH_SLEEP"
 """Test hook: seconds to sleep after each backbone call (lets tests kill a run mid-way)."""
-
-DEFAULT_BATCH_TOKENS = 1 << 16
-
-
-PRECISIONS = ("float32", "bfloat16", "float16")
-"""Backbone compute precisions: float32, or bfloat16/float16 autocast (CUDA only)."""
-
-
-@dataclass(frozen=True)
-class EmbedConfig:
-    """Options of an embed run (store dtype, device, batching, truncation, layout)."""
-
-    dtype: str = layout.DEFAULT_DTYPE
-    device: str = "auto"
-    precision: str = "float32"
-    compression: str = layout.DEFAULT_COMPRESSION
-    expect_backbone_key: str | None = None
-    """When set, refuse (before embedding anything) a backbone whose identity key differs."""
-    batch_tokens: int = DEFAULT_BATCH_TOKENS
-    max_length: int | None = None
-    pooled_only: bool = False
-    progress: bool = True
-    command: str = ""
-    window_nucleotides: int = WINDOW_NUCLEOTIDES
-
-    def validate(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
-            )
-        if self.compression not in layout.COMPRESSIONS:
-            raise ConfigError(
-                f"--compression must be one of {', '.join(layout.COMPRESSIONS)}, "
-                f"not {self.compression!r}"
-            )
-        if self.dtype not in layout.DTYPES:
-            raise ConfigError(
-                f"--dtype must be one of {', '.join(layout.DTYPES)}, not {self.dtype!r}"
-            )
-        if self.batch_tokens < 1:
-            raise ConfigError(f"--batch-tokens must be positive, not {self.batch_tokens}")
-        if self.max_length is not None and self.max_length < 1:
-            raise ConfigError(f"--max-length must be positive, not {self.max_length}")
 
 
 @dataclass(frozen=True)

@@ -37,36 +37,16 @@ from embedhead.alignments.scoring import HOXD70, ScoringScheme
 from embedhead.dataset import PairRecord, load_dataset
 from embedhead.errors import ConfigError, InputError
 from embedhead.experiments.aligner import local_scores, scheme_from_info, score_per_length
+from embedhead.experiments.config import MODELS as MODELS
+from embedhead.experiments.config import TASKS as TASKS
+from embedhead.experiments.config import BaselineConfig
 from embedhead.experiments.kmers import gc_content, kmer_profiles, profile_similarity
+from embedhead.fileio import atomic_write_text, make_out_dir, write_json
 from embedhead.heads.metrics import choose_threshold, classification_metrics, regression_metrics
-from embedhead.report.render import atomic_write_text, fmt, make_out_dir, markdown_table, write_json
+from embedhead.results import RESULT_VERSION
+from embedhead.tables import fmt, markdown_table, ms_per_pair
 
-MODELS = ("kmer", "gc", "length", "kmer_gc_length", "aligner")
-TASKS = ("classification", "regression")
 BASELINES_FILE = "baselines.json"
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    """What to fit: models, k values, regularisation grids, task and seed."""
-
-    models: tuple[str, ...] = MODELS
-    ks: tuple[int, ...] = (2, 3, 4, 5, 6)
-    c_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
-    alpha_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
-    task: str = "classification"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        unknown = set(self.models) - set(MODELS)
-        if unknown or not self.models:
-            raise ConfigError(
-                f"unknown baseline model(s) {sorted(unknown)} (choose from {', '.join(MODELS)})"
-            )
-        if not self.ks or any(k < 1 or k > 12 for k in self.ks):
-            raise ConfigError(f"k values must be between 1 and 12, not {list(self.ks)}")
-        if self.task not in TASKS:
-            raise ConfigError(f"unknown task {self.task!r} (choose from {', '.join(TASKS)})")
 
 
 @dataclass(frozen=True)
@@ -298,15 +278,10 @@ def baselines_markdown(results: Sequence[BaselineResult]) -> str:
     rows = [
         [r.model, ", ".join(f"{k}={v:g}" for k, v in r.chosen.items())]
         + [fmt(r.test.get(k)) for k in keys]
-        + [_ms(r.extra.get("seconds_per_pair"))]
+        + [ms_per_pair(r.extra.get("seconds_per_pair"))]
         for r in results
     ]
     return markdown_table(["baseline", "chosen", *keys, "ms/pair"], rows)
-
-
-def _ms(seconds: Any) -> str:
-    """Seconds per pair -> milliseconds, 3 significant digits ('' when unknown)."""
-    return "" if not isinstance(seconds, int | float) else f"{1000 * seconds:.3g}"
 
 
 def write_baselines(
@@ -316,6 +291,7 @@ def write_baselines(
     out = Path(out_dir)
     payload = {
         "kind": "baselines",
+        "version": RESULT_VERSION,
         "dataset": None if dataset is None else str(dataset),
         "results": [r.to_dict() for r in results],
     }

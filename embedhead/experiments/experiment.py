@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -46,22 +47,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from embedhead.errors import ConfigError, InputError
-from embedhead.experiments.sweep import read_config_file
-from embedhead.report.render import (
-    Report,
-    atomic_write_text,
+from embedhead.fileio import atomic_write_text, make_out_dir, read_config_file, write_json
+from embedhead.heads.config import TASKS
+from embedhead.report.render import Report, write_report
+from embedhead.results import RESULT_VERSION
+from embedhead.stats import mean_std
+from embedhead.tables import (
     beside_head_table,
     cross_species_table,
     learning_curve_table,
-    make_out_dir,
-    mean_std,
     per_species_table,
-    write_json,
-    write_report,
 )
 
 EXPERIMENT_FILE = "experiment.json"
-TASKS = ("classification", "regression")
 CROSS_METRIC = {"classification": "accuracy", "regression": "r2"}
 _KNOWN_KEYS = {
     "datasets",
@@ -248,6 +246,7 @@ def run_experiment(
     out = make_out_dir(out_dir)
     results: dict[str, Any] = {
         "kind": "experiment",
+        "version": RESULT_VERSION,
         "spec": spec.to_dict(),
         "per_species": [],
         "cross_species": [],
@@ -372,8 +371,6 @@ def _run_task(
 
 def _head_seconds_per_pair(head: Any, test: Any) -> float:
     """Wall-clock seconds per test pair of the head alone (embeddings already in memory)."""
-    import time
-
     from embedhead.heads.train import predict_source
 
     began = time.perf_counter()

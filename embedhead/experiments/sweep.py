@@ -48,7 +48,18 @@ from sklearn.model_selection import ParameterSampler
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, EmbedheadError, InputError
-from embedhead.report.render import atomic_write_text, make_out_dir, to_jsonable, write_json
+from embedhead.experiments.config import SWEEP_REPEATS, SWEEP_SEED, SWEEP_TRIALS, SWEEP_WORKERS
+from embedhead.fileio import (
+    atomic_write_text,
+    make_out_dir,
+    read_config_file,
+    read_json,
+    to_jsonable,
+    write_json,
+)
+from embedhead.results import RESULT_VERSION
+from embedhead.stats import mean_std
+from embedhead.store.access import use_store
 
 SPEC_FILE = "sweep_spec.json"
 TRIALS_FILE = "trials.jsonl"
@@ -149,30 +160,6 @@ def _plain(value: Any) -> Any:
 DEFAULT_SPACE = SearchSpace.from_spec(DEFAULT_SPACE_SPEC, "default space")
 
 
-def read_config_file(path: str | Path) -> Any:
-    """Parse a JSON file, or YAML (``.yaml``/``.yml``) when PyYAML is installed."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", path) from exc
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError as exc:
-            raise ConfigError(f"{path}: reading YAML needs PyYAML (or use JSON)") from exc
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = None if mark is None else mark.line + 1
-            raise InputError(f"invalid YAML: {exc}", path, line) from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path, exc.lineno) from exc
-
-
 def load_space(path: str | Path) -> SearchSpace:
     """Read a space file (JSON, or YAML when PyYAML is installed)."""
     return SearchSpace.from_spec(read_config_file(path), str(path))
@@ -260,15 +247,17 @@ def rank_trials(records: Sequence[Mapping[str, Any]], metric: str) -> list[dict[
         vals = [_metric_of(r, "val", metric) for r in recs]
         tests = [_metric_of(r, "test", metric) for r in recs]
         failed = [r for r in recs if r.get("status") != "ok"]
+        val_mean, val_std = mean_std(vals) if not failed else (math.nan, math.nan)
+        test_mean, test_std = mean_std(tests) if not failed else (math.nan, math.nan)
         rows.append(
             {
                 "trial": trial,
                 "params": recs[0]["params"],
                 "overrides": recs[0]["overrides"],
-                "val_mean": _nanmean(vals) if not failed else math.nan,
-                "val_std": _nanstd(vals) if not failed else math.nan,
-                "test_mean": _nanmean(tests) if not failed else math.nan,
-                "test_std": _nanstd(tests) if not failed else math.nan,
+                "val_mean": val_mean,
+                "val_std": val_std,
+                "test_mean": test_mean,
+                "test_std": test_std,
                 "n_repeats": len(recs),
                 "status": "ok" if not failed else "failed",
                 "error": failed[0].get("error") if failed else None,
@@ -286,18 +275,6 @@ def _metric_of(rec: Mapping[str, Any], split: str, metric: str) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
 
 
-def _nanmean(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=np.float64)
-    return float(arr.mean()) if arr.size and np.isfinite(arr).all() else math.nan
-
-
-def _nanstd(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=np.float64)
-    if not arr.size or not np.isfinite(arr).all():
-        return math.nan
-    return float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-
-
 # ----------------------------------------------------------------------------- running
 @dataclass(frozen=True)
 class SweepConfig:
@@ -308,12 +285,12 @@ class SweepConfig:
     """
 
     space: SearchSpace = DEFAULT_SPACE
-    n_trials: int = 20
-    repeats: int = 1
-    seed: int = 0
+    n_trials: int = SWEEP_TRIALS
+    repeats: int = SWEEP_REPEATS
+    seed: int = SWEEP_SEED
     base: Mapping[str, Any] = field(default_factory=dict)
     metric: str | None = None
-    workers: int = 0  # 0: one per CPU core (at most 8)
+    workers: int = SWEEP_WORKERS  # 0: one per CPU core (at most 8)
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
@@ -437,10 +414,7 @@ def _check_resume(out_dir: Path, spec: dict[str, Any]) -> None:
         if (out_dir / TRIALS_FILE).exists():
             raise ConfigError(f"{out_dir} holds {TRIALS_FILE} but no {SPEC_FILE}; use a new --out")
         return
-    try:
-        old = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path, exc.lineno) from exc
+    old = read_json(path)
     differ = sorted(k for k in spec if old.get(k) != to_jsonable(spec[k]))
     if differ:
         raise ConfigError(
@@ -510,13 +484,7 @@ def run_sweep(
     n_trained = 0
     if units:
         opened = isinstance(store, str | Path)
-        if opened:
-            from embedhead.store import open_store
-
-            reader = open_store(store)
-        else:
-            reader = store
-        try:
+        with use_store(store) as reader:
             data = load_head_data(
                 ds,
                 reader,
@@ -541,9 +509,6 @@ def run_sweep(
                         progress(record)
             finally:
                 _SHARED.clear()
-        finally:
-            if opened:
-                reader.close()
     wanted = {(t, r) for t in range(config.n_trials) for r in range(config.repeats)}
     records = [r for r in done if (int(r["trial"]), int(r["repeat"])) in wanted]
     ranked = rank_trials(records, metric)
@@ -566,6 +531,7 @@ def run_sweep(
         out / SWEEP_FILE,
         {
             "kind": "sweep",
+            "version": RESULT_VERSION,
             "metric": metric,
             "direction": "min" if metric in MINIMISE else "max",
             "n_trials": config.n_trials,
@@ -611,10 +577,10 @@ def sweep_from_files(
     space_file: str | Path | None = None,
     config_file: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
-    n_trials: int = 20,
-    repeats: int = 1,
-    seed: int = 0,
-    workers: int = 0,
+    n_trials: int = SWEEP_TRIALS,
+    repeats: int = SWEEP_REPEATS,
+    seed: int = SWEEP_SEED,
+    workers: int = SWEEP_WORKERS,
     metric: str | None = None,
     progress: ProgressFn | None = None,
 ) -> SweepResult:

@@ -33,8 +33,8 @@ import torch
 
 from embedhead.dataset import PAIRS_FILE, Dataset, PairRecord
 from embedhead.errors import ConfigError, IncompatibleError, InputError
+from embedhead.heads.config import LOADERS as LOADERS
 
-LOADERS = ("auto", "memory", "stream")
 READ_BLOCK = 4096  # sequences per bulk store read while loading into memory
 MAX_LISTED_MISSING = 5
 STORE_OPTIONS = (

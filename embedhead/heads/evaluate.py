@@ -18,9 +18,11 @@ from typing import Any
 
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import IncompatibleError
+from embedhead.heads.config import EVAL_SPLIT
 from embedhead.heads.data import StoreReader, check_identity, load_head_data, resolve_device
 from embedhead.heads.run import LoadedRun, load_run, repeat_run_dirs
 from embedhead.heads.train import aggregate_metrics, evaluate_source
+from embedhead.store.access import use_store
 
 
 def check_store_matches(run: LoadedRun, store: StoreReader, where: str | Path) -> None:
@@ -36,7 +38,7 @@ def evaluate_run(
     run_dir: str | Path,
     dataset_dir: str | Path | Dataset,
     store_path: str | Path | StoreReader,
-    split: str = "test",
+    split: str = EVAL_SPLIT,
     *,
     device: str = "auto",
     loader: str = "auto",
@@ -44,15 +46,12 @@ def evaluate_run(
     """Metrics of the run's head on ``split`` of the dataset (see module docstring)."""
     run = load_run(run_dir)
     dataset = dataset_dir if isinstance(dataset_dir, Dataset) else load_dataset(dataset_dir)
-    opened = isinstance(store_path, str | Path)
-    if isinstance(store_path, str | Path):
-        from embedhead.store import open_store
-
-        store: StoreReader = open_store(store_path)
-        where: str | Path = store_path
-    else:
-        store, where = store_path, str(getattr(store_path, "path", "store"))
-    try:
+    where: str | Path = (
+        store_path
+        if isinstance(store_path, str | Path)
+        else str(getattr(store_path, "path", "store"))
+    )
+    with use_store(store_path) as store:
         check_store_matches(run, store, where)
         dev = resolve_device(device)
         data = load_head_data(
@@ -67,17 +66,13 @@ def evaluate_run(
         )
         head = run.head.to(dev)
         return evaluate_source(head, data[split], run.train_config.eval_batch_size, run.threshold)
-    finally:
-        close = getattr(store, "close", None) if opened else None
-        if close is not None:
-            close()
 
 
 def evaluate_repeats(
     run_dir: str | Path,
     dataset_dir: str | Path | Dataset,
     store_path: str | Path,
-    split: str = "test",
+    split: str = EVAL_SPLIT,
     *,
     device: str = "auto",
     loader: str = "auto",

@@ -24,6 +24,8 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
+from embedhead.heads.config import THRESHOLD_RULES
+
 CLASSIFICATION_KEYS = (
     "accuracy",
     "precision",
@@ -34,7 +36,6 @@ CLASSIFICATION_KEYS = (
     "accuracy_at_0.5",
     "brier",
 )
-THRESHOLD_RULES = ("accuracy", "youden", "fixed")
 DEFAULT_THRESHOLD = 0.5
 
 

@@ -22,92 +22,17 @@ deviation used for standardising are buffers of the module, so they travel in th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embedhead.errors import ConfigError
+from embedhead.heads.config import ACTIVATION_NAMES, HeadConfig
+from embedhead.heads.config import HEAD_KINDS as HEAD_KINDS
+from embedhead.heads.config import TASKS as TASKS
 
-HEAD_KINDS = ("thesis", "pooled")
-TASKS = ("classification", "regression")
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
-
-
-def _is_int(value: Any) -> bool:
-    """An int that is not a bool (JSON's true/false would pass ``isinstance(v, int)``)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class HeadConfig:
-    """Everything needed to rebuild a head (saved as ``config.json["head"]`` of a run).
-
-    ``hidden_sizes`` are the widths of fc1, fc2, ... (the number of hidden layers is its length);
-    ``conv_channels`` and ``kernel_size`` only matter for the thesis head; ``conv_channels``
-    ``None`` means ``d_model`` (the thesis: as many channels as the backbone has).
-    """
-
-    d_model: int
-    kind: str = "thesis"
-    task: str = "classification"
-    conv_channels: int | None = 128
-    kernel_size: int = 1
-    activation: str = "relu"
-    hidden_sizes: tuple[int, ...] = (128, 32)
-    dropout: float = 0.5
-
-    def __post_init__(self) -> None:
-        if isinstance(self.hidden_sizes, list):  # JSON gives lists
-            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        if not isinstance(self.hidden_sizes, tuple):
-            raise ConfigError(
-                f"hidden_sizes must be a list of positive integers, not {self.hidden_sizes!r}"
-            )
-        if self.kind not in HEAD_KINDS:
-            raise ConfigError(f"head kind must be one of {HEAD_KINDS}, not {self.kind!r}")
-        if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {TASKS}, not {self.task!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"activation must be one of {tuple(ACTIVATIONS)}, not {self.activation!r}"
-            )
-        for name in ("d_model", "conv_channels", "kernel_size"):
-            value = getattr(self, name)
-            if name == "conv_channels" and value is None:
-                continue
-            if not _is_int(value) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, not {value!r}")
-        if not self.hidden_sizes or any(not _is_int(h) or h < 1 for h in self.hidden_sizes):
-            raise ConfigError(
-                f"hidden_sizes must be one or more positive integers, not {self.hidden_sizes!r}"
-            )
-        if not isinstance(self.dropout, int | float) or isinstance(self.dropout, bool):
-            raise ConfigError(f"dropout must be a number in [0, 1), not {self.dropout!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), not {self.dropout!r}")
-
-    @property
-    def channels(self) -> int:
-        """The thesis head's convolution width: ``conv_channels``, or ``d_model`` when None."""
-        return self.d_model if self.conv_channels is None else self.conv_channels
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``hidden_sizes`` as a list)."""
-        out = asdict(self)
-        out["hidden_sizes"] = list(self.hidden_sizes)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
-        """Rebuild from :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown head config field(s): {', '.join(unknown)}")
-        return cls(**data)
+ACTIVATIONS: dict[str, type[nn.Module]] = dict(
+    zip(ACTIVATION_NAMES, (nn.ReLU, nn.GELU, nn.Tanh), strict=True)
+)
 
 
 class PairMLP(nn.Module):

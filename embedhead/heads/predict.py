@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import gzip
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -45,6 +44,7 @@ from embedhead.dataset import (
     sequence_id,
 )
 from embedhead.errors import InputError
+from embedhead.fileio import atomic_file
 from embedhead.heads.data import PairSpec, StoreReader, load_pairs, resolve_device
 from embedhead.heads.evaluate import check_store_matches
 from embedhead.heads.run import LoadedRun, load_run
@@ -317,22 +317,15 @@ def write_predictions(
     header = ["pair_id", "seq1_id", "seq2_id", "len1", "len2", value_name]
     header += ["predicted"] if cut is not None else []
     header += ["label"] if with_label else []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-            writer.writerow(header)
-            for r in rows:
-                value = "" if math.isnan(r.value) else f"{r.value:.6g}"
-                fields = [r.pair_id, r.seq1_id, r.seq2_id, str(r.len1), str(r.len2), value]
-                if cut is not None:
-                    fields.append("" if math.isnan(r.value) else str(int(r.value >= cut)))
-                writer.writerow(fields + ([str(r.label)] if with_label else []))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(out, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        for r in rows:
+            value = "" if math.isnan(r.value) else f"{r.value:.6g}"
+            fields = [r.pair_id, r.seq1_id, r.seq2_id, str(r.len1), str(r.len2), value]
+            if cut is not None:
+                fields.append("" if math.isnan(r.value) else str(int(r.value >= cut)))
+            writer.writerow(fields + ([str(r.label)] if with_label else []))
     return out
 
 

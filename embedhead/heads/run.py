@@ -16,10 +16,6 @@ JSON files hold no NaN: undefined metrics are written as ``null``.
 
 from __future__ import annotations
 
-import json
-import math
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors.torch import load_file, save_file
 
+from embedhead import fileio
 from embedhead.errors import ConfigError, InputError
+from embedhead.fileio import read_json, write_json
 from embedhead.heads.models import HeadConfig, SiameseHead, build_head
 
 if TYPE_CHECKING:
@@ -42,31 +40,7 @@ CONFIG_FORMAT = "embedhead-head-config"
 RUN_FORMAT = "embedhead-head-run"
 FORMAT_VERSION = 1
 
-
-def jsonable(value: Any) -> Any:
-    """Deep copy with NaN/inf floats -> None and tuples -> lists (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write strict JSON (see :func:`jsonable`), indented."""
-    path.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file; InputError naming the file and line when invalid or missing."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise InputError("file not found", path) from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path, exc.lineno) from exc
+jsonable = fileio.to_jsonable  # strict-JSON copy (NaN/inf -> None), kept under its old name
 
 
 def ensure_free(out_dir: Path) -> None:
@@ -78,18 +52,9 @@ def ensure_free(out_dir: Path) -> None:
 @contextmanager
 def atomic_dir(out_dir: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``out_dir``; renamed to ``out_dir`` only on success."""
-    out = Path(out_dir)
-    ensure_free(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    ensure_free(Path(out_dir))
+    with fileio.atomic_dir(out_dir) as tmp:
         yield tmp
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_run(

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,9 @@ import torch.nn.functional as F
 from embedhead import __version__
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import ConfigError, EmbedheadError
+from embedhead.heads.config import TRAIN_REPEATS, HeadConfig
+from embedhead.heads.config import TrainConfig as TrainConfig
 from embedhead.heads.data import (
-    LOADERS,
     HeadData,
     PairSource,
     StoreReader,
@@ -51,12 +52,11 @@ from embedhead.heads.data import (
 )
 from embedhead.heads.metrics import (
     DEFAULT_THRESHOLD,
-    THRESHOLD_RULES,
     choose_threshold,
     compute_metrics,
     quick_metrics,
 )
-from embedhead.heads.models import HEAD_KINDS, TASKS, HeadConfig, SiameseHead, build_head
+from embedhead.heads.models import SiameseHead, build_head
 from embedhead.heads.presets import expand_preset
 from embedhead.heads.run import (
     SUMMARY_FILE,
@@ -67,91 +67,15 @@ from embedhead.heads.run import (
     write_run,
 )
 from embedhead.prepare.resplit import resplit as resplit_dataset
+from embedhead.results import RESULT_VERSION
+from embedhead.stats import mean_std
+from embedhead.store.access import use_store
 
 ProgressFn = Callable[[dict[str, Any]], None]
-KEEP_CHOICES = ("best", "last")
 
 
 class NonFiniteLossError(EmbedheadError):
     """The loss became NaN or infinite (NaN/inf embeddings, or a learning rate too high)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train (saved as ``config.json["train"]`` of a run).
-
-    ``patience`` 0 disables early stopping; ``train_size`` subsamples the training split (seeded);
-    ``loader`` is 'auto' (memory when it fits), 'memory' or 'stream'; ``device`` is where
-    :func:`train_head` loads the data ('auto': cuda when available), and :func:`fit` trains the
-    head on the device its data were loaded to. ``keep`` is which weights the run keeps: 'best'
-    (lowest validation loss) or 'last' (the final epoch's, as the thesis did). ``threshold``
-    is how classification's decision threshold is chosen on the validation split: 'accuracy'
-    (maximise it), 'youden' (maximise TPR - FPR) or 'fixed' (0.5).
-    """
-
-    task: str = "classification"
-    head: str = "thesis"
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 5
-    seed: int = 0
-    train_size: int | None = None
-    device: str = "auto"
-    loader: str = "auto"
-    eval_batch_size: int = 128
-    keep: str = "best"
-    threshold: str = "accuracy"
-
-    def __post_init__(self) -> None:
-        if self.threshold not in THRESHOLD_RULES:
-            raise ConfigError(f"threshold must be one of {THRESHOLD_RULES}, not {self.threshold!r}")
-        if self.keep not in KEEP_CHOICES:
-            raise ConfigError(f"keep must be one of {KEEP_CHOICES}, not {self.keep!r}")
-        if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {TASKS}, not {self.task!r}")
-        if self.head not in HEAD_KINDS:
-            raise ConfigError(f"head must be one of {HEAD_KINDS}, not {self.head!r}")
-        if self.loader not in LOADERS:
-            raise ConfigError(f"loader must be one of {LOADERS}, not {self.loader!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu or cuda, not {self.device!r}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, not {value!r}")
-        if not _is_int(self.patience) or self.patience < 0:
-            raise ConfigError(f"patience must be an integer >= 0, not {self.patience!r}")
-        if self.train_size is not None and (not _is_int(self.train_size) or self.train_size < 1):
-            raise ConfigError(f"train_size must be a positive integer, not {self.train_size!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0, not {self.seed!r}")
-        for name in ("lr", "weight_decay"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ConfigError(f"{name} must be a number, not {value!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, not {self.lr!r}")
-        if not self.weight_decay >= 0:
-            raise ConfigError(f"weight_decay must be >= 0, not {self.weight_decay!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown train config field(s): {', '.join(unknown)}")
-        return cls(**data)
-
-
-def _is_int(value: Any) -> bool:
-    """An int that is not a bool (JSON's true/false would pass ``isinstance(v, int)``)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _HEAD_FIELDS = {f.name for f in fields(HeadConfig)} - {"d_model", "kind", "task"}
@@ -384,15 +308,8 @@ class RepeatsResult:
     summary: dict[str, Any]
 
 
-def _open_inputs(
-    dataset: Dataset | str | Path, store: StoreReader | str | Path
-) -> tuple[Dataset, StoreReader, str | None, bool]:
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    if isinstance(store, str | Path):
-        from embedhead.store import open_store
-
-        return ds, open_store(store), str(store), True
-    return ds, store, getattr(store, "path", None), False
+def _store_path(store: StoreReader | str | Path) -> str | None:
+    return str(store) if isinstance(store, str | Path) else getattr(store, "path", None)
 
 
 def run_info(
@@ -461,8 +378,9 @@ def train_head(
     ``out_dir``) leave nothing at ``out_dir``.
     """
     ensure_free(Path(out_dir))
-    ds, reader, store_path, opened = _open_inputs(dataset, store)
-    try:
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    store_path = _store_path(store)
+    with use_store(store) as reader:
         head_config = _head_config(head, config, reader.d_model)
         data = _load(ds, reader, config, store_path)
         result = fit(head_config, config, data, progress=progress)
@@ -470,9 +388,6 @@ def train_head(
         with atomic_dir(out_dir) as tmp:
             write_run(tmp, result.head, config, info)
         return TrainResult(Path(out_dir), result, info)
-    finally:
-        if opened:
-            _close(reader)
 
 
 def _head_config(head: HeadConfig | None, config: TrainConfig, d_model: int) -> HeadConfig:
@@ -480,26 +395,17 @@ def _head_config(head: HeadConfig | None, config: TrainConfig, d_model: int) -> 
     return replace(base, d_model=int(d_model), kind=config.head, task=config.task)
 
 
-def _close(store: StoreReader) -> None:
-    close = getattr(store, "close", None)
-    if close is not None:
-        close()
-
-
 def aggregate_metrics(runs: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """Mean, sample std (ddof=1; 0 for one run) and values of each scalar metric per split."""
+    """Mean, sample std and values of each scalar metric per split (see embedhead.stats)."""
     out: dict[str, Any] = {}
     for split in runs[0]:
         per_key: dict[str, Any] = {}
         for key, value in runs[0][split].items():
             if not isinstance(value, int | float) or key == "n":
                 continue
-            values = np.array([float(r[split][key]) for r in runs], dtype=np.float64)
-            per_key[key] = {
-                "mean": float(values.mean()),
-                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "values": values.tolist(),
-            }
+            values = [float(r[split][key]) for r in runs]
+            mean, std = mean_std(values)
+            per_key[key] = {"mean": mean, "std": std, "values": values}
         out[split] = per_key
     return out
 
@@ -541,8 +447,9 @@ def train_repeats(
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, not {repeats}")
     ensure_free(Path(out_dir))
-    ds, reader, store_path, opened = _open_inputs(dataset, store)
-    try:
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    store_path = _store_path(store)
+    with use_store(store) as reader:
         head_config = _head_config(head, config, reader.d_model)
         loads: list[tuple[Dataset, HeadData]] = []
         if resplit:  # each repeat re-draws split and negatives from its own seed
@@ -566,11 +473,11 @@ def train_repeats(
                     info["dataset"]["resplit_seed"] = result.train_config.seed
                 write_run(tmp / name, result.head, result.train_config, info)
                 runs.append(TrainResult(Path(out_dir) / name, result, info))
-            write_json(tmp / SUMMARY_FILE, {"kind": "summary", "repeats": repeats, **summary})
+            write_json(
+                tmp / SUMMARY_FILE,
+                {"kind": "summary", "version": RESULT_VERSION, "repeats": repeats, **summary},
+            )
         return RepeatsResult(Path(out_dir), runs, summary)
-    finally:
-        if opened:
-            _close(reader)
 
 
 def run_training(
@@ -579,7 +486,7 @@ def run_training(
     out_dir: str | Path,
     overrides: Mapping[str, Any] | None = None,
     *,
-    repeats: int = 1,
+    repeats: int = TRAIN_REPEATS,
     progress: ProgressFn | None = None,
     resplit: bool = False,
 ) -> TrainResult | RepeatsResult:

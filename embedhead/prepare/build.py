@@ -25,8 +25,6 @@ import dataclasses
 import hashlib
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,77 +46,12 @@ from embedhead.dataset import (
     write_pairs,
 )
 from embedhead.errors import ConfigError, InputError
-from embedhead.prepare.chunking import DEFAULT_CHUNK_SIZE, PairWindow, chunk_pair, select_pair
-from embedhead.prepare.negatives import DEFAULT_LENGTH_MATCH, NEGATIVE_METHODS, make_negatives
-from embedhead.prepare.splits import DEFAULT_FRACTIONS, SPLIT_MODES, assign_splits, check_fractions
-
-FORMATS = ("auto", "maf", "axt", "csv")
-DEFAULT_MIN_LENGTH = 50
-
-
-@dataclass(frozen=True)
-class PrepareConfig:
-    """Parameters of one ``prepare`` run (recorded in ``dataset.json``)."""
-
-    reference: str | None = None
-    query: str | None = None
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    min_length: int = DEFAULT_MIN_LENGTH
-    scoring: str = "hoxd70"
-    negatives: str = "swap"
-    negative_ratio: float = 1.0
-    length_match: float = DEFAULT_LENGTH_MATCH  # 0: lengths ignored
-    gc_match: float = 0.0  # --match gc: absolute GC tolerance of negatives (0: GC ignored)
-    split_by: str = "block"
-    split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
-    seed: int = 0
-    chrom_sizes: str | None = None
-    fmt: str = "auto"
-    force: bool = False
-    command: str = ""
-
-    def validate(self) -> None:
-        """Raise ConfigError for any out-of-range parameter."""
-        if self.chunk_size < 1:
-            raise ConfigError(f"--chunk-size must be >= 1, not {self.chunk_size}")
-        if self.min_length < 1:
-            raise ConfigError(f"--min-length must be >= 1, not {self.min_length}")
-        if self.min_length > self.chunk_size:
-            raise ConfigError(
-                f"--min-length {self.min_length} exceeds --chunk-size {self.chunk_size}:"
-                " no window could pass"
-            )
-        if self.negatives not in NEGATIVE_METHODS:
-            raise ConfigError(
-                f"unknown --negatives {self.negatives!r}"
-                f" (choose from {', '.join(NEGATIVE_METHODS)})"
-            )
-        if not math.isfinite(self.negative_ratio) or self.negative_ratio < 0:
-            raise ConfigError(f"--negative-ratio must be >= 0, not {self.negative_ratio}")
-        if not math.isfinite(self.length_match) or not 0 <= self.length_match < 1:
-            raise ConfigError(
-                f"--length-match must be >= 0 and < 1 (0: no length matching),"
-                f" not {self.length_match}"
-            )
-        if not math.isfinite(self.gc_match) or not 0 <= self.gc_match < 1:
-            raise ConfigError(f"--gc-tolerance must be >= 0 and < 1, not {self.gc_match}")
-        if self.split_by not in SPLIT_MODES:
-            raise ConfigError(
-                f"unknown --split-by {self.split_by!r} (choose from {', '.join(SPLIT_MODES)})"
-            )
-        if self.fmt not in FORMATS:
-            raise ConfigError(f"unknown --format {self.fmt!r} (choose from {', '.join(FORMATS)})")
-        check_fractions(self.split_fractions)
-        if self.reference is not None and self.reference == self.query:
-            raise ConfigError(f"--reference and --query are both {self.reference!r}")
-
-    def parameters(self) -> dict[str, Any]:
-        """The parameters that shape the dataset (no force flag, no command line)."""
-        out = dataclasses.asdict(self)
-        for key in ("force", "command"):
-            out.pop(key)
-        out["split_fractions"] = list(self.split_fractions)
-        return out
+from embedhead.fileio import atomic_dir
+from embedhead.prepare.chunking import PairWindow, chunk_pair, select_pair
+from embedhead.prepare.config import FORMATS as FORMATS
+from embedhead.prepare.config import PrepareConfig
+from embedhead.prepare.negatives import make_negatives
+from embedhead.prepare.splits import assign_splits
 
 
 @dataclass(frozen=True)
@@ -308,18 +241,6 @@ def _check_out_dir_placement(out_dir: Path, config: PrepareConfig, inputs: Seque
             )
 
 
-def _install(tmp: Path, out_dir: Path) -> None:
-    """Move the finished temporary folder onto ``out_dir`` (replacing it if present)."""
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        old.rmdir()
-        out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out_dir)
-
-
 def _gc_of_second_sequences(path: Path, positives: Sequence[PairRecord]) -> dict[str, float]:
     """GC fraction among A/C/G/T (0.5 with none) of every positive's second sequence."""
     wanted = {p.seq2 for p in positives}
@@ -392,16 +313,8 @@ def prepare(
     _check_out_dir(out, config.force)
     _check_out_dir_placement(out, config, paths)
     chrom_sizes = read_chrom_sizes(config.chrom_sizes) if config.chrom_sizes else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
-    try:
-        summary = _build(paths, tmp, out, config, chrom_sizes, began)
-        _install(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return summary
+    with atomic_dir(out, replace=True) as tmp:  # replaces an old dataset once complete
+        return _build(paths, tmp, out, config, chrom_sizes, began)
 
 
 def _build(

@@ -25,8 +25,7 @@ import numpy.typing as npt
 
 from embedhead.alignments.records import GAP_CHARS, AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import ScoringScheme, identity, score_alignment
-
-DEFAULT_CHUNK_SIZE = 5000
+from embedhead.prepare.config import DEFAULT_CHUNK_SIZE as DEFAULT_CHUNK_SIZE
 
 
 @dataclass(frozen=True, slots=True)

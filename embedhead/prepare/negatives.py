@@ -103,13 +103,6 @@ def _overlap(a: _Side, b: _Side) -> bool:
     return a[2] < b[3] and b[2] < a[3]
 
 
-def sources_conflict(a: PairRecord, b: PairRecord) -> bool:
-    """True when two positives share a block or overlap on the same db/chrom (either side)."""
-    if a.block_id == b.block_id:
-        return True
-    return any(_overlap(x, y) for x in _sides(a) for y in _sides(b))
-
-
 def block_extents(positives: Sequence[PairRecord]) -> dict[str, tuple[_Side, ...]]:
     """Each block's extents: per (db, chrom) of its rows, the union of its windows' coordinates.
 
@@ -129,6 +122,14 @@ def block_extents(positives: Sequence[PairRecord]) -> dict[str, tuple[_Side, ...
         block: tuple((db, chrom, a, z) for (db, chrom), (a, z) in sides.items())
         for block, sides in spans.items()
     }
+
+
+def blocks_conflict(extents: Mapping[str, Sequence[_Side]], x: str, y: str) -> bool:
+    """The rule a negative obeys: its two source blocks are not the same block and their
+    extents (:func:`block_extents`) do not overlap on the same db/chrom."""
+    if x == y:
+        return True
+    return any(_overlap(u, v) for u in extents[x] for v in extents[y])
 
 
 class _Builder:
@@ -159,9 +160,7 @@ class _Builder:
 
     def blocks_conflict(self, x: str, y: str) -> bool:
         """The same block, or blocks whose extents overlap on the same db/chrom."""
-        if x == y:
-            return True
-        return any(_overlap(u, v) for u in self.extent[x] for v in self.extent[y])
+        return blocks_conflict(self.extent, x, y)
 
     def ok(self, i: int, j: int) -> bool:
         if i == j:

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import TextIO
 
 from embedhead.errors import ConfigError
+from embedhead.fileio import atomic_file
 
-_COMPLEMENT = str.maketrans("ACGTNacgtn-", "TGCANtgcan-")
 _TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
 _TRANSVERSIONS = {"A": "CT", "G": "CT", "C": "AG", "T": "AG"}
 
@@ -304,11 +304,6 @@ def _letters(text: str) -> int:
     return len(text) - text.count("-")
 
 
-def reverse_complement(text: str) -> str:
-    """Reverse complement of an aligned text (case and gaps kept)."""
-    return text.translate(_COMPLEMENT)[::-1]
-
-
 # ---------------------------------------------------------------------------------------------
 # blocks
 
@@ -375,43 +370,37 @@ def write_maf(
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name such as demo.maf.gz")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     n_blocks = n_rows = n_columns = max_columns = n_long = n_minus = 0
     per_species: dict[str, int] = {db: 0 for db in config.species}
-    try:
-        with open(tmp, "wb") as raw:
-            gz = (
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
-                if out.name.endswith(".gz")
-                else None
+    with atomic_file(out, "wb") as raw:
+        gz = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+            if out.name.endswith(".gz")
+            else None
+        )
+        with io.TextIOWrapper(gz or raw, encoding="ascii", newline="\n") as fh:
+            fh.write(f"##maf version=1 scoring={config.scoring}.sum_of_pairs\n")
+            fh.write(
+                f"# embedhead simulate: synthetic alignment, seed {config.seed};"
+                f" reference {config.reference}, queries {','.join(config.species)}\n"
             )
-            with io.TextIOWrapper(gz or raw, encoding="ascii", newline="\n") as fh:
-                fh.write(f"##maf version=1 scoring={config.scoring}.sum_of_pairs\n")
-                fh.write(
-                    f"# embedhead simulate: synthetic alignment, seed {config.seed};"
-                    f" reference {config.reference}, queries {','.join(config.species)}\n"
-                )
-                if command:
-                    fh.write(f"# command: {command}\n")
-                fh.write("\n")
-                for score, rows in simulate_blocks(config):
-                    _write_block(fh, score, rows)
-                    n_blocks += 1
-                    n_rows += len(rows)
-                    cols = len(rows[0].text)
-                    n_columns += cols
-                    max_columns = max(max_columns, cols)
-                    n_long += cols > 5000
-                    for r in rows[1:]:
-                        per_species[r.src.split(".", 1)[0]] += 1
-                        n_minus += r.strand == "-"
-                fh.write("##eof maf\n")
-            if gz is not None:
-                gz.close()
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            if command:
+                fh.write(f"# command: {command}\n")
+            fh.write("\n")
+            for score, rows in simulate_blocks(config):
+                _write_block(fh, score, rows)
+                n_blocks += 1
+                n_rows += len(rows)
+                cols = len(rows[0].text)
+                n_columns += cols
+                max_columns = max(max_columns, cols)
+                n_long += cols > 5000
+                for r in rows[1:]:
+                    per_species[r.src.split(".", 1)[0]] += 1
+                    n_minus += r.strand == "-"
+            fh.write("##eof maf\n")
+        if gz is not None:
+            gz.close()
     return SimulateSummary(
         path=out,
         n_blocks=n_blocks,

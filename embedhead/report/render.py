@@ -13,10 +13,8 @@
 
 It writes ``report.md`` and, when matplotlib (the optional ``plots`` extra) is importable,
 ``plots/*.png``; without matplotlib the Markdown says plots were skipped. Also home of the
-small output helpers shared by the experiment modules: :func:`atomic_write_text`,
-:func:`to_jsonable`, :func:`markdown_table`, :func:`fmt`, and the experiment tables
-(:func:`per_species_table`, :func:`cross_species_table`, :func:`learning_curve_table`) that
-both ``experiment.md`` and ``report.md`` show.
+Table helpers live in :mod:`embedhead.tables` (shared with the experiments, which must not
+import this last stage for them) and file writing in :mod:`embedhead.fileio`.
 """
 
 from __future__ import annotations
@@ -24,8 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -34,177 +31,23 @@ from typing import Any
 import numpy as np
 
 from embedhead.errors import InputError
+from embedhead.fileio import atomic_write_text, read_json
+from embedhead.results import check_result, result_kind
+from embedhead.tables import (
+    beside_head_table,
+    cross_species_table,
+    fmt,
+    fmt_mean_std,
+    learning_curve_table,
+    markdown_table,
+    ms_per_pair,
+    per_species_table,
+)
 
 REPORT_FILE = "report.md"
 PLOTS_DIR = "plots"
 RESULT_FILES = ("sweep.json", "experiment.json", "baselines.json", "summary.json", "run.json")
 _MAX_DEPTH = 4
-
-
-# ----------------------------------------------------------------------------- output helpers
-def make_out_dir(path: str | Path) -> Path:
-    """Create the output folder ``path`` (and parents); InputError when a file is in the way."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError("exists and is not a folder; choose another --out", path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder: {exc.strerror}", path) from exc
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError("is a folder; give a file path", path)
-    make_out_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def to_jsonable(value: Any) -> Any:
-    """Numpy scalars/arrays, tuples and paths -> plain JSON types; NaN/inf -> None (strict)."""
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: str | Path, payload: Any) -> Path:
-    """Atomically write ``payload`` as indented JSON."""
-    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False)
-    return atomic_write_text(path, text + "\n")
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A table cell: floats with ``digits`` decimals (``g`` for very small/large), '-' for None."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        if math.isnan(v):
-            return "nan"
-        if v != 0 and (abs(v) < 10**-digits or abs(v) >= 1e6):
-            return f"{v:.3g}"
-        return f"{v:.{digits}f}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
-    return str(value)
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value) ignoring nothing: NaN propagates."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return math.nan, math.nan
-    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-    return float(arr.mean()), std
-
-
-def fmt_mean_std(mean: float | None, std: float | None, digits: int = 4) -> str:
-    """``mean ± std`` cell ('-' when the mean is undefined)."""
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "-"
-    return f"{fmt(mean, digits)} ± {fmt(std, digits)}"
-
-
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A GitHub Markdown table; cells go through :func:`fmt` unless already strings."""
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "---|" * len(headers),
-    ]
-    for row in rows:
-        cells = [c if isinstance(c, str) else fmt(c) for c in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def per_species_table(table: Mapping[str, Any]) -> str:
-    """Markdown of one ``per_species`` table of an experiment: species, repeats, mean ± std.
-
-    Metric columns follow ``metrics_order`` (else every metric found, sorted); '-' where a
-    species lacks a metric.
-    """
-    keys = table.get("metrics_order") or sorted(
-        {k for row in table["rows"] for k in row["metrics"]}
-    )
-    rows = [
-        [
-            row["species"],
-            str(row.get("n_repeats", "")),
-            *[
-                fmt_mean_std(row["metrics"][k]["mean"], row["metrics"][k]["std"])
-                if k in row["metrics"]
-                else "-"
-                for k in keys
-            ],
-        ]
-        for row in table["rows"]
-    ]
-    return markdown_table(["species", "repeats", *keys], rows)
-
-
-def beside_head_table(table: Mapping[str, Any]) -> str:
-    """Markdown of one ``beside_head`` table of an experiment: the head (mean over repeats) and
-    each embedding-free baseline on the same test split, with milliseconds per pair (the
-    head's excludes computing embeddings: they come from the store)."""
-    keys = list(table.get("metrics_order") or [])
-    rows = [
-        [
-            row["model"],
-            *[fmt(row["metrics"].get(k)) for k in keys],
-            _ms_per_pair(row.get("seconds_per_pair")),
-        ]
-        for row in table["rows"]
-    ]
-    return markdown_table(["model", *keys, "ms/pair"], rows)
-
-
-def cross_species_table(cross: Mapping[str, Any]) -> str:
-    """Markdown of a cross-species matrix: row = trained on, column = tested on."""
-    labels = cross["species"]
-    return markdown_table(
-        ["trained on \\ tested on", *labels],
-        [[labels[i], *row] for i, row in enumerate(cross["matrix"])],
-    )
-
-
-def learning_curve_table(points: Iterable[Mapping[str, Any]]) -> str:
-    """Markdown of learning-curve points: species, task, train size, metric, mean ± std."""
-    return markdown_table(
-        ["species", "task", "train size", "metric", "mean ± std"],
-        [
-            [
-                p["species"],
-                p["task"],
-                str(p["train_size"]),
-                p["metric"],
-                fmt_mean_std(p["mean"], p["std"]),
-            ]
-            for p in points
-        ],
-    )
 
 
 # ----------------------------------------------------------------------------- plotting
@@ -423,7 +266,7 @@ def _section_baselines(data: dict[str, Any], rel: str, plotter: _Plotter) -> str
             r["model"],
             ", ".join(f"{k}={v:g}" for k, v in r.get("chosen", {}).items()),
             *[fmt(r.get("test", {}).get(k)) for k in keys],
-            _ms_per_pair(r.get("extra", {}).get("seconds_per_pair")),
+            ms_per_pair(r.get("extra", {}).get("seconds_per_pair")),
         ]
         for r in results
     ]
@@ -434,11 +277,6 @@ def _section_baselines(data: dict[str, Any], rel: str, plotter: _Plotter) -> str
     roc = {r["model"]: r.get("extra", {}).get("roc") for r in results}
     out.append(_plot_roc(plotter, f"roc_baselines_{_safe(rel)}", roc))  # type: ignore[arg-type]
     return "\n".join(o for o in out if o)
-
-
-def _ms_per_pair(seconds: Any) -> str:
-    """Seconds per pair -> milliseconds, 3 significant digits ('' when unknown)."""
-    return "" if not isinstance(seconds, int | float) else f"{1000 * seconds:.3g}"
 
 
 def _final_metrics(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -536,11 +374,7 @@ _SECTIONS: dict[str, Callable[[dict[str, Any], str, _Plotter], str]] = {
 
 def is_result(name: str, data: Any) -> bool:
     """Whether parsed JSON ``data`` of a file called ``name`` is a result this report reads."""
-    if not isinstance(data, dict):
-        return False
-    if name == "run.json":
-        return isinstance(data.get("metrics"), dict)
-    return data.get("kind") == name.removesuffix(".json")
+    return result_kind(data) == name.removesuffix(".json")
 
 
 def find_results(directory: Path) -> list[Path]:
@@ -584,12 +418,9 @@ def write_report(
         )
     loaded: list[tuple[Path, dict[str, Any]]] = []
     for src in sources:
-        try:
-            data = json.loads(src.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg}", src, exc.lineno) from exc
+        data = read_json(src)
         if is_result(src.name, data):  # e.g. an experiment *spec* named experiment.json is not
-            loaded.append((src, data))
+            loaded.append((src, check_result(data, src.name.removesuffix(".json"), src)))
     if not loaded:
         raise InputError(
             f"no result files ({', '.join(RESULT_FILES)}) found in this folder", directory

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -47,6 +48,26 @@ def open_store(path: str | Path, mode: str = "r") -> EmbeddingStore:
     if backend_of(path) == "zarr":
         return ZarrEmbeddingStore(path)
     return Hdf5EmbeddingStore(path)
+
+
+_S = TypeVar("_S")
+
+
+@contextmanager
+def use_store(store: _S | str | Path) -> Iterator[_S | EmbeddingStore]:
+    """An open store for ``store`` (a path, or an already open store / reader).
+
+    A path is opened with :func:`open_store` and closed on exit; an open store is yielded as
+    is and left open (whoever opened it closes it).
+    """
+    if not isinstance(store, str | Path):
+        yield store
+        return
+    opened = open_store(store)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def check_compatible(existing: dict[str, Any], wanted: dict[str, Any], path: str | Path) -> None:

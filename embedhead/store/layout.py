@@ -27,6 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from embedhead.store.options import COMPRESSIONS as COMPRESSIONS  # re-exported
+from embedhead.store.options import DEFAULT_COMPRESSION as DEFAULT_COMPRESSION
+from embedhead.store.options import DEFAULT_DTYPE as DEFAULT_DTYPE
+from embedhead.store.options import DTYPES as DTYPES
+
 FORMAT_VERSION = 1
 
 POSITIONS = "positions"
@@ -38,20 +43,12 @@ LENGTHS = "lengths"
 N_SEQUENCES = "n_sequences"
 N_POSITIONS = "n_positions"
 
-DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32")
-DEFAULT_DTYPE = "float16"
 STORAGE_DTYPES: dict[str, str] = {"float16": "float16", "bfloat16": "uint16", "float32": "float32"}
 
 ZARR_SUFFIXES: tuple[str, ...] = (".zarr",)
 HDF5_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5")
 PARTS_SUFFIX = ".parts"
 """Sidecar folder ``STORE.parts/``: per-rank shards / the HDF5 journal (merged, then removed)."""
-
-COMPRESSIONS: tuple[str, ...] = ("zstd", "lz4", "none")
-DEFAULT_COMPRESSION = "zstd"
-"""Embedding-array codecs. Zarr: Blosc zstd level 3 / Blosc lz4 level 1 (both byte-shuffled) /
-none. HDF5 (no zstd without plugins): gzip level 4 / lzf / none, each with the shuffle filter.
-zstd is smallest; lz4 is several times faster to write (use it when a GPU outruns the writer)."""
 
 TARGET_CHUNK_BYTES = 1 << 20
 INDEX_CHUNK = 1 << 13

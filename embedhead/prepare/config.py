@@ -1,0 +1,106 @@
+"""Options of the prepare stage (no numpy): :class:`PrepareConfig` and its choice lists.
+
+``embedhead prepare`` takes its option defaults and ``Choice`` lists from here (negative methods
+from :mod:`.negatives`, split modes and fractions from :mod:`.splits`, both light);
+``tests/test_cli_defaults.py`` checks that they agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from embedhead.errors import ConfigError
+from embedhead.prepare.negatives import DEFAULT_LENGTH_MATCH, NEGATIVE_METHODS
+from embedhead.prepare.splits import DEFAULT_FRACTIONS, SPLIT_MODES, check_fractions
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_FRACTIONS",
+    "DEFAULT_GC_TOLERANCE",
+    "DEFAULT_LENGTH_MATCH",
+    "DEFAULT_MATCH",
+    "DEFAULT_MIN_LENGTH",
+    "FORMATS",
+    "MATCH_MODES",
+    "NEGATIVE_METHODS",
+    "SPLIT_MODES",
+    "PrepareConfig",
+]
+
+DEFAULT_CHUNK_SIZE = 5000
+FORMATS = ("auto", "maf", "axt", "csv")
+DEFAULT_MIN_LENGTH = 50
+
+MATCH_MODES = ("length", "gc")
+"""``prepare --match``: length matching only (``--length-match``), or GC matching as well."""
+DEFAULT_MATCH = "length"
+DEFAULT_GC_TOLERANCE = 0.02
+"""``prepare --gc-tolerance``: largest |GC difference| of a GC-matched negative's sequence."""
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Parameters of one ``prepare`` run (recorded in ``dataset.json``)."""
+
+    reference: str | None = None
+    query: str | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    min_length: int = DEFAULT_MIN_LENGTH
+    scoring: str = "hoxd70"
+    negatives: str = "swap"
+    negative_ratio: float = 1.0
+    length_match: float = DEFAULT_LENGTH_MATCH  # 0: lengths ignored
+    gc_match: float = 0.0  # --match gc: absolute GC tolerance of negatives (0: GC ignored)
+    split_by: str = "block"
+    split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    seed: int = 0
+    chrom_sizes: str | None = None
+    fmt: str = "auto"
+    force: bool = False
+    command: str = ""
+
+    def validate(self) -> None:
+        """Raise ConfigError for any out-of-range parameter."""
+        if self.chunk_size < 1:
+            raise ConfigError(f"--chunk-size must be >= 1, not {self.chunk_size}")
+        if self.min_length < 1:
+            raise ConfigError(f"--min-length must be >= 1, not {self.min_length}")
+        if self.min_length > self.chunk_size:
+            raise ConfigError(
+                f"--min-length {self.min_length} exceeds --chunk-size {self.chunk_size}:"
+                " no window could pass"
+            )
+        if self.negatives not in NEGATIVE_METHODS:
+            raise ConfigError(
+                f"unknown --negatives {self.negatives!r}"
+                f" (choose from {', '.join(NEGATIVE_METHODS)})"
+            )
+        if not math.isfinite(self.negative_ratio) or self.negative_ratio < 0:
+            raise ConfigError(f"--negative-ratio must be >= 0, not {self.negative_ratio}")
+        if not math.isfinite(self.gc_match) or not 0 <= self.gc_match < 1:
+            raise ConfigError(f"--gc-tolerance must be >= 0 and < 1, not {self.gc_match}")
+        if not math.isfinite(self.length_match) or not 0 <= self.length_match < 1:
+            raise ConfigError(
+                f"--length-match must be >= 0 and < 1 (0: no length matching),"
+                f" not {self.length_match}"
+            )
+        if self.split_by not in SPLIT_MODES:
+            raise ConfigError(
+                f"unknown --split-by {self.split_by!r} (choose from {', '.join(SPLIT_MODES)})"
+            )
+        if self.fmt not in FORMATS:
+            raise ConfigError(f"unknown --format {self.fmt!r} (choose from {', '.join(FORMATS)})")
+        check_fractions(self.split_fractions)
+        if self.reference is not None and self.reference == self.query:
+            raise ConfigError(f"--reference and --query are both {self.reference!r}")
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters that shape the dataset (no force flag, no command line)."""
+        out = dataclasses.asdict(self)
+        for key in ("force", "command"):
+            out.pop(key)
+        out["split_fractions"] = list(self.split_fractions)
+        return out
