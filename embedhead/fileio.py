@@ -22,6 +22,7 @@ Reading:
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -33,6 +34,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from embedhead.errors import ConfigError, InputError
+
+yaml: Any
+try:  # optional: YAML config files need PyYAML; JSON works without it
+    yaml = importlib.import_module("yaml")
+except ImportError:  # pragma: no cover - depends on the installed extras
+    yaml = None
 
 __all__ = [
     "atomic_dir",
@@ -208,10 +215,8 @@ def read_config_file(path: str | Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror}", path) from exc
-    try:
-        import yaml
-    except ImportError as exc:
-        raise ConfigError(f"{path}: reading YAML needs PyYAML (or use JSON)") from exc
+    if yaml is None:
+        raise ConfigError(f"{path}: reading YAML needs PyYAML (or use JSON)")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

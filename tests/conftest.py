@@ -1,8 +1,15 @@
-"""Shared fixtures. Real alignment files live in ../shared/realdata (tests skip when absent)."""
+"""Shared fixtures, by topic. Real alignment files live in ../shared/realdata (skipped when absent).
+
+Topics, in file order: session settings (hypothesis profile, offline hub, torch threads) and real
+data; store backends; dataset folders (tiny, related); in-memory stores for heads (DictStore,
+signal stores, k-mer stores); simulated alignments; backbone checkpoints and real stores built
+from them.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,8 +32,40 @@ def realdata() -> Path:
     return REALDATA
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """Every test process uses one torch thread (2 shared cores; xdist runs 2 processes)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+# --- store backends ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Backend:
+    """A store backend as the tests name it: ``name`` (zarr, hdf5) and the path ``suffix``."""
+
+    name: str
+    suffix: str
+
+
+BACKENDS = (Backend("zarr", ".zarr"), Backend("hdf5", ".h5"))
+
+
+@pytest.fixture(params=BACKENDS, ids=[b.name for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Runs the test once per store backend."""
+    return request.param
+
+
+@pytest.fixture
+def suffix(backend: Backend) -> str:
+    """The store path suffix of the current :func:`backend` (".zarr" or ".h5")."""
+    return backend.suffix
+
+
 # ---------------------------------------------------------------------------------------------
-# embed / store area (issue 4): a tiny dataset folder written with embedhead.dataset's
+# dataset folders: a tiny dataset folder written with embedhead.dataset's
 # write_dataset, so stages after `prepare` can be tested without it. Session-scoped, deterministic.
 # `tiny_dataset_dir` layout: 40 unique random sequences (lengths 20..120), 60 pairs (30
 # positives, 30 negatives that reuse the same sequences), train/val/test each with both labels.
@@ -101,7 +140,7 @@ def tiny_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# sweeps / experiments / baselines area (issue 6): a *learnable* toy dataset folder. Positives
+# dataset folders: a *learnable* toy dataset folder. Positives
 # pair a random sequence with a mutated copy of itself (substitutions at `mutation_rate`),
 # negatives pair two unrelated random sequences of equal length, so k-mer similarity (not
 # length) separates the labels.
@@ -174,7 +213,7 @@ def related_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# heads area (issue 5): an in-memory stand-in for an embedding store, so head training can be
+# in-memory stores: a stand-in for an embedding store, so head training can be
 # tested on plain arrays. `DictStore` has the reader API the heads use (identity, d_model, ids,
 # __contains__, length, get, get_many, get_pooled, close). `signal_store(dataset)` gives each
 # positive pair a shared random direction, so pairs are learnable (positives close, negatives not).
@@ -257,7 +296,7 @@ def make_signal_store():
     return signal_store
 
 
-# --- prepare / simulate (issue 2: prepare & simulate stages) -----------------------------------
+# --- simulated alignments (prepare & simulate) -------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -270,9 +309,9 @@ def simulated_maf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# --- sweeps / experiments (issue 6): an in-memory k-mer "store" for fast head training ----------
+# --- in-memory stores: a k-mer "store" for fast head training (sweeps, experiments) -------------
 class KmerFakeStore:
-    """(issue 6) An in-memory stand-in for an embedding store (the heads' StoreReader protocol).
+    """An in-memory stand-in for an embedding store (the heads' StoreReader protocol).
 
     Per-position embedding of position i = one-hot of the 3-mer starting at i, times 8
     (shape (L, 64) float32; the last 2 positions repeat the last full 3-mer); pooled vector =
@@ -323,11 +362,11 @@ class KmerFakeStore:
 
 @pytest.fixture(scope="session")
 def related_fake_store(related_dataset_dir: Path) -> KmerFakeStore:
-    """(issue 6) KmerFakeStore over `related_dataset_dir` (in memory, no backbone)."""
+    """KmerFakeStore over `related_dataset_dir` (in memory, no backbone)."""
     return KmerFakeStore(related_dataset_dir)
 
 
-# --- backbone (issue 3): tiny random HyenaDNA checkpoints ---------------------------------------
+# --- backbone checkpoints and real stores: tiny random HyenaDNA -----------------------------------
 TINY_BACKBONE = {"d_model": 16, "n_layer": 2, "d_inner": 32, "max_seq_len": 512}
 
 
@@ -349,7 +388,7 @@ def tiny_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def heads_tiny_store(
     tmp_path_factory: pytest.TempPathFactory, tiny_dataset_dir: Path, tiny_backbone_dir: Path
 ) -> Path:
-    """(issue 5) A real .zarr store of `tiny_dataset_dir` embedded by `tiny_backbone_dir`."""
+    """A real .zarr store of `tiny_dataset_dir` embedded by `tiny_backbone_dir`."""
     from embedhead.embed.run import EmbedConfig, embed_dataset
 
     path = tmp_path_factory.mktemp("heads_store") / "tiny.zarr"
@@ -359,12 +398,12 @@ def heads_tiny_store(
     return path
 
 
-# --- sweeps / experiments (issue 6): a real .zarr store of `related_dataset_dir` -----------------
+# --- real stores: a .zarr store of `related_dataset_dir` (sweeps, experiments) --------------------
 @pytest.fixture(scope="session")
 def related_store(
     tmp_path_factory: pytest.TempPathFactory, related_dataset_dir: Path, tiny_backbone_dir: Path
 ) -> Path:
-    """(issue 6) `related_dataset_dir` embedded by the tiny RANDOM backbone into a .zarr store."""
+    """`related_dataset_dir` embedded by the tiny RANDOM backbone into a .zarr store."""
     from embedhead.embed.run import EmbedConfig, embed_dataset
 
     path = tmp_path_factory.mktemp("related_store") / "related.zarr"

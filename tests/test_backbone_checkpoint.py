@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+import embedhead.backbone
 from embedhead.backbone import PRESETS, BackboneIdentity, HyenaDNAModel, load_backbone
 from embedhead.backbone.config import HyenaDNAConfig
 from embedhead.backbone.presets import (
@@ -21,8 +22,6 @@ from embedhead.backbone.presets import (
     write_random_checkpoint,
 )
 from embedhead.errors import ConfigError, IncompatibleError, InputError
-
-torch.set_num_threads(1)
 
 SHAPE = {"d_model": 16, "n_layer": 2, "d_inner": 32, "max_seq_len": 64}
 IDS = torch.tensor([[7, 8, 9, 10, 11, 6, 7, 7, 9, 10] * 3])
@@ -391,12 +390,10 @@ def test_original_nested_config_beside_weights_ckpt(tmp_path, source, hf_tensors
 
 
 def test_shared_tiny_backbone_fixture_and_top_level_api(tiny_backbone_dir):
-    import embedhead
-
-    model = embedhead.load_backbone(tiny_backbone_dir)
+    model = embedhead.backbone.load_backbone(tiny_backbone_dir)
     assert model.config.d_model == 16 and model.config.max_seq_len == 512
     assert model.identity.random_init and model.identity.name.startswith("random-")
-    ids, lengths = embedhead.tokenize(["ACGT", "AC"])
+    ids, lengths = embedhead.backbone.tokenize(["ACGT", "AC"])
     assert model(ids).shape == (2, 4, 16) and lengths.tolist() == [4, 2]
 
 

@@ -20,8 +20,6 @@ from embedhead.backbone.presets import write_random_checkpoint
 from embedhead.backbone.tokenizer import tokenize
 from embedhead.errors import ConfigError, InputError
 
-torch.set_num_threads(1)
-
 SHAPE = {"d_model": 16, "n_layer": 2, "d_inner": 32, "max_seq_len": 512}
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 import zarr
 from click.testing import CliRunner
 
 from embedhead.cli.main import main
 from embedhead.store import open_store
-
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

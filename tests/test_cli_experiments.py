@@ -2,12 +2,9 @@ import importlib.util
 import json
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from embedhead.cli.main import main
-
-torch.set_num_threads(1)
 
 
 def _invoke(*args):

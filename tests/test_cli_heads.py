@@ -4,14 +4,11 @@ import json
 import shutil
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from embedhead.cli.main import main
 from embedhead.dataset import load_dataset, sequence_id
 from embedhead.heads.config import HeadConfig, TrainConfig
-
-torch.set_num_threads(1)
 
 FAST = ["--epochs", "3", "--batch-size", "8", "--device", "cpu", "--quiet"]
 

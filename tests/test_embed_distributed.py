@@ -8,14 +8,12 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from embedhead.embed.config import EmbedConfig
 from embedhead.embed.distributed import DistContext, dist_context
 from embedhead.embed.run import embed_dataset
 from embedhead.store import open_store, parts_dir
 
-torch.set_num_threads(1)
 BATCH_TOKENS = 300
 
 

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from embedhead.embed.config import EmbedConfig
 from embedhead.embed.run import SLOW_ENV, embed_dataset
 from embedhead.store import open_store, part_paths, parts_dir
 
-torch.set_num_threads(1)
 BATCH_TOKENS = 150
 
 
@@ -47,7 +45,6 @@ def env(slow: float) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_killed_run_resumes_to_the_clean_result(
     tmp_path, suffix, tiny_dataset_dir, tiny_backbone_dir
 ):

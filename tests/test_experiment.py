@@ -9,7 +9,6 @@ from conftest import KmerFakeStore, write_related_dataset
 from embedhead.errors import ConfigError, IncompatibleError, InputError
 from embedhead.experiments.experiment import load_spec, parse_spec, run_experiment
 
-torch.set_num_threads(1)
 CONFIG = {"head": "pooled", "epochs": 4, "hidden_sizes": [16], "patience": 0, "lr": 0.01}
 
 

@@ -10,8 +10,6 @@ from embedhead.heads.config import HeadConfig, TrainConfig
 from embedhead.heads.data import check_identity, load_head_data
 from embedhead.heads.train import fit
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="module")
 def dataset(tiny_dataset_dir):

@@ -3,7 +3,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
@@ -15,8 +14,6 @@ from embedhead.heads.evaluate import evaluate_run
 from embedhead.heads.metrics import classification_metrics, quick_metrics, regression_metrics
 from embedhead.heads.run import jsonable, load_run
 from embedhead.heads.train import train_head
-
-torch.set_num_threads(1)
 
 HEAD = HeadConfig(d_model=16, conv_channels=8, kernel_size=3, hidden_sizes=(16, 8))
 

@@ -7,8 +7,6 @@ from embedhead.errors import ConfigError
 from embedhead.heads.config import HeadConfig
 from embedhead.heads.models import PooledHead, ThesisHead, build_head
 
-torch.set_num_threads(1)
-
 
 def test_thesis_head_shapes_and_hidden_layers():
     config = HeadConfig(d_model=6, conv_channels=5, kernel_size=3, hidden_sizes=(7, 4, 3))

@@ -19,8 +19,6 @@ from embedhead.heads.train import (
     train_repeats,
 )
 
-torch.set_num_threads(1)
-
 SMALL = HeadConfig(d_model=6, conv_channels=8, hidden_sizes=(16, 8), dropout=0.1)
 
 

@@ -50,7 +50,6 @@ entries = st.lists(
 )
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 @settings(
     max_examples=15,
     deadline=None,
@@ -127,7 +126,6 @@ def test_bfloat16_encoding_matches_torch():
     np.testing.assert_array_equal(back, torch.from_numpy(values).to(torch.bfloat16).float().numpy())
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_uncommitted_writes_are_invisible_and_resumed(tmp_path, suffix):
     path = tmp_path / f"s{suffix}"
     attrs = make_attrs(4, "float32")
@@ -152,7 +150,6 @@ def test_uncommitted_writes_are_invisible_and_resumed(tmp_path, suffix):
             np.testing.assert_array_equal(store.get(sid), x[sid])
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_other_backbone_or_dtype_is_refused(tmp_path, suffix):
     path = tmp_path / f"s{suffix}"
     with open_writer(path, make_attrs(4)) as writer:
@@ -163,7 +160,6 @@ def test_other_backbone_or_dtype_is_refused(tmp_path, suffix):
         open_writer(path, make_attrs(4, dtype="float32"))
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_merge_parts_folds_shards_first_id_wins(tmp_path, suffix):
     path = tmp_path / f"s{suffix}"
     attrs = make_attrs(2, "float32")
@@ -216,7 +212,6 @@ def test_bad_suffix_is_a_config_error(tmp_path):
         open_store(tmp_path / "s.npz")
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_one_writer_per_store(tmp_path, suffix):
     path = tmp_path / f"s{suffix}"
     first = open_writer(path, make_attrs(2))
@@ -276,7 +271,6 @@ def _damage_hdf5_attrs(path: Path, key: str, value: object) -> None:
 _MISSING = object()
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
@@ -306,7 +300,6 @@ def test_damaged_root_attributes_are_clear_errors(tmp_path, suffix, key, value, 
             read(path)
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_missing_array_or_unreadable_attribute_is_a_clear_error(tmp_path, suffix):
     from embedhead.store.verify import verify_store
 

@@ -24,7 +24,6 @@ from embedhead.experiments.sweep import (
 )
 from embedhead.heads.train import NonFiniteLossError, fit, load_config_overrides, make_configs
 
-torch.set_num_threads(1)
 BASE = {"head": "pooled", "epochs": 6, "hidden_sizes": [16], "patience": 0, "batch_size": 16}
 
 
@@ -367,7 +366,7 @@ def test_data_loaded_on_cuda_by_auto_runs_in_process(
         seen.append(workers)
         return iter(())
 
-    monkeypatch.setattr(heads_data, "load_head_data", load_on_fake_cuda)
+    monkeypatch.setattr(sweep, "load_head_data", load_on_fake_cuda)  # the name sweep calls
     monkeypatch.setattr(sweep, "_iter_results", record_workers)
     config = SweepConfig(n_trials=3, base={**BASE, "device": "auto"}, workers=4)
     run_sweep(related_dataset_dir, store, tmp_path / "sw", config)

@@ -8,6 +8,7 @@ have the same length; violations raise :class:`embedhead.errors.InputError` with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 
 GAP_CHARS = "-."
 
@@ -69,6 +70,5 @@ class AlignmentBlock:
     @property
     def block_id(self) -> str:
         """Stable id of the block within one input: ``<file name>:<index>``."""
-        from pathlib import PurePath
 
         return f"{PurePath(self.path).name}:{self.index}"

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from embedhead.alignments.openers import open_text
 from embedhead.errors import ConfigError, InputError
 
 BASES = "ACGT"
@@ -189,7 +190,6 @@ def load_scheme_file(path: str | os.PathLike[str]) -> ScoringScheme:
     four rows starts with its letter. Both gap costs are required. The scheme's name is the file
     name. Every error is an InputError naming the file and line.
     """
-    from embedhead.alignments.openers import open_text
 
     name = str(path)
     gap_open: int | None = None

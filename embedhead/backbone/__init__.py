@@ -11,6 +11,7 @@ from embedhead.backbone.identity import BackboneIdentity
 from embedhead.backbone.load import load_backbone
 from embedhead.backbone.model import HyenaDNAModel
 from embedhead.backbone.presets import PRESETS, init_backbone, write_random_checkpoint
+from embedhead.backbone.tokenizer import tokenize
 
 __all__ = [
     "PRESETS",
@@ -19,5 +20,6 @@ __all__ = [
     "HyenaDNAModel",
     "init_backbone",
     "load_backbone",
+    "tokenize",
     "write_random_checkpoint",
 ]

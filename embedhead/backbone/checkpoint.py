@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import Tensor
 
 from embedhead.errors import InputError
@@ -107,9 +109,6 @@ def load_pickle_safely(path: Path) -> Any:
 def read_raw_state_dict(path: Path) -> dict[str, Tensor]:
     """Tensors of a weight file, keys as stored (Lightning: the ``state_dict`` entry)."""
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         try:
             return dict(load_file(str(path), device="cpu"))
         except (SafetensorError, OSError) as exc:

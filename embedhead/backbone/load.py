@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import snapshot_download
 
 from embedhead.backbone.checkpoint import (
     canonical_state_dict,
@@ -87,10 +88,6 @@ def _weights_in(folder: Path) -> Path:
 
 
 def _from_hub(repo_id: str) -> Path:
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:  # pragma: no cover - huggingface_hub comes with transformers
-        raise ConfigError(f"{repo_id}: huggingface_hub is not installed") from exc
     last_error: Exception | None = None
     for weights in ("model.safetensors", "pytorch_model.bin"):
         try:

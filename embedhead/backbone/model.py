@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 
+from embedhead.backbone.checkpoint import weight_hash
 from embedhead.backbone.config import HyenaDNAConfig
 from embedhead.backbone.identity import BackboneIdentity
 from embedhead.errors import InputError
@@ -322,8 +323,6 @@ class HyenaDNAModel(HyenaDNAPreTrainedModel):
     def identity(self) -> BackboneIdentity:
         """Name, architecture config, weight hash, random flag (computed unless set by loading)."""
         if self._identity is None:
-            from embedhead.backbone.checkpoint import weight_hash
-
             return BackboneIdentity(
                 name=str(getattr(self.config, "embedhead_name", "") or "unnamed"),
                 config=self.config.arch_dict(),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from embedhead.backbone.config import HyenaDNAConfig, validate_config
@@ -207,7 +208,6 @@ def write_random_checkpoint(
     ``overrides`` replace config fields of the preset (``d_model=16, max_seq_len=512``...). The
     folder is written under a temporary name and renamed at the end. Returns ``out_dir``.
     """
-    from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
     _prepare_out_dir(out_dir)

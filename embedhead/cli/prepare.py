@@ -15,8 +15,8 @@ from embedhead.prepare.config import (
     NEGATIVE_METHODS,
     SPLIT_MODES,
     PrepareConfig,
+    SimulateConfig,
 )
-from embedhead.prepare.simulate import SimulateConfig
 
 
 def _prep(name: str) -> object:

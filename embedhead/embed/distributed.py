@@ -14,6 +14,9 @@ import datetime as _dt
 import os
 from dataclasses import dataclass
 
+import torch
+import torch.distributed as dist
+
 from embedhead.errors import ConfigError
 
 BARRIER_TIMEOUT = _dt.timedelta(minutes=60)
@@ -29,7 +32,6 @@ class DistContext:
 
     def device_for(self, device: str) -> str:
         """``auto``/``cuda`` -> this rank's GPU when CUDA is available; ``cpu`` stays."""
-        import torch
 
         if device == "cpu":
             return "cpu"
@@ -43,7 +45,6 @@ class DistContext:
 
     def init(self) -> None:
         """Join the gloo process group (no-op for a single process or when already joined)."""
-        import torch.distributed as dist
 
         if self.world_size > 1 and not dist.is_initialized():
             dist.init_process_group(
@@ -54,13 +55,11 @@ class DistContext:
             )
 
     def barrier(self) -> None:
-        import torch.distributed as dist
 
         if self.world_size > 1:
             dist.barrier()
 
     def shutdown(self) -> None:
-        import torch.distributed as dist
 
         if self.world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()

@@ -26,7 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
+from embedhead.backbone import load_backbone
+from embedhead.backbone.tokenizer import TOKENIZER_INFO, tokenize
 from embedhead.dataset import sequence_id, source_records
 from embedhead.embed.config import DEFAULT_BATCH_TOKENS as DEFAULT_BATCH_TOKENS
 from embedhead.embed.config import PRECISIONS as PRECISIONS
@@ -39,7 +43,15 @@ from embedhead.embed.plan import (
     plan_batches,
 )
 from embedhead.errors import ConfigError, IncompatibleError, InputError
-from embedhead.store import layout
+from embedhead.store import (
+    backend_of,
+    check_compatible,
+    layout,
+    merge_parts,
+    open_store,
+    open_writer,
+    part_paths,
+)
 from embedhead.store.base import StoreWriter
 
 SLOW_ENV = "EMBEDHEAD_TEST_BATCH_SLEEP"
@@ -135,9 +147,6 @@ class _WriterThread:
 def _forward(
     model: Any, seqs: Sequence[str]
 ) -> tuple[list[np.ndarray], np.ndarray]:  # pragma: no cover - thin torch glue
-    import torch
-
-    from embedhead.backbone.tokenizer import tokenize
 
     ids, lengths = tokenize(list(seqs))
     with torch.inference_mode():
@@ -164,7 +173,6 @@ def _run(
     n_ids: int,
     n_unique: int,
 ) -> EmbedStats:
-    from tqdm import tqdm
 
     sleep = float(os.environ.get(SLOW_ENV, "0") or 0)
     start = time.perf_counter()
@@ -228,7 +236,6 @@ def _run(
 
 def store_attrs(model: Any, config: EmbedConfig) -> dict[str, Any]:
     """Root attributes a store written by ``model`` with ``config`` carries."""
-    from embedhead.backbone.tokenizer import TOKENIZER_INFO
 
     identity = model.identity
     return {
@@ -332,7 +339,6 @@ def _check_stored_ids(
     The store keys sequences by id, so an id re-used for another sequence (possible with a
     hand-made FASTA; dataset ids are content hashes) would otherwise keep its old embedding.
     """
-    from embedhead.store import check_compatible, open_store
 
     if not store_path.exists():
         return
@@ -375,8 +381,6 @@ def embed_dataset(
     Under ``torchrun`` (``WORLD_SIZE`` > 1): each rank writes its own shard
     ``STORE.parts/rank-K.zarr``, and rank 0 merges the shards after a barrier.
     """
-    from embedhead.backbone import load_backbone
-    from embedhead.store import backend_of, merge_parts, open_store, open_writer, part_paths
 
     config = config or EmbedConfig()
     config.validate()
@@ -444,7 +448,6 @@ def _run_distributed(
     attrs: dict[str, Any],
     run: Callable[[StoreWriter, Callable[[str], bool]], EmbedStats],
 ) -> EmbedStats:
-    from embedhead.store import check_compatible, merge_parts, open_store, open_writer
 
     ctx.init()
     try:

@@ -32,9 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from embedhead.alignments.scoring import HOXD70, ScoringScheme
-from embedhead.dataset import PairRecord, load_dataset
+from embedhead.dataset import PairRecord, iter_fasta, load_dataset
 from embedhead.errors import ConfigError, InputError
 from embedhead.experiments.aligner import local_scores, scheme_from_info, score_per_length
 from embedhead.experiments.config import MODELS as MODELS
@@ -81,7 +85,6 @@ def _split_pairs(pairs: Sequence[PairRecord], task: str) -> dict[str, list[PairR
 
 
 def _load_sequences(dataset_path: Path, wanted: set[str]) -> dict[str, str]:
-    from embedhead.dataset import iter_fasta
 
     seqs: dict[str, str] = {}
     for sid, seq in iter_fasta(dataset_path / "sequences.fa.gz"):
@@ -143,7 +146,6 @@ def build_features(
 
 def roc_points(y_true: np.ndarray, prob: np.ndarray, max_points: int = 200) -> dict[str, Any]:
     """ROC curve of (N,) labels and probabilities, thinned to <= ``max_points`` points."""
-    from sklearn.metrics import roc_auc_score, roc_curve
 
     if len(np.unique(y_true)) < 2:
         return {}
@@ -159,9 +161,6 @@ def roc_points(y_true: np.ndarray, prob: np.ndarray, max_points: int = 200) -> d
 def _fit_classifier(
     x: dict[str, np.ndarray], y: dict[str, np.ndarray], config: BaselineConfig
 ) -> tuple[float, dict[str, Any], dict[str, Any], dict[str, Any]]:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     best: tuple[float, float, Any] | None = None
     for c in config.c_grid:
@@ -187,9 +186,6 @@ def _fit_classifier(
 def _fit_regressor(
     x: dict[str, np.ndarray], y: dict[str, np.ndarray], config: BaselineConfig
 ) -> tuple[float, dict[str, Any], dict[str, Any]]:
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     best: tuple[float, float, Any] | None = None
     for alpha in config.alpha_grid:

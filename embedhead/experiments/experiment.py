@@ -46,12 +46,29 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from embedhead.dataset import load_dataset
 from embedhead.errors import ConfigError, InputError
+from embedhead.experiments.baselines import (
+    BaselineConfig,
+    roc_points,
+    run_baselines,
+    write_baselines,
+)
 from embedhead.fileio import atomic_write_text, make_out_dir, read_config_file, write_json
 from embedhead.heads.config import TASKS
+from embedhead.heads.data import check_identity, load_head_data
+from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
+from embedhead.heads.train import (
+    evaluate_source,
+    fit,
+    load_config_overrides,
+    make_configs,
+    predict_source,
+)
 from embedhead.report.render import Report, write_report
 from embedhead.results import RESULT_VERSION
 from embedhead.stats import mean_std
+from embedhead.store import open_store
 from embedhead.tables import (
     beside_head_table,
     cross_species_table,
@@ -128,7 +145,6 @@ def _is_int(value: Any) -> bool:
 
 def parse_spec(data: Any, base_dir: Path, where: str) -> ExperimentSpec:
     """Validate a parsed experiment file; every error names the file and the key."""
-    from embedhead.heads.train import load_config_overrides, make_configs
 
     _need(isinstance(data, dict), where, "an experiment file must be a mapping")
     unknown = sorted(set(data) - _KNOWN_KEYS)
@@ -231,13 +247,8 @@ def run_experiment(
     ``open_store_fn(path)`` opens a store (default :func:`embedhead.store.open_store`); the
     returned object needs the heads' ``StoreReader`` interface and ``close()``.
     """
-    from embedhead.dataset import load_dataset
-    from embedhead.heads.data import load_head_data
-    from embedhead.heads.train import make_configs
 
     if open_store_fn is None:
-        from embedhead.store import open_store
-
         open_store_fn = open_store
     say = progress or (lambda _msg: None)
     datasets = {
@@ -280,12 +291,6 @@ def run_experiment(
             for store in stores:
                 store.close()
         if spec.baselines:
-            from embedhead.experiments.baselines import (
-                BaselineConfig,
-                run_baselines,
-                write_baselines,
-            )
-
             for s in spec.species:
                 say(f"[{task}] baselines: {s.name}")
                 res = run_baselines(s.dataset, BaselineConfig(task=task, seed=spec.seed))
@@ -338,8 +343,6 @@ def _run_task(
     say: ProgressFn,
 ) -> None:
     """Per-species, learning-curve and cross-species results of one task into ``results``."""
-    from embedhead.heads.data import check_identity
-    from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 
     keys = CLASSIFICATION_KEYS if task == "classification" else REGRESSION_KEYS
     if spec.cross_species:
@@ -371,8 +374,6 @@ def _run_task(
 
 def _head_seconds_per_pair(head: Any, test: Any) -> float:
     """Wall-clock seconds per test pair of the head alone (embeddings already in memory)."""
-    from embedhead.heads.train import predict_source
-
     began = time.perf_counter()
     predict_source(head.to(test.device), test, 256)
     return (time.perf_counter() - began) / max(len(test), 1)
@@ -387,7 +388,6 @@ def _fit_repeats(
     label: str,
 ) -> list[Any]:
     """``spec.repeats`` fits (seeds seed, seed+1, ...) on loaded data -> FitResults."""
-    from embedhead.heads.train import fit, make_configs
 
     fits = []
     for r in range(spec.repeats):
@@ -427,8 +427,6 @@ def _learning_curve(
 
 def _roc_and_confusion(name: str, data: Any, fit_result: Any, results: dict[str, Any]) -> None:
     """ROC curve points and confusion matrix of one fitted head on its test split."""
-    from embedhead.experiments.baselines import roc_points
-    from embedhead.heads.train import predict_source
 
     test = data["test"]
     prob, _ = predict_source(fit_result.head.to(test.device), test, 256)
@@ -445,7 +443,6 @@ def _cross_matrix(
 
     ``heads`` holds ``(head, threshold)`` per repeat: each head is cut at the threshold chosen
     on its own species' validation split."""
-    from embedhead.heads.train import evaluate_source
 
     metric = CROSS_METRIC[task]
     names = list(heads)
@@ -538,8 +535,6 @@ def run_experiment_file(
     ``preset`` (e.g. 'thesis') goes under the file's own config, as if the file said
     ``"preset": NAME`` (it replaces a preset the file names).
     """
-    from embedhead.heads.train import make_configs
-
     spec = load_spec(path)
     if preset is not None:
         overrides = {"preset": preset, **{k: v for k, v in spec.overrides.items() if k != "preset"}}

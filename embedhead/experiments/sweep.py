@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import stats
 from sklearn.model_selection import ParameterSampler
 
@@ -57,6 +58,11 @@ from embedhead.fileio import (
     to_jsonable,
     write_json,
 )
+from embedhead.heads.config import HeadConfig
+from embedhead.heads.data import load_head_data
+from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
+from embedhead.heads.presets import expand_preset
+from embedhead.heads.train import fit, load_config_overrides, make_configs, split_overrides
 from embedhead.results import RESULT_VERSION
 from embedhead.stats import mean_std
 from embedhead.store.access import use_store
@@ -126,7 +132,6 @@ class SearchSpace:
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], where: str = "search space") -> SearchSpace:
         """Validate ``spec`` (see module docstring); ConfigError names ``where`` and the key."""
-        from embedhead.heads.train import split_overrides
 
         if not isinstance(spec, Mapping) or not spec:
             raise ConfigError(f"{where}: the search space must be a non-empty mapping")
@@ -169,13 +174,10 @@ def params_to_overrides(
     params: Mapping[str, Any], base: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Trial params (+ base overrides) -> flat TrainConfig/HeadConfig overrides."""
-    from embedhead.heads.models import HeadConfig
 
     out = dict(base or {})
     out.update({k: v for k, v in params.items() if k not in SHORTHANDS})
     if any(k in params for k in SHORTHANDS):
-        from embedhead.heads.presets import expand_preset
-
         given = expand_preset(out).get("hidden_sizes")
         default_hidden = list(given or HeadConfig(d_model=1).hidden_sizes)
         layers = int(params.get("layers", len(default_hidden)))
@@ -191,7 +193,6 @@ def default_metric(task: str) -> str:
 
 
 def _check_metric(metric: str, task: str) -> None:
-    from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 
     known = ("loss", *(CLASSIFICATION_KEYS if task == "classification" else REGRESSION_KEYS))
     if metric not in known:
@@ -321,7 +322,6 @@ _SHARED: dict[str, Any] = {}
 
 def _run_unit(unit: tuple[int, int, dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
     """Train one (trial, repeat) on the shared data -> its JSON record."""
-    from embedhead.heads.train import make_configs
 
     trial, repeat, params, overrides = unit
     data = _SHARED["data"]
@@ -359,7 +359,6 @@ def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
 def _worker_init() -> None:
     """One torch thread per worker: a forked child must not enter an OpenMP parallel region
     (libgomp hangs after fork once the parent has used one), and workers fill the cores."""
-    import torch
 
     torch.set_num_threads(1)
 
@@ -374,7 +373,6 @@ def _resolve_workers(requested: int, device: str) -> int:
 def _warm_up() -> None:
     """Import what torch loads lazily on first use (the optimiser pulls in torch._dynamo, seconds
     of imports) once in the parent, so forked workers inherit it instead of each paying it."""
-    import torch
 
     param = torch.nn.Parameter(torch.zeros(1))
     torch.optim.Adam([param], lr=1e-3).step()
@@ -425,7 +423,6 @@ def _check_resume(out_dir: Path, spec: dict[str, Any]) -> None:
 
 def _trial_configs(trial: int, params: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
     """``make_configs`` of one trial; a bad sampled value names the trial and its parameters."""
-    from embedhead.heads.train import make_configs
 
     try:
         return make_configs(1, overrides)
@@ -450,8 +447,6 @@ def run_sweep(
     ``fit_fn(head_config, train_config, data) -> FitResult`` defaults to
     :func:`embedhead.heads.train.fit`. ``progress`` gets each finished record.
     """
-    from embedhead.heads.data import load_head_data
-    from embedhead.heads.train import fit
 
     config = config or SweepConfig()
     start = time.perf_counter()
@@ -585,7 +580,6 @@ def sweep_from_files(
     progress: ProgressFn | None = None,
 ) -> SweepResult:
     """``embedhead sweep``: space file (or the default), base config file + flag overrides."""
-    from embedhead.heads.train import load_config_overrides
 
     base: dict[str, Any] = {}
     if config_file is not None:

@@ -43,12 +43,14 @@ from embedhead.dataset import (
     parse_pair_row,
     sequence_id,
 )
+from embedhead.embed.run import EmbedConfig, embed_dataset
 from embedhead.errors import InputError
 from embedhead.fileio import atomic_file
 from embedhead.heads.data import PairSpec, StoreReader, load_pairs, resolve_device
 from embedhead.heads.evaluate import check_store_matches
 from embedhead.heads.run import LoadedRun, load_run
 from embedhead.heads.train import predict_source
+from embedhead.store import open_store
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,6 @@ def _embed_missing(
     options: dict[str, Any],
 ) -> None:
     """Embed the given id -> sequence map into ``store_path`` (skipping ids already there)."""
-    from embedhead.embed.run import EmbedConfig, embed_dataset
 
     kwargs = {
         k: options[k] for k in ("dtype", "precision", "max_length", "pooled_only") if k in options
@@ -210,7 +211,6 @@ def _embed_missing(
 
 def _store_options(store_path: Path, run: LoadedRun) -> dict[str, Any]:
     """Options new embeddings must use: the existing store's, else those of the run's store."""
-    from embedhead.store import open_store
 
     if store_path.exists():
         with open_store(store_path) as store:
@@ -233,7 +233,6 @@ def predict_pairs(
     ``max_length`` truncates sequences the store lacks to that many nucleotides before embedding
     them (``embed --max-length``); an existing store must have been built with the same value.
     """
-    from embedhead.store import open_store
 
     run = load_run(run_dir)
     inputs = _as_inputs(pairs)

@@ -20,17 +20,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from safetensors.torch import load_file, save_file
 
 from embedhead import fileio
 from embedhead.errors import ConfigError, InputError
 from embedhead.fileio import read_json, write_json
+from embedhead.heads.config import TrainConfig
 from embedhead.heads.models import HeadConfig, SiameseHead, build_head
-
-if TYPE_CHECKING:
-    from embedhead.heads.train import TrainConfig
 
 HEAD_FILE = "head.safetensors"
 CONFIG_FILE = "config.json"
@@ -109,7 +107,6 @@ def repeat_run_dirs(path: str | Path) -> list[Path]:
 
 def load_run(path: str | Path) -> LoadedRun:
     """Rebuild a head from a run folder; clear errors for anything missing or inconsistent."""
-    from embedhead.heads.train import TrainConfig
 
     folder = Path(path)
     if not folder.is_dir():

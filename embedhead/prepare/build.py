@@ -32,7 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from embedhead import __version__
+from embedhead.alignments.detect import detect_format
+from embedhead.alignments.openers import open_text
+from embedhead.alignments.reader import read_alignments
 from embedhead.alignments.records import AlignmentBlock
+from embedhead.alignments.scoring import get_scheme
 from embedhead.dataset import (
     INFO_FILE,
     PAIRS_FILE,
@@ -102,7 +106,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 def read_chrom_sizes(path: str | os.PathLike[str]) -> dict[str, int]:
     """Read a UCSC ``chrom.sizes`` file (``chrom<TAB>size`` per line; ``#`` comments)."""
-    from embedhead.alignments.openers import open_text
 
     path = str(path)
     sizes: dict[str, int] = {}
@@ -135,7 +138,6 @@ def read_chrom_sizes(path: str | os.PathLike[str]) -> dict[str, int]:
 def _detect(path: str, fmt: str) -> str:
     if fmt != "auto":
         return fmt
-    from embedhead.alignments.detect import detect_format
 
     return detect_format(path)
 
@@ -144,7 +146,6 @@ def _iter_blocks(
     path: str, fmt: str, config: PrepareConfig, chrom_sizes: Mapping[str, int] | None
 ) -> Iterator[AlignmentBlock]:
     """Blocks of one input; AXT rows are labelled with the --reference/--query names."""
-    from embedhead.alignments.reader import read_alignments
 
     return read_alignments(
         path,
@@ -257,7 +258,6 @@ class _Collector:
     """Streams blocks into positive records and unique sequences."""
 
     def __init__(self, config: PrepareConfig, writer: SequenceWriter) -> None:
-        from embedhead.alignments.scoring import get_scheme
 
         self.config = config
         self.scheme = get_scheme(config.scoring)

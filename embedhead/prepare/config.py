@@ -104,3 +104,89 @@ class PrepareConfig:
             out.pop(key)
         out["split_fractions"] = list(self.split_fractions)
         return out
+
+
+# --- simulate: species models and options (the synthetic MAF of `embedhead simulate`) ---
+
+
+@dataclass(frozen=True)
+class SpeciesModel:
+    """How far a query species is from the reference, and where its sequence lives."""
+
+    db: str
+    substitution: float
+    indel: float
+    presence: float
+    minus_fraction: float
+    chroms: tuple[tuple[str, int], ...]
+
+
+REFERENCE_CHROMS: tuple[tuple[str, int], ...] = (
+    ("chr1", 248_956_422),
+    ("chr2", 242_193_529),
+    ("chr7", 159_345_973),
+    ("chr13", 114_364_328),
+    ("chrX", 156_040_895),
+)
+
+SPECIES: dict[str, SpeciesModel] = {
+    m.db: m
+    for m in (
+        SpeciesModel(
+            "panTro6", 0.012, 0.0008, 0.98, 0.05, (("chr1", 228_573_443), ("chr2A", 113_622_374))
+        ),
+        SpeciesModel(
+            "susScr11", 0.17, 0.012, 0.9, 0.5, (("chr6", 170_843_587), ("chr13", 208_334_590))
+        ),
+        SpeciesModel(
+            "galGal6", 0.26, 0.02, 0.55, 0.5, (("chr1", 197_608_386), ("chr4", 90_861_225))
+        ),
+        SpeciesModel(
+            "xenTro10", 0.30, 0.024, 0.45, 0.5, (("chr2", 169_156_014), ("chr8", 125_090_010))
+        ),
+        SpeciesModel(
+            "danRer10", 0.34, 0.028, 0.35, 0.5, (("chr5", 75_682_077), ("chr14", 52_660_232))
+        ),
+    )
+}
+DEFAULT_SPECIES = tuple(SPECIES)
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """Parameters of a simulated MAF."""
+
+    n_blocks: int = 200
+    seed: int = 0
+    reference: str = "hg38"
+    species: tuple[str, ...] = DEFAULT_SPECIES
+    mean_length: int = 600
+    long_fraction: float = 0.05
+    long_range: tuple[int, int] = (5_200, 9_000)
+    scoring: str = "hoxd70"
+
+    def validate(self) -> None:
+        """Raise ConfigError for unusable parameters."""
+        if self.n_blocks < 1:
+            raise ConfigError(f"--blocks must be >= 1, not {self.n_blocks}")
+        if self.mean_length < 20:
+            raise ConfigError(f"--mean-length must be >= 20, not {self.mean_length}")
+        if not 0 <= self.long_fraction <= 1:
+            raise ConfigError(f"--long-fraction must be in [0, 1], not {self.long_fraction}")
+        if not self.species:
+            raise ConfigError("at least one query species is needed")
+        unknown = [s for s in self.species if s not in SPECIES]
+        if unknown:
+            raise ConfigError(f"unknown species {', '.join(unknown)} (known: {', '.join(SPECIES)})")
+        if len(set(self.species)) != len(self.species):
+            raise ConfigError("a query species is listed twice")
+        if not self.reference or "." in self.reference or len(self.reference.split()) != 1:
+            raise ConfigError(
+                f"--reference must be a database name without dots or spaces (like hg38),"
+                f" not {self.reference!r}: the MAF names rows db.chrom"
+            )
+        if self.reference in self.species:
+            raise ConfigError(f"the reference {self.reference!r} is also a query species")
+        lo, hi = self.long_range
+        if not 0 < lo <= hi:
+            raise ConfigError(f"bad long block range {self.long_range}")

@@ -52,7 +52,11 @@ _MAX_DEPTH = 4
 
 # ----------------------------------------------------------------------------- plotting
 def load_pyplot() -> ModuleType | None:
-    """matplotlib.pyplot with the Agg backend, or None when the ``plots`` extra is missing."""
+    """matplotlib.pyplot with the Agg backend, or None when the ``plots`` extra is missing.
+
+    Imported here, not at module top: the extra is optional, and selecting the Agg backend must
+    not happen merely because the report module was imported (allowed in test_architecture).
+    """
     try:
         import matplotlib
 
