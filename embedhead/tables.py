@@ -3,7 +3,8 @@
 Cells: :func:`fmt` (floats with 4 decimals, ``g`` for very small/large, ``-`` for None),
 :func:`fmt_mean_std` (``mean ± std``); :func:`markdown_table` (GitHub table from headers + rows);
 the experiment tables :func:`per_species_table`, :func:`cross_species_table` and
-:func:`learning_curve_table` take the corresponding parts of ``experiment.json``.
+:func:`learning_curve_table` and :func:`beside_head_table` take the corresponding parts of
+``experiment.json``; :func:`ms_per_pair` formats a time per pair.
 """
 
 from __future__ import annotations
@@ -75,6 +76,27 @@ def per_species_table(table: Mapping[str, Any]) -> str:
         for row in table["rows"]
     ]
     return markdown_table(["species", "repeats", *keys], rows)
+
+
+def ms_per_pair(seconds: Any) -> str:
+    """Seconds per pair -> a milliseconds cell, 3 significant digits ('' when unknown)."""
+    return "" if not isinstance(seconds, int | float) else f"{1000 * seconds:.3g}"
+
+
+def beside_head_table(table: Mapping[str, Any]) -> str:
+    """Markdown of one ``beside_head`` table of an experiment: the head (mean over repeats) and
+    each embedding-free baseline on the same test split, with milliseconds per pair (the
+    head's excludes computing embeddings: they come from the store)."""
+    keys = list(table.get("metrics_order") or [])
+    rows = [
+        [
+            row["model"],
+            *[fmt(row["metrics"].get(k)) for k in keys],
+            ms_per_pair(row.get("seconds_per_pair")),
+        ]
+        for row in table["rows"]
+    ]
+    return markdown_table(["model", *keys, "ms/pair"], rows)
 
 
 def cross_species_table(cross: Mapping[str, Any]) -> str:

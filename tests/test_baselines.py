@@ -62,7 +62,7 @@ def test_gc_content():
 
 def test_kmer_baseline_beats_chance_clearly(related_dataset_dir):
     results = {r.model: r for r in run_baselines(related_dataset_dir, BaselineConfig(ks=(2, 3, 4)))}
-    assert set(results) == {"kmer", "gc", "length"}
+    assert set(results) == {"kmer", "gc", "length", "kmer_gc_length", "aligner"}
     kmer = results["kmer"]
     assert kmer.test["accuracy"] >= 0.85
     assert kmer.test["roc_auc"] >= 0.9
@@ -73,6 +73,19 @@ def test_kmer_baseline_beats_chance_clearly(related_dataset_dir):
         assert results[name].test["roc_auc"] < kmer.test["roc_auc"] - 0.15
     assert kmer.n_test == 40 and kmer.n_train == 40
     assert sum(map(sum, kmer.test["confusion_matrix"])) == kmer.n_test
+    # the combined model sees every feature; the aligner (mutated copies vs unrelated) is
+    # near perfect and reports its time per pair
+    combined = results["kmer_gc_length"]
+    assert combined.features == kmer.features + results["gc"].features + results["length"].features
+    assert combined.test["roc_auc"] >= 0.9
+    aligner = results["aligner"]
+    assert aligner.features == ("local_score_per_length",)
+    assert aligner.test["roc_auc"] >= 0.95
+    assert aligner.extra["scoring_scheme"] == "HOXD70"
+    assert aligner.extra["seconds_per_pair"] > 0
+    # every classifier's threshold was chosen on val and applied to test
+    for r in results.values():
+        assert r.test["threshold"] == r.val["threshold"]
 
 
 def test_regression_baseline_reports_regression_metrics(related_dataset_dir):
@@ -114,3 +127,26 @@ def test_bad_config_and_missing_split(tmp_path, related_dataset_dir):
     tiny = write_related_dataset(tmp_path / "tiny", n_positives=1)  # one pair each label: train
     with pytest.raises(InputError, match="the val split has no pairs"):
         run_baselines(tiny)
+
+
+def test_local_aligner_score_is_optimal_for_the_scheme():
+    from embedhead.alignments.scoring import HOXD70, score_alignment
+    from embedhead.experiments.aligner import local_scores, score_per_length
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = "".join(rng.choice(list("ACGT"), 120))
+        b = list(a)
+        for i in rng.choice(120, 12, replace=False):
+            b[i] = "ACGT"[(("ACGT".index(b[i])) + 1) % 4]
+        del b[50:53]  # a 3-column gap in b
+        text2 = "".join(b[:50]) + "---" + "".join(b[50:])
+        (score,), seconds = local_scores([(a.lower(), "".join(b))])
+        # the optimal local score is at least the score of this (global) alignment
+        assert score >= score_alignment(a, text2, HOXD70)
+        assert seconds >= 0
+    # identical sequences: the whole diagonal (no gaps, all matches)
+    (same,), _ = local_scores([("ACGTN", "ACGTN")])
+    assert same == score_alignment("ACGTN", "ACGTN")
+    per = score_per_length(np.array([100.0]), np.array([10]), np.array([20]))
+    assert per.tolist() == [5.0]

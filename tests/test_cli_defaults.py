@@ -23,13 +23,24 @@ from embedhead.embed.config import DEVICES, PRECISIONS, EmbedConfig
 from embedhead.experiments.config import PRUNERS, SAMPLERS, BaselineConfig
 from embedhead.heads.config import (
     HEAD_KINDS,
+    KEEP_CHOICES,
     LOADERS,
     SPLITS,
     TASKS,
+    THRESHOLD_RULES,
     HeadConfig,
     TrainConfig,
 )
-from embedhead.prepare.config import FORMATS, NEGATIVE_METHODS, SPLIT_MODES, PrepareConfig
+from embedhead.heads.presets import PRESET_NAMES
+from embedhead.prepare.config import (
+    DEFAULT_GC_TOLERANCE,
+    DEFAULT_MATCH,
+    FORMATS,
+    MATCH_MODES,
+    NEGATIVE_METHODS,
+    SPLIT_MODES,
+    PrepareConfig,
+)
 from embedhead.prepare.simulate import SimulateConfig
 from embedhead.store.options import COMPRESSIONS, DTYPES
 
@@ -76,6 +87,8 @@ def library_defaults() -> dict[str, dict[str, Any]]:
         )
     }
     prep["split_fractions"] = commas(field(PrepareConfig, "split_fractions"))
+    prep["match"] = DEFAULT_MATCH
+    prep["gc_tolerance"] = DEFAULT_GC_TOLERANCE
     sim = {
         name: field(SimulateConfig, name)
         for name in ("n_blocks", "reference", "mean_length", "long_fraction", "scoring", "seed")
@@ -94,6 +107,8 @@ def library_defaults() -> dict[str, dict[str, Any]]:
             "device",
             "loader",
             "task",
+            "keep",
+            "threshold",
         )
     }
     train["head_kind"] = field(TrainConfig, "head")
@@ -141,17 +156,37 @@ def library_defaults() -> dict[str, dict[str, Any]]:
 
 
 LIBRARY_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
-    "prepare": {"negatives": NEGATIVE_METHODS, "split_by": SPLIT_MODES, "fmt": FORMATS},
+    "prepare": {
+        "negatives": NEGATIVE_METHODS,
+        "split_by": SPLIT_MODES,
+        "fmt": FORMATS,
+        "match": MATCH_MODES,
+    },
     "embed": {
         "dtype": DTYPES,
         "device": DEVICES,
         "precision": PRECISIONS,
         "compression": COMPRESSIONS,
     },
-    "train": {"task": TASKS, "head_kind": HEAD_KINDS, "loader": LOADERS, "device": DEVICES},
+    "train": {
+        "task": TASKS,
+        "head_kind": HEAD_KINDS,
+        "loader": LOADERS,
+        "device": DEVICES,
+        "keep": KEEP_CHOICES,
+        "threshold": THRESHOLD_RULES,
+        "preset": PRESET_NAMES,
+    },
     "evaluate": {"split": SPLITS, "device": DEVICES},
     "predict": {"device": DEVICES},
-    "sweep": {"task": TASKS, "head_kind": HEAD_KINDS, "sampler": SAMPLERS, "pruner": PRUNERS},
+    "sweep": {
+        "task": TASKS,
+        "head_kind": HEAD_KINDS,
+        "sampler": SAMPLERS,
+        "pruner": PRUNERS,
+        "preset": PRESET_NAMES,
+    },
+    "experiment": {"preset": PRESET_NAMES},
     "baselines": {"task": TASKS},
 }
 

@@ -66,13 +66,20 @@ def test_predict_pairs_table_with_cached_store(
         "len1",
         "len2",
         "probability",
+        "predicted",
         "label",
     ]
-    # the test rows' probabilities give back the accuracy stored by train
-    stored = json.loads((run_dir / "run.json").read_text())["metrics"]["test"]
+    # the test rows give back the accuracies stored by train: "predicted" at the threshold
+    # chosen on val, the probability cut at 0.5 for accuracy_at_0.5
+    info = json.loads((run_dir / "run.json").read_text())
+    stored = info["metrics"]["test"]
     test = [r for r, p in zip(rows, ds.pairs, strict=True) if p.split == "test"]
-    correct = sum((float(r["probability"]) >= 0.5) == (r["label"] == "1") for r in test)
+    cut = info["threshold"]["value"]
+    assert all(r["predicted"] == str(int(float(r["probability"]) >= cut)) for r in test)
+    correct = sum(r["predicted"] == r["label"] for r in test)
     assert correct / len(test) == pytest.approx(stored["accuracy"])
+    at_half = sum((float(r["probability"]) >= 0.5) == (r["label"] == "1") for r in test)
+    assert at_half / len(test) == pytest.approx(stored["accuracy_at_0.5"])
 
 
 def test_predict_fasta_embeds_missing_sequences(

@@ -99,8 +99,24 @@ def test_baselines_inside_experiment(species, tmp_path):
                 tmp_path / "exp" / "baselines" / f"{name}-classification" / "baselines.json"
             ).read_text()
         )
-        assert {r["model"] for r in payload["results"]} == {"kmer", "gc", "length"}
-    assert "Baselines" in (tmp_path / "exp" / "report.md").read_text()
+        models = {"kmer", "gc", "length", "kmer_gc_length", "aligner"}
+        assert {r["model"] for r in payload["results"]} == models
+        # the head and every baseline side by side, the same test metrics, time per pair
+        (table,) = [t for t in result.results["beside_head"] if t["species"] == name]
+        assert table["rows"][0]["model"] == "head (mean of 1)"
+        assert {r["model"] for r in table["rows"][1:]} == models
+        by_model = {r["model"]: r for r in table["rows"]}
+        aligner = next(r for r in payload["results"] if r["model"] == "aligner")
+        assert by_model["aligner"]["metrics"]["roc_auc"] == aligner["test"]["roc_auc"]
+        head_row = result.results["per_species"][0]["rows"][["chicken", "zebrafish"].index(name)]
+        assert (
+            by_model["head (mean of 1)"]["metrics"]["accuracy"]
+            == (head_row["metrics"]["accuracy"]["mean"])
+        )
+        assert all(r["seconds_per_pair"] > 0 for r in table["rows"])
+    report = (tmp_path / "exp" / "report.md").read_text()
+    assert "Baselines" in report and "head beside baselines" in report
+    assert "head beside baselines" in (tmp_path / "exp" / "experiment.md").read_text()
 
 
 def test_cross_species_refuses_different_backbones(species, tmp_path):

@@ -342,3 +342,52 @@ def test_windows_of_overlapping_blocks_are_refused_even_when_windows_do_not_over
     far = positive(9, "h:0", chrom="chr9")
     negs = make_negatives([*positives, far], method, 1.0, length_match=tol)
     assert negs and all("h:0" in n.block_id for n in negs)
+
+
+def test_adjacent_pairs_each_positive_with_the_next_in_input_order():
+    pos = [positive(k, f"f:{k}") for k in range(7)]
+    negs = make_negatives(pos, "adjacent", seed=0)
+    assert [(n.seq1, n.seq2) for n in negs] == [(f"a{k}", f"b{(k + 1) % 7}") for k in range(7)]
+    # input order, not a seeded draw: another seed gives the same pairs, a reversed input the
+    # reversed neighbours
+    assert make_negatives(pos, "adjacent", seed=5) == negs
+    rev = make_negatives(pos[::-1], "adjacent", seed=0)
+    assert [(n.seq1, n.seq2) for n in rev] == [
+        (f"a{k}", f"b{(k - 1) % 7}") for k in range(6, -1, -1)
+    ]
+
+
+def test_adjacent_skips_windows_of_the_same_block_to_the_next_pair():
+    # windows 0,1 of block A, then B, C: a0's neighbour a1 is its own block, so a0 takes b(B)
+    pos = [
+        positive(0, "A", start=0),
+        positive(1, "A", start=200),
+        positive(2, "B"),
+        positive(3, "C"),
+    ]
+    negs = make_negatives(pos, "adjacent", seed=0)
+    pairs = [(n.seq1, n.seq2) for n in negs]
+    assert pairs == [("a0", "b2"), ("a1", "b2"), ("a2", "b3"), ("a3", "b0")]
+    assert all(pos[int(a[1])].block_id != pos[int(b[1])].block_id for a, b in pairs)
+
+
+@pytest.mark.parametrize("method", ["swap", "shuffle", "adjacent"])
+def test_gc_matched_negatives_keep_the_partner_gc(method):
+    rng = random.Random(3)
+    pos = [positive(k, f"f:{k}", len2=rng.randint(80, 120)) for k in range(80)]
+    gc = {p.seq2: rng.uniform(0.3, 0.7) for p in pos}
+    by_seq1 = {p.seq1: p for p in pos}
+    negs = make_negatives(pos, method, seed=1, gc_match=0.02, gc=gc)
+    assert len(negs) >= 60  # most positives find a partner of close GC
+    for n in negs:
+        assert abs(gc[n.seq2] - gc[by_seq1[n.seq1].seq2]) <= 0.02
+    # without matching the same draw pairs GC far apart
+    free = make_negatives(pos, method, seed=1)
+    assert max(abs(gc[n.seq2] - gc[by_seq1[n.seq1].seq2]) for n in free) > 0.1
+    # both tolerances together hold at once
+    both = make_negatives(pos, method, seed=1, gc_match=0.05, gc=gc, length_match=0.1)
+    for n in both:
+        src = by_seq1[n.seq1]
+        assert abs(gc[n.seq2] - gc[src.seq2]) <= 0.05 and lengths_close(n.len2, src.len2, 0.1)
+    with pytest.raises(ConfigError, match="GC matching needs"):
+        make_negatives(pos, method, gc_match=0.02)

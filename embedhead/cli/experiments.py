@@ -31,6 +31,7 @@ from embedhead.experiments.config import (
     SWEEP_WORKERS,
     BaselineConfig,
 )
+from embedhead.heads.presets import PRESET_NAMES
 
 
 def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
@@ -84,6 +85,12 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
 @task_option(None, "Task.")
 @head_option(None, "Head.")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs per trial.")
+@click.option(
+    "--preset",
+    type=click.Choice(PRESET_NAMES),
+    default=None,
+    help="Base hyperparameters of every trial (under --config and flags); thesis: the thesis's.",
+)
 @click.option("--metric", default=None, help="Validation metric to rank by (default roc_auc / r2).")
 @click.option(
     "--workers",
@@ -132,6 +139,7 @@ def sweep_command(
     task: str | None,
     head_kind: str | None,
     epochs: int | None,
+    preset: str | None,
     metric: str | None,
     workers: int,
     sampler: str,
@@ -160,6 +168,8 @@ def sweep_command(
     from embedhead.experiments.sweep import sweep_from_files
 
     overrides: dict[str, Any] = {}
+    if preset is not None:
+        overrides["preset"] = preset
     if task is not None:
         overrides["task"] = task
     if head_kind is not None:
@@ -215,9 +225,16 @@ def sweep_command(
 @click.command("experiment")
 @click.argument("file", type=click.Path(path_type=str))
 @out_dir_option("Results folder.")
+@click.option(
+    "--preset",
+    type=click.Choice(PRESET_NAMES),
+    default=None,
+    help="Hyperparameters under the file's config (thesis: the thesis's); replaces the file's"
+    ' own "preset".',
+)
 @quiet_option
 @library_errors
-def experiment_command(file: str, out_dir: str, quiet: bool) -> None:
+def experiment_command(file: str, out_dir: str, preset: str | None, quiet: bool) -> None:
     """The thesis's tables from one experiment file (species, tasks, repeats, train sizes).
 
     Per-species test metrics (mean ± std over repeats), cross-species matrix, learning curve
@@ -239,7 +256,7 @@ def experiment_command(file: str, out_dir: str, quiet: bool) -> None:
         if not quiet:
             click.echo(message, err=True)
 
-    result = run_experiment_file(file, out_dir, progress=progress)
+    result = run_experiment_file(file, out_dir, progress=progress, preset=preset)
     click.echo(f"tables: {result.out_dir / 'experiment.md'}")
     click.echo(f"report: {result.report.path}")
 
@@ -259,14 +276,15 @@ def experiment_command(file: str, out_dir: str, quiet: bool) -> None:
     "--models",
     default=comma_list(MODELS),
     show_default=True,
-    help="Comma-separated baselines to fit.",
+    help="Comma-separated baselines to fit (aligner: Smith-Waterman with the dataset's"
+    " scoring scheme, score per length).",
 )
 @seed_option(field_default(BaselineConfig, "seed"))
 @library_errors
 def baselines_command(
     dataset: str, out_dir: str, task: str, ks: str, models: str, seed: int
 ) -> None:
-    """Baselines without embeddings (k-mer profiles, GC content, length) on the same splits.
+    """Baselines without embeddings (k-mer, GC, length, all three, a local aligner), same splits.
 
     \b
     Example:

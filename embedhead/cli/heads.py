@@ -22,12 +22,15 @@ from embedhead.cli.common import (
 from embedhead.embed.config import DEFAULT_DEVICE, EmbedConfig
 from embedhead.heads.config import (
     EVAL_SPLIT,
+    KEEP_CHOICES,
     LOADERS,
     SPLITS,
+    THRESHOLD_RULES,
     TRAIN_REPEATS,
     HeadConfig,
     TrainConfig,
 )
+from embedhead.heads.presets import PRESET_NAMES
 
 
 def _train(name: str) -> Any:
@@ -48,6 +51,8 @@ _FLAG_KEYS = {
     "seed": "seed",
     "device": "device",
     "loader": "loader",
+    "keep": "keep",
+    "threshold": "threshold",
 }
 
 
@@ -84,11 +89,40 @@ def _given(ctx: click.Context, name: str) -> bool:
     help="Early stopping: epochs without validation improvement (0 = off).",
 )
 @click.option(
+    "--keep",
+    type=click.Choice(KEEP_CHOICES),
+    default=_train("keep"),
+    show_default=True,
+    help="Weights to keep: the best validation epoch's, or the last epoch's (the thesis).",
+)
+@click.option(
+    "--threshold",
+    type=click.Choice(THRESHOLD_RULES),
+    default=_train("threshold"),
+    show_default=True,
+    help="Decision threshold, chosen on the validation split: maximise accuracy or Youden's J,"
+    " or fixed at 0.5. Stored in run.json; evaluate and predict use it.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(PRESET_NAMES),
+    default=None,
+    help="Named hyperparameters under --config and flags. thesis: every value the thesis"
+    " states (conv channels = d_model, fc 256/256, dropout 0.5, Adam without weight decay,"
+    " 10 epochs, batch 16, last epoch kept).",
+)
+@click.option(
     "--repeats",
     type=int,
     default=TRAIN_REPEATS,
     show_default=True,
     help="Train this many seeds (seed, seed+1, ...) and report mean and std.",
+)
+@click.option(
+    "--resplit",
+    is_flag=True,
+    help="With --repeats: each repeat also re-draws split and negatives (seeded), as the"
+    " thesis's runs did, so mean ± std covers both sources of variance.",
 )
 @click.option(
     "--train-size",
@@ -122,7 +156,9 @@ def train_command(
     store: str,
     out_dir: str,
     repeats: int,
+    resplit: bool,
     config_path: str | None,
+    preset: str | None,
     quiet: bool,
     **flags: Any,
 ) -> None:
@@ -134,6 +170,7 @@ def train_command(
       embedhead train ds/ --store ds.zarr --out reg/ --task regression --head pooled
       embedhead train ds/ --store ds.zarr --out rep/ --repeats 10 --train-size 1000
       embedhead train ds/ --store ds.zarr --out best/ --config sweep/best.json
+      embedhead train thesis-ds/ --store ds.zarr --out thesis/ --preset thesis
     """
     from embedhead.heads.train import (
         RepeatsResult,
@@ -143,7 +180,16 @@ def train_command(
         run_training,
     )
 
-    overrides: dict[str, Any] = load_config_overrides(config_path) if config_path else {}
+    overrides: dict[str, Any] = {"preset": preset} if preset else {}
+    if config_path:
+        overrides.update(load_config_overrides(config_path))
+    if preset == "thesis":
+        from embedhead.dataset import load_dataset
+        from embedhead.heads.presets import thesis_dataset_differences
+
+        parameters = load_dataset(dataset).info.get("parameters", {})
+        for note in thesis_dataset_differences(parameters):
+            click.echo(f"note: --preset thesis, but the dataset has {note}", err=True)
     for name, key in _FLAG_KEYS.items():
         if _given(ctx, name):
             overrides[key] = flags[name]
@@ -156,14 +202,17 @@ def train_command(
                 err=True,
             )
 
-    result = run_training(dataset, store, out_dir, overrides, repeats=repeats, progress=progress)
+    result = run_training(
+        dataset, store, out_dir, overrides, repeats=repeats, progress=progress, resplit=resplit
+    )
     if isinstance(result, RepeatsResult):
         click.echo(f"{result.path}: {len(result.runs)} runs (seeds {result.summary['seeds']})")
         for line in iter_summary_lines(result.summary["metrics"]):
             click.echo(line)
     else:
         click.echo(
-            f"{result.path}: best epoch {result.fit.best_epoch} of {len(result.fit.history)}"
+            f"{result.path}: kept epoch {result.fit.best_epoch} of {len(result.fit.history)}"
+            f" ({result.fit.train_config.keep})"
         )
         for line in iter_metric_lines(result.fit.metrics):
             click.echo(line)

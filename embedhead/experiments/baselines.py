@@ -1,11 +1,19 @@
 """Baselines that need no embeddings, fitted on the same splits as the heads.
 
-So users see what the embeddings add, three small models read a dataset folder directly:
+So users see what the embeddings add, small models read a dataset folder directly:
 
 - ``kmer``: per k in ``ks`` (default 2..6), the cosine similarity and L1 distance of the two
   sequences' k-mer frequency profiles -> features (N, 2 * len(ks));
 - ``gc``: GC content of each sequence and their absolute difference -> (N, 3);
-- ``length``: log lengths, their absolute difference and the min/max length ratio -> (N, 4).
+- ``length``: log lengths, their absolute difference and the min/max length ratio -> (N, 4);
+- ``kmer_gc_length``: the three feature sets side by side (one logistic regression);
+- ``aligner``: a local (Smith-Waterman) alignment of the two sequences under the dataset's
+  scoring scheme (``dataset.json["scoring_scheme"]``, e.g. HOXD70 400/30; Biopython,
+  :mod:`.aligner`), score per ``max(len1, len2)`` -> (N, 1); its time per pair is reported in
+  ``extra["seconds_per_pair"]``.
+
+Every classifier's decision threshold is chosen on the validation split
+(:func:`~embedhead.heads.metrics.choose_threshold`), as the heads' is.
 
 Classification: standardised features -> logistic regression (scikit-learn), the inverse
 regularisation ``C`` chosen on the validation split, test metrics reported.
@@ -17,6 +25,7 @@ Markdown table by :func:`write_baselines`.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,16 +37,18 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from embedhead.alignments.scoring import HOXD70, ScoringScheme
 from embedhead.dataset import PairRecord, iter_fasta, load_dataset
 from embedhead.errors import ConfigError, InputError
+from embedhead.experiments.aligner import local_scores, scheme_from_info, score_per_length
 from embedhead.experiments.config import MODELS as MODELS
 from embedhead.experiments.config import TASKS as TASKS
 from embedhead.experiments.config import BaselineConfig
 from embedhead.experiments.kmers import gc_content, kmer_profiles, profile_similarity
 from embedhead.fileio import atomic_write_text, make_out_dir, write_json
-from embedhead.heads.metrics import classification_metrics, regression_metrics
+from embedhead.heads.metrics import choose_threshold, classification_metrics, regression_metrics
 from embedhead.results import RESULT_VERSION
-from embedhead.tables import fmt, markdown_table
+from embedhead.tables import fmt, markdown_table, ms_per_pair
 
 BASELINES_FILE = "baselines.json"
 
@@ -89,9 +100,21 @@ def _load_sequences(dataset_path: Path, wanted: set[str]) -> dict[str, str]:
 
 
 def build_features(
-    pairs: Sequence[PairRecord], seqs: dict[str, str], model: str, ks: Sequence[int]
+    pairs: Sequence[PairRecord],
+    seqs: dict[str, str],
+    model: str,
+    ks: Sequence[int],
+    scheme: ScoringScheme = HOXD70,
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Feature matrix (N, F) float64 of ``model`` for ``pairs``, and the F feature names."""
+    if model == "kmer_gc_length":
+        parts = [build_features(pairs, seqs, m, ks) for m in ("kmer", "gc", "length")]
+        return np.column_stack([x for x, _ in parts]), tuple(n for _, ns in parts for n in ns)
+    if model == "aligner":
+        scores, _ = local_scores([(seqs[p.seq1], seqs[p.seq2]) for p in pairs], scheme)
+        len1 = np.array([len(seqs[p.seq1]) for p in pairs])
+        len2 = np.array([len(seqs[p.seq2]) for p in pairs])
+        return score_per_length(scores, len1, len2)[:, None], ("local_score_per_length",)
     ids = sorted({p.seq1 for p in pairs} | {p.seq2 for p in pairs})
     row_of = {sid: i for i, sid in enumerate(ids)}
     r1 = np.fromiter((row_of[p.seq1] for p in pairs), dtype=np.int64, count=len(pairs))
@@ -153,9 +176,11 @@ def _fit_classifier(
             best = (score, c, model)
     assert best is not None
     _, c, model = best
-    val = classification_metrics(y["val"], model.predict_proba(x["val"])[:, 1])
+    val_prob = model.predict_proba(x["val"])[:, 1]
+    cut = choose_threshold(y["val"], val_prob)  # as the heads: chosen on val, used on test
+    val = classification_metrics(y["val"], val_prob, cut)
     prob = model.predict_proba(x["test"])[:, 1]
-    return c, val, classification_metrics(y["test"], prob), roc_points(y["test"], prob)
+    return c, val, classification_metrics(y["test"], prob, cut), roc_points(y["test"], prob)
 
 
 def _fit_regressor(
@@ -194,14 +219,21 @@ def run_baselines(
             raise InputError("the train split needs both labels for a classifier", dataset.path)
     wanted = {sid for rows in splits.values() for p in rows for sid in (p.seq1, p.seq2)}
     seqs = _load_sequences(dataset.path, wanted)
+    scheme = scheme_from_info(dataset.info.get("scoring_scheme"))
     results: list[BaselineResult] = []
     for model in config.models:
         x: dict[str, np.ndarray] = {}
         y: dict[str, np.ndarray] = {}
         names: tuple[str, ...] = ()
-        extra: dict[str, Any] = {"ks": list(config.ks)} if model == "kmer" else {}
+        extra: dict[str, Any] = {"ks": list(config.ks)} if "kmer" in model else {}
+        began = time.perf_counter()
         for split, rows in splits.items():
-            x[split], names = build_features(rows, seqs, model, config.ks)
+            x[split], names = build_features(rows, seqs, model, config.ks, scheme)
+        n_all = sum(len(rows) for rows in splits.values())
+        extra["seconds_per_pair"] = (time.perf_counter() - began) / max(n_all, 1)
+        if model == "aligner":
+            extra["scoring_scheme"] = scheme.name
+        for split, rows in splits.items():
             if config.task == "classification":
                 y[split] = np.array([p.label for p in rows], dtype=np.int64)
             else:
@@ -235,15 +267,17 @@ def baselines_markdown(results: Sequence[BaselineResult]) -> str:
     if not results:
         return "_no baselines_\n"
     if results[0].task == "classification":
-        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"]
+        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "accuracy_at_0.5"]
+        keys += ["brier"]
     else:
         keys = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
     rows = [
         [r.model, ", ".join(f"{k}={v:g}" for k, v in r.chosen.items())]
         + [fmt(r.test.get(k)) for k in keys]
+        + [ms_per_pair(r.extra.get("seconds_per_pair"))]
         for r in results
     ]
-    return markdown_table(["baseline", "chosen", *keys], rows)
+    return markdown_table(["baseline", "chosen", *keys, "ms/pair"], rows)
 
 
 def write_baselines(
@@ -270,3 +304,17 @@ def run_and_write(
     make_out_dir(out_dir)  # a file in the way is an error before any fitting
     results = run_baselines(dataset_dir, config)
     return results, write_baselines(results, out_dir, dataset=dataset_dir)
+
+
+LEAK_MODELS = ("length", "gc", "kmer")
+
+
+def leak_aucs(dataset_dir: str | Path, seed: int = 0) -> dict[str, float]:
+    """Test ROC-AUC of the length, GC and k-mer (k = 3) baselines of a classification dataset.
+
+    What ``prepare`` prints after writing a dataset, so a dataset whose labels a trivial
+    feature separates is visible at once (length near 1.0: the negatives' lengths give them
+    away; k-mer near 1.0 is expected, related sequences share k-mers).
+    """
+    config = BaselineConfig(models=LEAK_MODELS, ks=(3,), seed=seed)
+    return {r.model: float(r.test["roc_auc"]) for r in run_baselines(dataset_dir, config)}

@@ -37,7 +37,7 @@ PRUNERS = ("median", "hyperband", "none")
 SWEEP_SAMPLER = "tpe"
 SWEEP_PRUNER = "median"
 
-MODELS = ("kmer", "gc", "length")
+MODELS = ("kmer", "gc", "length", "kmer_gc_length", "aligner")
 DEFAULT_KS = (2, 3, 4, 5, 6)
 
 

@@ -9,9 +9,11 @@ Experiment file (JSON, or YAML when PyYAML is installed); paths are relative to 
       "repeats": 5,                                    seeds seed, seed+1, ...; default 3
       "train_sizes": [100, 1000],                      learning curve points; default []
       "cross_species": true,                           default true when >= 2 species
-      "baselines": true,                               k-mer/GC/length baselines; default false
+      "baselines": true,                               k-mer/GC/length/aligner baselines,
+                                                       tabled beside the head; default false
       "config": {"head": "pooled", "epochs": 20},      TrainConfig/HeadConfig overrides, or
       "config_file": "sweep/best.json",                ... a file of them (e.g. a sweep's best)
+      "preset": "thesis",                              under both (embedhead.heads.presets)
       "seed": 0
     }
 
@@ -35,7 +37,9 @@ and ``report.md`` (+ plots with the ``plots`` extra) via
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -65,7 +69,12 @@ from embedhead.report.render import Report, write_report
 from embedhead.results import RESULT_VERSION
 from embedhead.stats import mean_std
 from embedhead.store import open_store
-from embedhead.tables import cross_species_table, learning_curve_table, per_species_table
+from embedhead.tables import (
+    beside_head_table,
+    cross_species_table,
+    learning_curve_table,
+    per_species_table,
+)
 
 EXPERIMENT_FILE = "experiment.json"
 CROSS_METRIC = {"classification": "accuracy", "regression": "r2"}
@@ -79,6 +88,7 @@ _KNOWN_KEYS = {
     "config",
     "config_file",
     "seed",
+    "preset",
 }
 ProgressFn = Callable[[str], None]
 T = TypeVar("T")
@@ -172,6 +182,8 @@ def parse_spec(data: Any, base_dir: Path, where: str) -> ExperimentSpec:
     seed = data.get("seed", 0)
     _need(_is_int(seed) and seed >= 0, where, f"bad 'seed' {seed!r}")
     overrides: dict[str, Any] = {}
+    if data.get("preset") is not None:  # under config_file and config (heads.presets)
+        overrides["preset"] = data["preset"]
     if "config_file" in data:
         overrides.update(load_config_overrides(base_dir / str(data["config_file"])))
     config = data.get("config", {})
@@ -253,6 +265,7 @@ def run_experiment(
         "roc": {},
         "confusion_matrix": {},
         "skipped": [],
+        "beside_head": [],
     }
     for task in spec.tasks:
         base = {**spec.overrides, "task": task}
@@ -282,10 +295,36 @@ def run_experiment(
                 say(f"[{task}] baselines: {s.name}")
                 res = run_baselines(s.dataset, BaselineConfig(task=task, seed=spec.seed))
                 write_baselines(res, out / "baselines" / f"{s.name}-{task}", dataset=s.dataset)
+                results["beside_head"].append(_beside_head(results, task, s.name, res))
     _write_tables(results, out)
     write_json(out / EXPERIMENT_FILE, results)
     report = write_report(out)
     return ExperimentResult(out, results, report)
+
+
+def _beside_head(
+    results: Mapping[str, Any], task: str, species: str, baselines: Sequence[Any]
+) -> dict[str, Any]:
+    """The head's mean test metrics (per_species) and each baseline's, in one table."""
+    table = next(t for t in results["per_species"] if t["task"] == task)
+    head = next(r for r in table["rows"] if r["species"] == species)
+    keys = list(table["metrics_order"])
+    rows = [
+        {
+            "model": f"head (mean of {head['n_repeats']})",
+            "metrics": {k: v["mean"] for k, v in head["metrics"].items()},
+            "seconds_per_pair": head.get("seconds_per_pair"),
+        }
+    ]
+    rows += [
+        {
+            "model": b.model,
+            "metrics": {k: b.test.get(k) for k in keys},
+            "seconds_per_pair": b.extra.get("seconds_per_pair"),
+        }
+        for b in baselines
+    ]
+    return {"task": task, "species": species, "metrics_order": keys, "rows": rows}
 
 
 def _named(spec: ExperimentSpec, species: SpeciesSource, key: str, load: Callable[[], T]) -> T:
@@ -314,13 +353,14 @@ def _run_task(
     heads: dict[str, list[Any]] = {}
     for s in spec.species:
         fits = _fit_repeats(spec, task, loaded[s.name], {}, say, s.name)
-        heads[s.name] = [f.head for f in fits]
+        heads[s.name] = [(f.head, f.threshold) for f in fits]
         rows.append(
             {
                 "species": s.name,
                 "n_repeats": spec.repeats,
                 "n_pairs": fits[0].n_pairs,
                 "metrics": _summary([f.metrics["test"] for f in fits]),
+                "seconds_per_pair": _head_seconds_per_pair(fits[0].head, loaded[s.name]["test"]),
             }
         )
         if spec.train_sizes:
@@ -330,6 +370,13 @@ def _run_task(
     results["per_species"].append({"task": task, "metrics_order": list(keys), "rows": rows})
     if spec.cross_species:
         results["cross_species"].append(_cross_matrix(task, loaded, heads, say))
+
+
+def _head_seconds_per_pair(head: Any, test: Any) -> float:
+    """Wall-clock seconds per test pair of the head alone (embeddings already in memory)."""
+    began = time.perf_counter()
+    predict_source(head.to(test.device), test, 256)
+    return (time.perf_counter() - began) / max(len(test), 1)
 
 
 def _fit_repeats(
@@ -392,7 +439,10 @@ def _roc_and_confusion(name: str, data: Any, fit_result: Any, results: dict[str,
 def _cross_matrix(
     task: str, loaded: Mapping[str, Any], heads: Mapping[str, list[Any]], say: ProgressFn
 ) -> dict[str, Any]:
-    """Heads of each species (rows) on every species' test split (columns): mean metric."""
+    """Heads of each species (rows) on every species' test split (columns): mean metric.
+
+    ``heads`` holds ``(head, threshold)`` per repeat: each head is cut at the threshold chosen
+    on its own species' validation split."""
 
     metric = CROSS_METRIC[task]
     names = list(heads)
@@ -403,8 +453,8 @@ def _cross_matrix(
             say(f"[{task}] cross-species: {a} -> {b}")
             test_b = loaded[b]["test"]
             vals = [
-                _num(evaluate_source(h.to(test_b.device), test_b, 256).get(metric))
-                for h in heads[a]
+                _num(evaluate_source(h.to(test_b.device), test_b, 256, t or 0.5).get(metric))
+                for h, t in heads[a]
             ]
             row.append(mean_std(vals)[0])
         matrix.append(row)
@@ -427,6 +477,9 @@ def experiment_markdown(results: Mapping[str, Any]) -> str:
     if results["learning_curve"]:
         parts.append("## Learning curve\n")
         parts.append(learning_curve_table(results["learning_curve"]))
+    for table in results.get("beside_head", []):
+        parts.append(f"## {table['species']}: head beside baselines ({table['task']}, test)\n")
+        parts.append(beside_head_table(table))
     if results["skipped"]:
         parts.append("Skipped: " + "; ".join(results["skipped"]) + "\n")
     return "\n".join(parts)
@@ -471,10 +524,26 @@ def _write_tables(results: Mapping[str, Any], out: Path) -> None:
 
 
 def run_experiment_file(
-    path: str | Path, out_dir: str | Path, *, progress: ProgressFn | None = None
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    progress: ProgressFn | None = None,
+    preset: str | None = None,
 ) -> ExperimentResult:
-    """``embedhead experiment FILE --out DIR``: load, validate, run, write."""
-    return run_experiment(load_spec(path), out_dir, progress=progress)
+    """``embedhead experiment FILE --out DIR [--preset NAME]``: load, validate, run, write.
+
+    ``preset`` (e.g. 'thesis') goes under the file's own config, as if the file said
+    ``"preset": NAME`` (it replaces a preset the file names).
+    """
+    spec = load_spec(path)
+    if preset is not None:
+        overrides = {"preset": preset, **{k: v for k, v in spec.overrides.items() if k != "preset"}}
+        try:
+            make_configs(1, overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: config: {exc}") from exc
+        spec = dataclasses.replace(spec, overrides=overrides)
+    return run_experiment(spec, out_dir, progress=progress)
 
 
 __all__ = [

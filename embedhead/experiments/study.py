@@ -50,6 +50,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from embedhead.errors import ConfigError, EmbedheadError
 from embedhead.experiments.config import PRUNERS, SAMPLERS
 from embedhead.heads.config import HeadConfig
+from embedhead.heads.presets import expand_preset
 from embedhead.heads.train import make_configs
 
 STUDY_FILE = "study.journal"
@@ -75,7 +76,8 @@ def params_to_overrides(
     out = dict(base or {})
     out.update({k: v for k, v in params.items() if k not in SHORTHANDS})
     if any(k in params for k in SHORTHANDS):
-        default_hidden = list(out.get("hidden_sizes") or HeadConfig(d_model=1).hidden_sizes)
+        given = expand_preset(out).get("hidden_sizes")
+        default_hidden = list(given or HeadConfig(d_model=1).hidden_sizes)
         layers = int(params.get("layers", len(default_hidden)))
         units = int(params.get("units", default_hidden[0]))
         out["hidden_sizes"] = [units] * layers

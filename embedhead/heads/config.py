@@ -23,9 +23,11 @@ __all__ = [
     "DEVICES",
     "EVAL_SPLIT",
     "HEAD_KINDS",
+    "KEEP_CHOICES",
     "LOADERS",
     "SPLITS",
     "TASKS",
+    "THRESHOLD_RULES",
     "TRAIN_REPEATS",
     "HeadConfig",
     "TrainConfig",
@@ -39,6 +41,10 @@ TRAIN_REPEATS = 1
 """``train --repeats`` default: one run folder (more: a folder of seeds plus summary.json)."""
 EVAL_SPLIT = "test"
 """The split ``evaluate`` scores unless told otherwise."""
+KEEP_CHOICES = ("best", "last")
+"""Which weights a run keeps: the best validation epoch's or the last epoch's (the thesis)."""
+THRESHOLD_RULES = ("accuracy", "youden", "fixed")
+"""How the classification threshold is chosen on validation (``heads.metrics.choose_threshold``)."""
 LOADERS = ("auto", "memory", "stream")
 """How training holds embeddings: 'auto' (memory when it fits), 'memory' or 'stream'."""
 
@@ -53,13 +59,14 @@ class HeadConfig:
     """Everything needed to rebuild a head (saved as ``config.json["head"]`` of a run).
 
     ``hidden_sizes`` are the widths of fc1, fc2, ... (the number of hidden layers is its length);
-    ``conv_channels`` and ``kernel_size`` only matter for the thesis head.
+    ``conv_channels`` and ``kernel_size`` only matter for the thesis head; ``conv_channels``
+    ``None`` means ``d_model`` (the thesis: as many channels as the backbone has).
     """
 
     d_model: int
     kind: str = "thesis"
     task: str = "classification"
-    conv_channels: int = 128
+    conv_channels: int | None = 128
     kernel_size: int = 1
     activation: str = "relu"
     hidden_sizes: tuple[int, ...] = (128, 32)
@@ -82,6 +89,8 @@ class HeadConfig:
             )
         for name in ("d_model", "conv_channels", "kernel_size"):
             value = getattr(self, name)
+            if name == "conv_channels" and value is None:
+                continue
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, not {value!r}")
         if not self.hidden_sizes or any(not _is_int(h) or h < 1 for h in self.hidden_sizes):
@@ -92,6 +101,11 @@ class HeadConfig:
             raise ConfigError(f"dropout must be a number in [0, 1), not {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), not {self.dropout!r}")
+
+    @property
+    def channels(self) -> int:
+        """The thesis head's convolution width: ``conv_channels``, or ``d_model`` when None."""
+        return self.d_model if self.conv_channels is None else self.conv_channels
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``hidden_sizes`` as a list)."""
@@ -116,7 +130,10 @@ class TrainConfig:
     ``patience`` 0 disables early stopping; ``train_size`` subsamples the training split (seeded);
     ``loader`` is 'auto' (memory when it fits), 'memory' or 'stream'; ``device`` is where
     :func:`train_head` loads the data ('auto': cuda when available), and :func:`fit` trains the
-    head on the device its data were loaded to.
+    head on the device its data were loaded to. ``keep`` is which weights the run keeps: 'best'
+    (lowest validation loss) or 'last' (the final epoch's, as the thesis did). ``threshold``
+    is how classification's decision threshold is chosen on the validation split: 'accuracy'
+    (maximise it), 'youden' (maximise TPR - FPR) or 'fixed' (0.5).
     """
 
     task: str = "classification"
@@ -131,8 +148,14 @@ class TrainConfig:
     device: str = "auto"
     loader: str = "auto"
     eval_batch_size: int = 128
+    keep: str = "best"
+    threshold: str = "accuracy"
 
     def __post_init__(self) -> None:
+        if self.keep not in KEEP_CHOICES:
+            raise ConfigError(f"keep must be one of {KEEP_CHOICES}, not {self.keep!r}")
+        if self.threshold not in THRESHOLD_RULES:
+            raise ConfigError(f"threshold must be one of {THRESHOLD_RULES}, not {self.threshold!r}")
         if self.task not in TASKS:
             raise ConfigError(f"task must be one of {TASKS}, not {self.task!r}")
         if self.head not in HEAD_KINDS:

@@ -5,7 +5,9 @@ the run folder, checks that the store was built by the same backbone as the one 
 trained on (else :class:`~embedhead.errors.IncompatibleError`), loads the split's embeddings and
 returns the metrics of :mod:`embedhead.heads.metrics` plus ``loss``. The dataset may differ from
 the training one (cross-species: trained on chicken pairs, evaluated on zebrafish pairs); for a
-head's own dataset and split it reproduces the metrics stored in ``run.json``.
+head's own dataset and split it reproduces the metrics stored in ``run.json``. Classification
+metrics are taken at the run's decision threshold (chosen on the training dataset's validation
+split, ``run.json["threshold"]``), with ``accuracy_at_0.5`` beside them.
 ``evaluate_repeats`` does the same for every run of a ``--repeats`` folder (mean and std).
 """
 
@@ -63,7 +65,7 @@ def evaluate_run(
             store_path=where,
         )
         head = run.head.to(dev)
-        return evaluate_source(head, data[split], run.train_config.eval_batch_size)
+        return evaluate_source(head, data[split], run.train_config.eval_batch_size, run.threshold)
 
 
 def evaluate_repeats(

@@ -99,8 +99,8 @@ class ThesisHead(SiameseHead):
     """Per-position embeddings (B, L, D) + mask (B, L) -> conv1d -> masked mean -> MLP -> (B,)."""
 
     def __init__(self, config: HeadConfig) -> None:
-        super().__init__(config, config.conv_channels)
-        self.conv = nn.Conv1d(config.d_model, config.conv_channels, config.kernel_size)
+        super().__init__(config, config.channels)
+        self.conv = nn.Conv1d(config.d_model, config.channels, config.kernel_size)
         k = config.kernel_size
         self.same_padding = ((k - 1) // 2, k // 2)  # output length = input length
         self.act = ACTIVATIONS[config.activation]()

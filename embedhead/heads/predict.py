@@ -17,8 +17,10 @@ Inputs (``read_pairs_input``):
   and ``label`` columns; others ignored), or no header and exactly two columns seq1, seq2;
 * two FASTA files (``read_fasta_pairs``): record i of the first paired with record i of the second.
 
-Output TSV (``write_predictions``): ``pair_id seq1_id seq2_id len1 len2 probability`` (``score``
-for regression heads, in ``norm_score`` units), plus ``label`` when every input pair had one.
+Output TSV (``write_predictions``): ``pair_id seq1_id seq2_id len1 len2 probability predicted``
+(``predicted``: 1 when the probability reaches the run's decision threshold, chosen on the
+training validation split; regression heads write ``score`` in ``norm_score`` units and no
+``predicted``), plus ``label`` when every input pair had one.
 """
 
 from __future__ import annotations
@@ -299,12 +301,20 @@ def _score(
     ]
 
 
-def write_predictions(rows: Sequence[PredictionRow], out_path: str | Path, task: str) -> Path:
-    """Write the output TSV atomically (temp file renamed at the end)."""
+def write_predictions(
+    rows: Sequence[PredictionRow],
+    out_path: str | Path,
+    task: str,
+    threshold: float | None = None,
+) -> Path:
+    """Write the output TSV atomically (temp file renamed at the end); a classification
+    ``threshold`` adds the ``predicted`` column."""
     out = Path(out_path)
     value_name = "probability" if task == "classification" else "score"
+    cut = threshold if task == "classification" else None
     with_label = bool(rows) and all(r.label is not None for r in rows)
     header = ["pair_id", "seq1_id", "seq2_id", "len1", "len2", value_name]
+    header += ["predicted"] if cut is not None else []
     header += ["label"] if with_label else []
     with atomic_file(out, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
@@ -312,6 +322,8 @@ def write_predictions(rows: Sequence[PredictionRow], out_path: str | Path, task:
         for r in rows:
             value = "" if math.isnan(r.value) else f"{r.value:.6g}"
             fields = [r.pair_id, r.seq1_id, r.seq2_id, str(r.len1), str(r.len2), value]
+            if cut is not None:
+                fields.append("" if math.isnan(r.value) else str(int(r.value >= cut)))
             writer.writerow(fields + ([str(r.label)] if with_label else []))
     return out
 
@@ -339,6 +351,6 @@ def predict_to_tsv(
     rows = predict_pairs(
         run_dir, backbone_source, inputs, store_path, device=device, max_length=max_length
     )
-    task = load_run(run_dir).head_config.task
-    write_predictions(rows, out_path, task)
+    run = load_run(run_dir)
+    write_predictions(rows, out_path, run.head_config.task, run.threshold)
     return rows

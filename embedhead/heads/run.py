@@ -84,6 +84,13 @@ class LoadedRun:
     info: dict[str, Any]
 
     @property
+    def threshold(self) -> float:
+        """Classification decision threshold chosen on validation (``run.json``; 0.5 for runs
+        written before thresholds were tuned)."""
+        value = self.info.get("threshold", {}).get("value")
+        return 0.5 if value is None else float(value)
+
+    @property
     def identity(self) -> dict[str, Any]:
         """Backbone identity of the store the head was trained on."""
         return dict(self.info.get("store", {}).get("identity", {}))

@@ -14,7 +14,7 @@ Training: BCE with logits (classification) or MSE on standardised ``norm_score``
 Adam with weight decay, shuffled mini-batches from a seeded generator (drawn from shuffle buckets
 of pairs stored near each other: :meth:`embedhead.heads.data.PairSource.epoch_order`), validation
 loss after every epoch, early stopping after ``patience`` epochs without improvement, best
-checkpoint kept.
+checkpoint kept (``keep="best"``) or the last epoch's weights (``keep="last"``, the thesis).
 With the same seed, data and device, CPU runs are bit-for-bit repeatable. A non-finite loss
 stops training with :class:`NonFiniteLossError` and nothing is written.
 
@@ -23,7 +23,8 @@ object whose keys are fields of :class:`TrainConfig` and/or :class:`~embedhead.h
 HeadConfig` (``d_model`` excluded; ``kind`` is accepted for ``head``), e.g.
 ``{"lr": 0.0003, "hidden_sizes": [256, 64], "dropout": 0.3, "kernel_size": 3}``. Keys starting
 with ``_`` are ignored (comments, sweep metadata). A run's ``config.json`` (``{"head": {...},
-"train": {...}}``) is accepted too.
+"train": {...}}``) is accepted too. The key ``"preset"`` names a preset of
+:mod:`embedhead.heads.presets` applied under the other keys (``{"preset": "thesis"}``).
 """
 
 from __future__ import annotations
@@ -50,8 +51,14 @@ from embedhead.heads.data import (
     StoreReader,
     load_head_data,
 )
-from embedhead.heads.metrics import compute_metrics, quick_metrics
+from embedhead.heads.metrics import (
+    DEFAULT_THRESHOLD,
+    choose_threshold,
+    compute_metrics,
+    quick_metrics,
+)
 from embedhead.heads.models import SiameseHead, build_head
+from embedhead.heads.presets import expand_preset
 from embedhead.heads.run import (
     SUMMARY_FILE,
     atomic_dir,
@@ -60,6 +67,7 @@ from embedhead.heads.run import (
     write_json,
     write_run,
 )
+from embedhead.prepare.resplit import resplit as resplit_dataset
 from embedhead.results import RESULT_VERSION
 from embedhead.stats import mean_std
 from embedhead.store.access import use_store
@@ -79,7 +87,7 @@ def split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     """Flat overrides -> (HeadConfig kwargs, TrainConfig kwargs); ConfigError on unknown keys."""
     head: dict[str, Any] = {}
     train: dict[str, Any] = {}
-    for key, value in overrides.items():
+    for key, value in expand_preset(overrides).items():
         if key.startswith("_"):
             continue
         if key == "kind":
@@ -138,6 +146,7 @@ class FitResult:
     metrics: dict[str, dict[str, Any]]
     n_pairs: dict[str, int]
     elapsed_s: float
+    threshold: float | None = None  # classification: chosen on val (TrainConfig.threshold)
 
 
 def _loss(task: str, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -168,10 +177,16 @@ def predict_source(
     return out, total / max(len(source), 1)
 
 
-def evaluate_source(head: SiameseHead, source: PairSource, batch_size: int) -> dict[str, Any]:
-    """Metrics (and ``loss``) of ``head`` on every pair of ``source``."""
+def evaluate_source(
+    head: SiameseHead,
+    source: PairSource,
+    batch_size: int,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    """Metrics (and ``loss``) of ``head`` on every pair of ``source`` (classification: cut at
+    ``threshold``)."""
     outputs, loss = predict_source(head, source, batch_size)
-    metrics = compute_metrics(head.config.task, source.pairs.targets, outputs)
+    metrics = compute_metrics(head.config.task, source.pairs.targets, outputs, threshold)
     return {"loss": loss, **metrics}
 
 
@@ -190,7 +205,7 @@ def fit(
     *,
     progress: ProgressFn | None = None,
 ) -> FitResult:
-    """Train one head on loaded data; returns the best-validation-loss head and its metrics.
+    """Train one head on loaded data; returns the kept head (best or last epoch) and its metrics.
 
     ``data`` must hold 'train' and 'val' (and usually 'test', whose metrics are reported for the
     best checkpoint). ``progress`` gets each epoch's history row.
@@ -253,17 +268,27 @@ def fit(
             since_best += 1
             if config.patience and since_best >= config.patience:
                 break
-    head.load_state_dict(best_state)
+    if config.keep == "last":
+        best_epoch = len(history)  # the epoch whose weights are kept
+    else:
+        head.load_state_dict(best_state)
     head.eval()
+    threshold: float | None = None
+    if head_config.task == "classification":  # chosen on validation only, never on test
+        val_outputs, _ = predict_source(head, val, config.eval_batch_size)
+        threshold = choose_threshold(val.pairs.targets, val_outputs, config.threshold)
+    cut = DEFAULT_THRESHOLD if threshold is None else threshold
     metrics = {
-        name: evaluate_source(head, source, config.eval_batch_size)
+        name: evaluate_source(head, source, config.eval_batch_size, cut)
         for name, source in data.splits.items()
         if name != "train"
     }
     head.cpu()
     n_pairs = {name: len(s) for name, s in data.splits.items()} | {"train": len(train)}
     elapsed = time.perf_counter() - start_time
-    return FitResult(head, head_config, config, history, best_epoch, metrics, n_pairs, elapsed)
+    return FitResult(
+        head, head_config, config, history, best_epoch, metrics, n_pairs, elapsed, threshold
+    )
 
 
 @dataclass(frozen=True)
@@ -314,6 +339,12 @@ def run_info(
         "history": result.history,
         "metrics": result.metrics,
     }
+    if result.threshold is not None:
+        info["threshold"] = {
+            "value": result.threshold,
+            "rule": result.train_config.threshold,
+            "chosen_on": "val",
+        }
     if head.config.task == "regression":
         info["target_scale"] = {"mean": float(head.target_mean), "std": float(head.target_std)}
     return info
@@ -404,8 +435,13 @@ def train_repeats(
     *,
     head: HeadConfig | None = None,
     progress: ProgressFn | None = None,
+    resplit: bool = False,
 ) -> RepeatsResult:
     """Train ``repeats`` heads with seeds ``config.seed, config.seed + 1, ...`` on one load.
+
+    ``resplit``: each repeat also re-draws the dataset's split and negatives from its seed
+    (:func:`embedhead.prepare.resplit.resplit`), so the spread covers both sources of variance
+    (one data load per repeat).
 
     Writes ``out_dir/seed-<s>/`` run folders and ``out_dir/summary.json``; all or nothing.
     """
@@ -416,18 +452,26 @@ def train_repeats(
     store_path = _store_path(store)
     with use_store(store) as reader:
         head_config = _head_config(head, config, reader.d_model)
-        data = _load(ds, reader, config, store_path)
+        loads: list[tuple[Dataset, HeadData]] = []
+        if resplit:  # each repeat re-draws split and negatives from its own seed
+            for i in range(repeats):
+                ds_i = resplit_dataset(ds, config.seed + i)
+                loads.append((ds_i, _load(ds_i, reader, config, store_path)))
+        else:
+            loads = [(ds, _load(ds, reader, config, store_path))] * repeats
         fits = [
-            fit(head_config, replace(config, seed=config.seed + i), data, progress=progress)
-            for i in range(repeats)
+            fit(head_config, replace(config, seed=config.seed + i), d, progress=progress)
+            for i, (_, d) in enumerate(loads)
         ]
-        summary = summarise(fits)
+        summary = {**summarise(fits), "resplit": resplit}
         runs: list[TrainResult] = []
         with atomic_dir(out_dir) as tmp:
-            for result in fits:
+            for result, (ds_i, data) in zip(fits, loads, strict=True):
                 name = f"seed-{result.train_config.seed}"
                 (tmp / name).mkdir()
-                info = run_info(result, ds, data, store_path)
+                info = run_info(result, ds_i, data, store_path)
+                if resplit:
+                    info["dataset"]["resplit_seed"] = result.train_config.seed
                 write_run(tmp / name, result.head, result.train_config, info)
                 runs.append(TrainResult(Path(out_dir) / name, result, info))
             write_json(
@@ -445,9 +489,21 @@ def run_training(
     *,
     repeats: int = TRAIN_REPEATS,
     progress: ProgressFn | None = None,
+    resplit: bool = False,
 ) -> TrainResult | RepeatsResult:
     """``embedhead train``: defaults + overrides (config file, then flags) -> run folder(s)."""
     head, config = make_configs(1, overrides)  # validates before any loading
+    if resplit:
+        return train_repeats(
+            dataset_dir,
+            store_path,
+            config,
+            out_dir,
+            repeats,
+            head=head,
+            progress=progress,
+            resplit=True,
+        )
     if repeats == 1:
         return train_head(dataset_dir, store_path, config, out_dir, head=head, progress=progress)
     return train_repeats(

@@ -13,7 +13,7 @@ sequence is written to ``sequences.fa.gz`` at once and only its id is kept, so m
 with the pair table (one small record per pair) and not with the alignment text. Once all
 positives are known they are split (:mod:`.splits`), then negatives are drawn within
 each split (:mod:`.negatives`), length-matched by default (``length_match``, so that
-length alone hardly separates the labels; 0 gives the thesis's exact methods); a split whose
+length alone hardly separates the labels; 0 ignores lengths); a split whose
 negatives fall short of ``negative_ratio`` is counted (``n_negatives_missing``) and warned
 about. Everything is written into a temporary folder beside ``out_dir`` that is renamed at the
 end; on any error it is removed, so no partial dataset is ever left behind.
@@ -49,6 +49,7 @@ from embedhead.dataset import (
     SPLITS,
     PairRecord,
     SequenceWriter,
+    iter_fasta,
     normalise_sequence,
     sequence_id,
     write_info,
@@ -357,6 +358,18 @@ def _check_out_dir_placement(out_dir: Path, config: PrepareConfig, inputs: Seque
             )
 
 
+def _gc_of_second_sequences(path: Path, positives: Sequence[PairRecord]) -> dict[str, float]:
+    """GC fraction among A/C/G/T (0.5 with none) of every positive's second sequence."""
+    wanted = {p.seq2 for p in positives}
+    out: dict[str, float] = {}
+    for sid, seq in iter_fasta(path):
+        if sid in wanted:
+            up = seq.upper()
+            acgt = sum(up.count(b) for b in "ACGT")
+            out[sid] = (up.count("G") + up.count("C")) / acgt if acgt else 0.5
+    return out
+
+
 class _Collector:
     """Streams blocks into positive records and unique sequences.
 
@@ -563,6 +576,7 @@ def _build(
     positives = [dataclasses.replace(r, split=s) for r, s in zip(positives, splits, strict=True)]
     negatives: list[PairRecord] = []
     missing: dict[str, int] = {}
+    gc = _gc_of_second_sequences(tmp / SEQUENCES_FILE, positives) if config.gc_match else None
     for split in SPLITS:
         members = [r for r in positives if r.split == split]
         drawn = make_negatives(
@@ -573,6 +587,8 @@ def _build(
             split=split,
             id_prefix=f"neg/{split}/",
             length_match=config.length_match,
+            gc_match=config.gc_match,
+            gc=gc,
         )
         missing[split] = round(config.negative_ratio * len(members)) - len(drawn)
         negatives.extend(drawn)

@@ -19,9 +19,12 @@ from embedhead.prepare.splits import DEFAULT_FRACTIONS, SPLIT_MODES, check_fract
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_FRACTIONS",
+    "DEFAULT_GC_TOLERANCE",
     "DEFAULT_LENGTH_MATCH",
+    "DEFAULT_MATCH",
     "DEFAULT_MIN_LENGTH",
     "FORMATS",
+    "MATCH_MODES",
     "NEGATIVE_METHODS",
     "SPLIT_MODES",
     "PrepareConfig",
@@ -30,6 +33,12 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 5000
 FORMATS = ("auto", "maf", "axt", "csv")
 DEFAULT_MIN_LENGTH = 50
+
+MATCH_MODES = ("length", "gc")
+"""``prepare --match``: length matching only (``--length-match``), or GC matching as well."""
+DEFAULT_MATCH = "length"
+DEFAULT_GC_TOLERANCE = 0.02
+"""``prepare --gc-tolerance``: largest |GC difference| of a GC-matched negative's sequence."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,8 @@ class PrepareConfig:
     scoring: str = "hoxd70"
     negatives: str = "swap"
     negative_ratio: float = 1.0
-    length_match: float = DEFAULT_LENGTH_MATCH  # 0: the thesis methods, lengths ignored
+    length_match: float = DEFAULT_LENGTH_MATCH  # 0: lengths ignored
+    gc_match: float = 0.0  # --match gc: absolute GC tolerance of negatives (0: GC ignored)
     split_by: str = "block"
     split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     seed: int = 0
@@ -74,6 +84,8 @@ class PrepareConfig:
             )
         if not math.isfinite(self.negative_ratio) or self.negative_ratio < 0:
             raise ConfigError(f"--negative-ratio must be >= 0, not {self.negative_ratio}")
+        if not math.isfinite(self.gc_match) or not 0 <= self.gc_match < 1:
+            raise ConfigError(f"--gc-tolerance must be >= 0 and < 1, not {self.gc_match}")
         if not math.isfinite(self.length_match) or not 0 <= self.length_match < 1:
             raise ConfigError(
                 f"--length-match must be >= 0 and < 1 (0: no length matching),"

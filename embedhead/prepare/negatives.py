@@ -5,10 +5,16 @@ Out: negative records pairing the first sequence of positive ``i`` with the seco
 positive ``j``; score, norm_score and identity are NaN, coordinates are those of the two source
 sequences, the block id is ``<block i>|<block j>``.
 
-Methods (both seeded, both deterministic for a given seed and input order):
+Methods (all deterministic for a given seed and input order):
 
-- ``swap`` (the thesis method): shuffle the positives, pair each with the next one in the
-  shuffled order (cyclically).
+- ``adjacent`` (the thesis's literal method): positive ``i`` takes the second sequence of
+  positive ``i + 1`` *in input order* (cyclically; no shuffling, no seed), so a negative pairs
+  neighbouring regions of the alignment file, which tend to share GC content. A refused
+  candidate (see below: same or overlapping block, a true partner, a repeat) moves on to
+  ``i + 2``, ``i + 3``, ...; windows of one cut block are therefore never paired.
+- ``swap``: shuffle the positives (seeded), pair each with the next one in the shuffled order
+  (cyclically). Not the thesis's exact method: the shuffle pairs regions from anywhere in the
+  file, so it does not keep the neighbours' shared composition.
 - ``shuffle``: a uniformly drawn derangement of the positives.
 
 Length matching (``length_match = tol > 0``; ``prepare``'s default is 0.1): the negative
@@ -26,6 +32,13 @@ lengths, so the typical deviation is far below ``tol``:
 - ``shuffle``: shuffle, stable-sort by ``len2``, cut into strata of 2 to ``STRATUM_MAX``
   consecutive positives (sizes drawn) and draw a uniform derangement within each stratum;
   an invalid assignment is exchanged with the nearest ranks first.
+
+GC matching (``gc_match = tol > 0``, ``prepare --match gc``; needs ``gc``, the GC fraction of
+every second sequence by id): a candidate is accepted only when the replaced second sequence's
+GC content is within ``tol`` (absolute) of the true partner's, so ``|GC1 - GC2|`` of a negative
+is that of its positive within ``tol`` and GC hardly tells the labels apart. Without length
+matching the matched methods above sort by that GC content instead of ``len2``; with both,
+they sort by ``len2`` and both tolerances must hold.
 
 A derangement of positives cannot do better than the neighbouring length, so on ~400 positives
 the negatives' ``|len1 - len2|`` is still very slightly wider than the positives' (a
@@ -46,8 +59,9 @@ overlaps (e.g. a single block) or, with length matching, when a positive has no 
 of a close enough length (an isolated length, or only chunks of its own block nearby);
 ``prepare`` reports the shortfall in ``dataset.json``.
 
-With ``length_match = 0`` (the default of this function) no length is looked at and the
-output is exactly the thesis methods' (the same random draws as before the option existed).
+With ``length_match = 0`` (the default of this function) no length is looked at (the same random
+draws as before the option existed). ``adjacent`` with ``length_match > 0`` walks forward in
+input order to the next positive within the tolerance.
 """
 
 from __future__ import annotations
@@ -59,9 +73,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from embedhead.dataset import PairRecord
 from embedhead.errors import ConfigError
 
-NEGATIVE_METHODS = ("swap", "shuffle")
+NEGATIVE_METHODS = ("swap", "shuffle", "adjacent")
 MAX_TRIES = 50
-DEFAULT_LENGTH_MATCH = 0.1  # prepare's default relative tolerance on len2 (0: thesis methods)
+DEFAULT_LENGTH_MATCH = 0.1  # prepare's default relative tolerance on len2 (0: lengths ignored)
 STRATUM_MAX = 4  # matched shuffle: derangements among 2..4 neighbouring lengths
 
 
@@ -122,10 +136,18 @@ class _Builder:
     """Checks candidates and collects accepted negatives."""
 
     def __init__(
-        self, positives: Sequence[PairRecord], split: str, id_prefix: str, tol: float = 0.0
+        self,
+        positives: Sequence[PairRecord],
+        split: str,
+        id_prefix: str,
+        tol: float = 0.0,
+        gc_tol: float = 0.0,
+        gc: Mapping[str, float] | None = None,
     ) -> None:
         self.pos = positives
         self.tol = tol
+        self.gc_tol = gc_tol
+        self.gc = gc or {}
         self.split = split
         self.id_prefix = id_prefix
         self.partners: set[tuple[str, str]] = set()
@@ -145,6 +167,8 @@ class _Builder:
             return False
         a, b = self.pos[i], self.pos[j]
         if not lengths_close(a.len2, b.len2, self.tol):
+            return False
+        if self.gc_tol > 0 and abs(self.gc[a.seq2] - self.gc[b.seq2]) > self.gc_tol:
             return False
         key = (a.seq1, b.seq2)
         if a.seq1 == b.seq2 or key in self.partners or key in self.seen:
@@ -182,10 +206,14 @@ class _Builder:
 
 
 def _by_len2(b: _Builder, rng: random.Random) -> list[int]:
-    """Positions shuffled (seeded), then stably sorted by ``len2``: ties in random order."""
+    """Positions shuffled (seeded), then stably sorted by ``len2`` (GC matching alone: by the
+    second sequence's GC content): ties in random order."""
     order = list(range(len(b.pos)))
     rng.shuffle(order)
-    order.sort(key=lambda i: b.pos[i].len2)
+    if b.tol <= 0 and b.gc_tol > 0:
+        order.sort(key=lambda i: b.gc[b.pos[i].seq2])
+    else:
+        order.sort(key=lambda i: b.pos[i].len2)
     return order
 
 
@@ -200,6 +228,20 @@ def _swap_round(b: _Builder, rng: random.Random, target: int) -> None:
         i = order[k]
         for step in range(1, min(n, MAX_TRIES + 1)):
             j = order[(k + step) % n]
+            if b.ok(i, j):
+                b.add(i, j)
+                break
+
+
+def _adjacent_round(b: _Builder, rng: random.Random, target: int) -> None:
+    """The thesis's literal swap: positive ``i`` with the next valid one in input order."""
+    del rng  # input order only: nothing is drawn
+    n = len(b.pos)
+    for i in range(n):
+        if len(b.out) >= target:
+            return
+        for step in range(1, min(n, MAX_TRIES + 1)):
+            j = (i + step) % n
             if b.ok(i, j):
                 b.add(i, j)
                 break
@@ -272,7 +314,7 @@ def _repair(b: _Builder, perm: list[int], i: int, candidates: Iterable[int]) -> 
 def _shuffle_round(b: _Builder, rng: random.Random, target: int) -> None:
     """The thesis shuffle (a derangement) or, matched, derangements within len2 strata."""
     n = len(b.pos)
-    if b.tol <= 0:
+    if b.tol <= 0 and b.gc_tol <= 0:
         perm = _derangement(n, rng)
         for i in range(n):
             if not b.ok(i, perm[i]):
@@ -301,13 +343,16 @@ def make_negatives(
     split: str | None = None,
     id_prefix: str = "neg",
     length_match: float = 0.0,
+    gc_match: float = 0.0,
+    gc: Mapping[str, float] | None = None,
 ) -> list[PairRecord]:
     """About ``round(ratio * len(positives))`` negatives drawn from ``positives``.
 
     ``split`` labels the negatives (default: the split of the first positive); pair ids are
     ``<id_prefix><k>``. ``length_match`` is the relative tolerance on the replaced second
-    sequence's length (0: none, the thesis methods). Raises ConfigError for an unknown method,
-    a negative ratio or a tolerance outside [0, 1).
+    sequence's length (0: none); ``gc_match`` the absolute tolerance on its GC content (0:
+    none; ``gc`` must then give the GC fraction of every ``seq2``). Raises ConfigError for an
+    unknown method, a negative ratio or a tolerance outside [0, 1).
     """
     if method not in NEGATIVE_METHODS:
         raise ConfigError(
@@ -319,17 +364,26 @@ def make_negatives(
         raise ConfigError(
             f"length-match tolerance must be >= 0 and < 1 (0: no matching), not {length_match}"
         )
+    if not math.isfinite(gc_match) or not 0 <= gc_match < 1:
+        raise ConfigError(f"GC-match tolerance must be >= 0 and < 1 (0: none), not {gc_match}")
+    if gc_match > 0:
+        lacking = [p.seq2 for p in positives if gc is None or p.seq2 not in gc]
+        if lacking:
+            raise ConfigError(f"GC matching needs the GC content of {lacking[0]} (and others)")
     n = len(positives)
     target = round(ratio * n)
     if n < 2 or target == 0:
         return []
     label = split if split is not None else positives[0].split
-    builder = _Builder(positives, label, id_prefix, length_match)
+    builder = _Builder(positives, label, id_prefix, length_match, gc_match, gc)
     rng = random.Random(f"negatives:{method}:{seed}")
     if method == "shuffle":
         round_fn = _shuffle_round
+    elif method == "adjacent":
+        round_fn = _adjacent_round
     else:
-        round_fn = _matched_swap_round if length_match > 0 else _swap_round
+        matched = length_match > 0 or gc_match > 0
+        round_fn = _matched_swap_round if matched else _swap_round
     max_rounds = math.ceil(ratio) + 3
     for _ in range(max_rounds):
         if len(builder.out) >= target:

@@ -35,11 +35,13 @@ from embedhead.errors import InputError
 from embedhead.fileio import atomic_write_text, read_json
 from embedhead.results import check_result, result_kind
 from embedhead.tables import (
+    beside_head_table,
     cross_species_table,
     fmt,
     fmt_mean_std,
     learning_curve_table,
     markdown_table,
+    ms_per_pair,
     per_species_table,
 )
 
@@ -251,6 +253,9 @@ def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> st
     for table in data.get("per_species", []):
         out.append(f"### Per-species test metrics ({table['task']}, mean ± std over repeats)\n")
         out.append(per_species_table(table))
+    for table in data.get("beside_head", []):
+        out.append(f"### {table['species']}: head beside baselines ({table['task']}, test)\n")
+        out.append(beside_head_table(table))
     crosses = data.get("cross_species") or []
     for cross in [crosses] if isinstance(crosses, dict) else crosses:
         labels = cross["species"]
@@ -311,7 +316,8 @@ def _section_baselines(data: dict[str, Any], rel: str, plotter: _Plotter) -> str
         return f"## Baselines `{rel}`\n\n_no results_\n"
     task = results[0].get("task", "classification")
     if task == "classification":
-        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"]
+        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "accuracy_at_0.5"]
+        keys += ["brier"]
     else:
         keys = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
     rows = [
@@ -319,12 +325,13 @@ def _section_baselines(data: dict[str, Any], rel: str, plotter: _Plotter) -> str
             r["model"],
             ", ".join(f"{k}={v:g}" for k, v in r.get("chosen", {}).items()),
             *[fmt(r.get("test", {}).get(k)) for k in keys],
+            ms_per_pair(r.get("extra", {}).get("seconds_per_pair")),
         ]
         for r in results
     ]
     out = [
         f"## Baselines `{rel}` ({task}, test split, no embeddings)\n",
-        markdown_table(["baseline", "chosen", *keys], rows),
+        markdown_table(["baseline", "chosen", *keys, "ms/pair"], rows),
     ]
     roc = {r["model"]: r.get("extra", {}).get("roc") for r in results}
     out.append(_plot_roc(plotter, f"roc_baselines_{_safe(rel)}", roc))  # type: ignore[arg-type]
