@@ -44,7 +44,7 @@ embedhead predict "$OUT/run_galGal6" --backbone "$OUT/backbone" \
   --pairs "$OUT/ds_danRer10/pairs.tsv.gz" --store "$OUT/store.zarr" --out "$OUT/predictions.tsv"
 head -n 4 "$OUT/predictions.tsv"
 
-step "6. sweep: 8 random-search trials sharing one load of the cache"
+step "6. sweep: 8 Optuna trials (TPE, median pruning) sharing one load of the cache"
 embedhead sweep "$OUT/ds_galGal6" --store "$OUT/store.zarr" --out "$OUT/sweep" \
   --trials 8 --head pooled --epochs 5 -q
 embedhead train "$OUT/ds_galGal6" --store "$OUT/store.zarr" --out "$OUT/run_best" \
