@@ -191,6 +191,7 @@ def read_pairs(path: str | Path) -> list[PairRecord]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8", newline="") as fh:  # type: ignore[operator]
+            fileio.allow_long_csv_fields()
             reader = csv.reader(fh, delimiter="\t")
             header = next(reader, None)
             if header is None:

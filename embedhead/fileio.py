@@ -22,6 +22,7 @@ Reading:
 
 from __future__ import annotations
 
+import csv
 import importlib
 import json
 import math
@@ -223,3 +224,13 @@ def read_config_file(path: str | Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1
         raise InputError(f"invalid YAML: {exc}", path, line) from exc
+
+
+CSV_FIELD_LIMIT = 2**31 - 1
+"""Largest CSV/TSV field accepted: sequences are long (the csv module's default is 131,072)."""
+
+
+def allow_long_csv_fields() -> None:
+    """Raise the csv module's field size limit to :data:`CSV_FIELD_LIMIT` (never lowers it)."""
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)

@@ -24,10 +24,9 @@ from embedhead.alignments.maf import ungapped_length
 from embedhead.alignments.openers import open_text
 from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.errors import InputError
+from embedhead.fileio import allow_long_csv_fields
 
 __all__ = ["parse_thesis_csv"]
-
-_FIELD_LIMIT = 2**31 - 1
 
 
 def _check_sequence(text: str, what: str, path: str, line: int) -> str:
@@ -43,8 +42,7 @@ def parse_thesis_csv(path: str | os.PathLike[str]) -> Iterator[AlignmentBlock]:
     """Yield one 2-row block per data row of a thesis CSV (plain, gzip or bzip2), streaming."""
     name = str(path)
     index = 0
-    if csv.field_size_limit() < _FIELD_LIMIT:
-        csv.field_size_limit(_FIELD_LIMIT)  # sequences can be long (the default is 131072)
+    allow_long_csv_fields()
     with open_text(name) as fh:
         reader = csv.reader(fh)
         first = True

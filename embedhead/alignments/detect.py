@@ -21,6 +21,7 @@ from typing import Literal
 
 from embedhead.alignments.openers import open_text
 from embedhead.errors import InputError
+from embedhead.fileio import allow_long_csv_fields
 
 Format = Literal["maf", "axt", "csv"]
 FORMATS: tuple[Format, ...] = ("maf", "axt", "csv")
@@ -66,6 +67,7 @@ def _classify(line: str) -> Format | None:
         return "axt"
     if is_csv_header(line):
         return "csv"
+    allow_long_csv_fields()
     parts = next(csv.reader([line]), [])
     if (
         len(parts) == 4

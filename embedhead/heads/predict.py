@@ -45,7 +45,7 @@ from embedhead.dataset import (
 )
 from embedhead.embed.run import EmbedConfig, embed_dataset
 from embedhead.errors import InputError
-from embedhead.fileio import atomic_file
+from embedhead.fileio import allow_long_csv_fields, atomic_file
 from embedhead.heads.data import PairSpec, StoreReader, load_pairs, resolve_device
 from embedhead.heads.evaluate import check_store_matches
 from embedhead.heads.run import LoadedRun, load_run
@@ -93,6 +93,7 @@ def _open_text(path: Path) -> Any:
 def read_pairs_input(path: str | Path) -> list[PairInput]:
     """Pairs from a prepare pairs table or a simple seq1/seq2 TSV (see module docstring)."""
     path = Path(path)
+    allow_long_csv_fields()
     try:
         with _open_text(path) as fh:
             rows = list(csv.reader(fh, delimiter="\t"))
