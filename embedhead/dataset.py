@@ -36,6 +36,8 @@ from embedhead.errors import InputError
 SEQUENCES_FILE = "sequences.fa.gz"
 PAIRS_FILE = "pairs.tsv.gz"
 INFO_FILE = "dataset.json"
+DATASET_FILES = (SEQUENCES_FILE, PAIRS_FILE, INFO_FILE)
+"""Everything ``prepare`` writes into a dataset folder (``--force`` replaces nothing else)."""
 SPLITS = ("train", "val", "test")
 GZIP_LEVEL = 5  # level 9 (gzip's default) is ~4x slower on DNA for ~3 % smaller files
 

@@ -669,3 +669,19 @@ def test_cli_max_pairs_chroms_regions_and_quiet(simulated_maf, tmp_path):
         main, ["prepare", str(simulated_maf), "--max-pairs", "0", "--out", str(tmp_path / "x")]
     )
     assert bad.exit_code != 0 and "--max-pairs" in bad.output
+
+
+def test_force_refuses_a_dataset_folder_holding_the_users_files(simulated_maf, tmp_path):
+    out = tmp_path / "ds"
+    prepare([simulated_maf], out, PrepareConfig(query="panTro6"))
+    first = load_dataset(out).fingerprint
+    (out / "notes.txt").write_text("mine")
+    (out / "cache.zarr").mkdir()
+    with pytest.raises(ConfigError, match=r"did not write \(cache\.zarr, notes\.txt\)"):
+        prepare([simulated_maf], out, PrepareConfig(query="galGal6", force=True))
+    assert (out / "notes.txt").read_text() == "mine" and (out / "cache.zarr").is_dir()
+    assert load_dataset(out).fingerprint == first  # the old dataset is untouched
+    (out / "notes.txt").unlink()
+    (out / "cache.zarr").rmdir()
+    prepare([simulated_maf], out, PrepareConfig(query="galGal6", force=True))
+    assert load_dataset(out).fingerprint != first

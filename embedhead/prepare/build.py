@@ -43,6 +43,7 @@ from embedhead.alignments.reader import read_alignments
 from embedhead.alignments.records import AlignmentBlock
 from embedhead.alignments.scoring import get_scheme
 from embedhead.dataset import (
+    DATASET_FILES,
     INFO_FILE,
     PAIRS_FILE,
     SEQUENCES_FILE,
@@ -331,6 +332,12 @@ def _check_out_dir(out_dir: Path, force: bool) -> None:
             f"--out {out_dir} is not empty and holds no {INFO_FILE}: it is not a dataset folder,"
             " so --force will not replace it"
         )
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in DATASET_FILES)
+    if foreign:
+        raise ConfigError(
+            f"--out {out_dir} holds files prepare did not write ({', '.join(foreign)}):"
+            " --force replaces only a dataset folder; move them away or use another --out"
+        )
 
 
 def _check_out_dir_placement(out_dir: Path, config: PrepareConfig, inputs: Sequence[str]) -> None:
@@ -513,8 +520,8 @@ def prepare(
         raise ConfigError("no input files given")
     paths = [str(p) for p in inputs]
     out = Path(out_dir)
-    _check_out_dir(out, config.force)
     _check_out_dir_placement(out, config, paths)
+    _check_out_dir(out, config.force)
     chrom_sizes = read_chrom_sizes(config.chrom_sizes) if config.chrom_sizes else None
     regions = read_regions(config.regions) if config.regions else None
     with atomic_dir(out, replace=True) as tmp:  # replaces an old dataset once complete
