@@ -363,6 +363,7 @@ def test_data_loaded_on_cuda_by_auto_runs_in_process(
 
     import embedhead.experiments.sweep as sweep
     import embedhead.heads.data as heads_data
+    import embedhead.heads.train as heads_train
 
     real_load = heads_data.load_head_data
 
@@ -377,7 +378,7 @@ def test_data_loaded_on_cuda_by_auto_runs_in_process(
     def record_workers(plan, data, fit_fn, workers, progress):
         seen.append(workers)
 
-    monkeypatch.setattr(sweep, "load_head_data", load_on_fake_cuda)
+    monkeypatch.setattr(heads_train, "load_head_data", load_on_fake_cuda)
     monkeypatch.setattr(sweep, "_run_workers", record_workers)
     config = SweepConfig(n_trials=3, base={**BASE, "device": "auto"}, workers=4)
     run_sweep(related_dataset_dir, store, tmp_path / "sw", config)

@@ -83,9 +83,14 @@ from embedhead.fileio import (
     to_jsonable,
     write_json,
 )
-from embedhead.heads.data import load_head_data
 from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
-from embedhead.heads.train import fit, load_config_overrides, make_configs, split_overrides
+from embedhead.heads.train import (
+    fit,
+    load_config_overrides,
+    load_data_for,
+    make_configs,
+    split_overrides,
+)
 from embedhead.results import RESULT_VERSION
 from embedhead.stats import mean_std
 from embedhead.store.access import use_store
@@ -445,14 +450,8 @@ def run_sweep(
     live = [t for t in study.get_trials(deepcopy=False) if not is_discarded(t)]
     if len(live) < budget or any(t.state == TrialState.WAITING for t in live):
         with use_store(store) as reader:
-            data = load_head_data(
-                ds,
-                reader,
-                kind=base_train.head,
-                task=base_train.task,
-                loader=base_train.loader,
-                device=base_train.device,
-                store_path=str(store) if isinstance(store, str | Path) else None,
+            data = load_data_for(
+                ds, reader, base_train, str(store) if isinstance(store, str | Path) else None
             )
             # the device the data landed on ('auto' may have meant CUDA, which forks cannot use)
             loaded_on = str(next(iter(data.splits.values())).device)

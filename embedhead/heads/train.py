@@ -350,7 +350,10 @@ def run_info(
     return info
 
 
-def _load(ds: Dataset, store: StoreReader, config: TrainConfig, store_path: str | None) -> HeadData:
+def load_data_for(
+    ds: Dataset, store: StoreReader, config: TrainConfig, store_path: str | None
+) -> HeadData:
+    """Load ``ds``'s pairs from ``store`` as ``config`` asks (head kind, task, loader, device)."""
     return load_head_data(
         ds,
         store,
@@ -383,7 +386,7 @@ def train_head(
     store_path = _store_path(store)
     with use_store(store) as reader:
         head_config = _head_config(head, config, reader.d_model)
-        data = _load(ds, reader, config, store_path)
+        data = load_data_for(ds, reader, config, store_path)
         result = fit(head_config, config, data, progress=progress)
         info = run_info(result, ds, data, store_path)
         with atomic_dir(out_dir) as tmp:
@@ -456,9 +459,9 @@ def train_repeats(
         if resplit:  # each repeat re-draws split and negatives from its own seed
             for i in range(repeats):
                 ds_i = resplit_dataset(ds, config.seed + i)
-                loads.append((ds_i, _load(ds_i, reader, config, store_path)))
+                loads.append((ds_i, load_data_for(ds_i, reader, config, store_path)))
         else:
-            loads = [(ds, _load(ds, reader, config, store_path))] * repeats
+            loads = [(ds, load_data_for(ds, reader, config, store_path))] * repeats
         fits = [
             fit(head_config, replace(config, seed=config.seed + i), d, progress=progress)
             for i, (_, d) in enumerate(loads)
