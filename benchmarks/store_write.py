@@ -8,7 +8,8 @@ disk and in the same run (medians of ``--repeats``):
 * the fair baseline: the same store-dtype bytes written as the same number of chunk files
   (the store's ``c/<k>/0`` layout, one file per chunk), each fsync'ed, as the writer's store is;
 * ``tofile`` + fsync of all the bytes into one file (what the issue first measured);
-* both again without fsync (page cache only), to show the writer's own CPU cost.
+* both again without fsync (page cache only), and the CPU seconds (all threads) of each:
+  the writer's own cost, which a loaded machine distorts far less than wall time.
 
 Target: >= 0.5 of the fair baseline for ``--compression none`` and ``lz4`` (zstd reported).
 """
@@ -44,8 +45,14 @@ def _items(total_rows: int, mean_length: int, seed: int) -> list[tuple[str, str]
     return items
 
 
-def _median_seconds(run: Callable[[], float], repeats: int) -> float:
-    return float(median(run() for _ in range(repeats)))
+def _median_seconds(run: Callable[[], float], repeats: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (all threads of this process) of ``run``."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        cpu = time.process_time()
+        walls.append(run())
+        cpus.append(time.process_time() - cpu)
+    return float(median(walls)), float(median(cpus))
 
 
 def one_file(folder: Path, data: np.ndarray, sync: bool) -> float:
@@ -138,27 +145,31 @@ def bench_write(args: argparse.Namespace) -> None:
         print(f"payload {mib:.0f} MiB of {args.dtype} rows (d_model {args.d_model}, "
               f"{len(items)} sequences, {n_chunks} chunks of {chunk_rows} rows, batch_tokens "
               f"{args.batch_tokens}) in {folder}; medians of {reps}")  # fmt: skip
-        base = {
-            "chunks+fsync": _median_seconds(lambda: chunk_files(folder, data, chunk_rows, True), reps),
-            "tofile+fsync": _median_seconds(lambda: one_file(folder, data, True), reps),
-            "chunks": _median_seconds(lambda: chunk_files(folder, data, chunk_rows, False), reps),
-            "tofile": _median_seconds(lambda: one_file(folder, data, False), reps),
-        }  # fmt: skip
-        for name, seconds in base.items():
-            print(f"disk: {name:13s} {mib / seconds:8.1f} MiB/s ({seconds:.2f} s)")
+        runs = {
+            "chunks+fsync": lambda: chunk_files(folder, data, chunk_rows, True),
+            "tofile+fsync": lambda: one_file(folder, data, True),
+            "chunks": lambda: chunk_files(folder, data, chunk_rows, False),
+            "tofile": lambda: one_file(folder, data, False),
+        }
+        timed = {name: _median_seconds(run, reps) for name, run in runs.items()}
+        base = {name: wall for name, (wall, _) in timed.items()}
+        for name, (wall, cpu) in timed.items():
+            print(f"disk: {name:13s} {mib / wall:8.1f} MiB/s ({wall:.2f} s, CPU {cpu:.2f} s)")
         print(f"{'compression':12s} {'MiB/s':>8s} {'seconds':>8s} {'x chunks+fsync':>15s} "
-              f"{'x tofile+fsync':>15s} | {'page cache MiB/s':>16s} {'x chunks':>9s}")  # fmt: skip
+              f"{'x tofile+fsync':>15s} | {'page cache MiB/s':>16s} {'x chunks':>9s} "
+              f"{'CPU s':>6s}")  # fmt: skip
         for compression in args.compression:
-            def once(sync: bool) -> float:
+
+            def once(sync: bool, compression: str = compression) -> float:
                 return write_once(folder, items, args.d_model, args.dtype, compression,
                                   args.batch_tokens, sync)  # fmt: skip
 
             write_once(folder, items[:50], args.d_model, args.dtype, compression, args.batch_tokens)
-            synced = _median_seconds(lambda: once(True), reps)
-            cached = _median_seconds(lambda: once(False), reps)
+            synced, _ = _median_seconds(lambda: once(True), reps)
+            cached, cpu = _median_seconds(lambda: once(False), reps)
             print(f"{compression:12s} {mib / synced:8.1f} {synced:8.2f} "
                   f"{base['chunks+fsync'] / synced:15.2f} {base['tofile+fsync'] / synced:15.2f} | "
-                  f"{mib / cached:16.1f} {base['chunks'] / cached:9.2f}")  # fmt: skip
+                  f"{mib / cached:16.1f} {base['chunks'] / cached:9.2f} {cpu:6.2f}")  # fmt: skip
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

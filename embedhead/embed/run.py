@@ -109,21 +109,47 @@ COMMIT_SECONDS = 2.0
 
 _Record = tuple[str, list[str], np.ndarray, np.ndarray, np.ndarray]
 """(commit key, ids, absolute offsets, lengths, pooled rows) of one batch."""
-_Task = tuple[int, Any, "Region | None", _Record, bool, bool]
-"""(first row of the batch's write unit, backbone rows (B, L, D) on the device or None, the
-batch's region (picks into those rows), its commit record, flush the unit now, unit closes)."""
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One backbone batch handed to a writer lane."""
+
+    unit: int  # first row of the batch's write unit
+    out: Any  # backbone rows (B, Lmax, D) on the device
+    lengths: Any  # (B,) int64 tensor: rows of each batch position
+    region: Region  # the batch's rows (picks into ``out``)
+    key: str  # commit key of the batch
+    offsets: np.ndarray  # absolute first rows of ``region.ids``
+    rows: bool  # write position rows (False: pooled-only store)
+    flush: bool  # write the unit's rows so far and commit its batches now
+    closes: bool  # the unit is complete after this batch
+
+
+class _Unit:
+    """A write unit a lane is filling: rows not yet written as whole chunks, and records."""
+
+    __slots__ = ("done", "records", "rows")
+
+    def __init__(self) -> None:
+        self.done = 0  # rows of the unit written as full chunks (chunk-aligned)
+        self.rows: list[np.ndarray] = []  # rows after ``done``, in order
+        self.records: list[_Record] = []  # batches written but not committed
 
 
 class _WriterPool:
-    """Threads that write batch regions and commit each batch, overlapping the backbone.
+    """Threads that pool, gather, write and commit each batch, overlapping the backbone.
 
     Each thread has its own queue of at most 2 batches: a backbone that outruns the disk waits
-    (back-pressure) instead of piling rows up in memory. A thread gathers a batch's rows (cast
-    to the store dtype on the device, then copied to the host), so the producer only runs the
-    backbone. All batches of one write unit go to one lane (``put(task, lane)``): the lane
-    keeps the unit's rows, writes them whole (padded to the chunk boundary) when told to
-    flush, then commits the batches they hold; a partial unit rewritten later is never
-    overtaken by its older version. Units and batches otherwise commit in any order.
+    (back-pressure) instead of piling rows up in memory. A thread computes a batch's pooled
+    means and gathers its rows (cast to the store dtype on the device, then copied to the
+    host, the one cast and the one copy), so the producer only tokenizes and runs the
+    backbone and never waits for the device. All batches of one write unit go to one lane
+    (``put(task, lane)``): the lane keeps the unit's rows not yet written as full chunks,
+    writes them (padded to the chunk boundary) when told to flush, then commits the batches
+    they hold; the padded last chunk is rewritten when the unit grows (atomically: it may hold
+    committed rows), full chunks are written once, and a unit's older version is never
+    written after a newer one (one lane). Units and batches otherwise commit in any order.
     """
 
     def __init__(self, writer: StoreWriter, threads: int = WRITER_THREADS) -> None:
@@ -142,30 +168,42 @@ class _WriterPool:
             thread.start()
 
     def _work(self, tasks: queue.Queue[_Task | None]) -> None:
-        units: dict[int, tuple[list[np.ndarray], list[_Record]]] = {}
+        units: dict[int, _Unit] = {}
         dtype = str(self._writer.attrs["dtype"])
         while True:
-            item = tasks.get()
-            if item is None:
+            task = tasks.get()
+            if task is None:
                 return
             if self._error is not None:
                 continue  # drain so the producer never blocks on dead consumers
-            start, out, region, record, flush, closes = item
             try:
-                rows, records = units.setdefault(start, ([], []))
-                if out is not None and region is not None:
-                    rows.append(_gather_rows(out, region, dtype))
-                records.append(record)
-                if flush:
-                    if rows:
-                        self._writer.write_region(start, _padded(rows, self._writer.chunk_rows))
-                    for done in records:  # rows first, then the commit records
+                unit = units.setdefault(task.unit, _Unit())
+                pooled = _gather_pooled(_pool(task.out, task.lengths), task.region, dtype)
+                if task.rows:
+                    unit.rows.append(_gather_rows(task.out, task.region, dtype))
+                ids = list(task.region.ids)
+                lengths = np.asarray(task.region.lengths, dtype=np.int64)
+                unit.records.append((task.key, ids, task.offsets, lengths, pooled))
+                if task.flush:
+                    if unit.rows:
+                        self._write(task.unit, unit)
+                    for done in unit.records:  # rows first, then the commit records
                         self._writer.commit_batch(*done)
-                    records.clear()
-                if closes:
-                    del units[start]
+                    unit.records.clear()
+                if task.closes:
+                    del units[task.unit]
             except BaseException as exc:
                 self._error = exc
+
+    def _write(self, start: int, unit: _Unit) -> None:
+        """Write the unit's rows after ``unit.done`` padded to whole chunks; keep the tail."""
+        chunk_rows = self._writer.chunk_rows
+        held = sum(part.shape[0] for part in unit.rows)
+        block = _padded(unit.rows, chunk_rows)
+        self._writer.write_region(start + unit.done, block)
+        full = held // chunk_rows * chunk_rows
+        unit.rows = [block[full:held].copy()] if held > full else []
+        unit.done += full
 
     def put(self, task: _Task, lane: int) -> None:
         self._raise()
@@ -187,18 +225,22 @@ class _WriterPool:
 _TORCH_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
 
 
-def _forward(model: Any, seqs: Sequence[str]) -> tuple[Any, Any, list[int]]:
-    """(B, Lmax, D) device rows, (B, D) pooled masked means (float32), lengths."""
+def _forward(model: Any, seqs: Sequence[str]) -> tuple[Any, Any]:
+    """(B, Lmax, D) device rows of the backbone and the (B,) int64 lengths (host)."""
 
     ids, lengths = tokenize(list(seqs))
     with torch.inference_mode():
-        out = model(ids)  # (B, Lmax, D)
+        return model(ids), lengths
+
+
+def _pool(out: Any, lengths: Any) -> Any:
+    """(B, D) float32 masked means of the (B, Lmax, D) rows over each sequence's positions."""
+    with torch.inference_mode():
         lengths_dev = lengths.to(out.device)
         mask = torch.arange(out.shape[1], device=out.device)[None, :] < lengths_dev[:, None]
         # masked sum as one batched matmul (B, 1, L) @ (B, L, D): no (B, L, D) temporary
         summed = torch.bmm(mask.to(torch.float32)[:, None, :], out.float()).squeeze(1)
-        pooled = summed / lengths_dev[:, None].clamp(min=1)
-    return out, pooled, [int(n) for n in lengths.tolist()]
+        return summed / lengths_dev[:, None].clamp(min=1)
 
 
 def _to_host(tensor: Any, dtype: str) -> np.ndarray:
@@ -216,14 +258,17 @@ def _host(cast: Any, dtype: str) -> np.ndarray:
 def _gather_rows(out: Any, region: Region, dtype: str) -> np.ndarray:
     """(region.rows, D) store-dtype host rows of one batch (padding rows are zeros)."""
     with torch.inference_mode():
-        # one pass per sequence: copy_ casts to the store dtype on the device
-        block = torch.zeros(
+        # one pass per sequence: copy_ casts to the store dtype on the device; only the
+        # padding rows are zeroed (no full zero fill)
+        block = torch.empty(
             (region.rows, out.shape[2]), dtype=getattr(torch, dtype), device=out.device
         )
         at = 0
         for i, n in zip(region.picks, region.lengths, strict=True):
             block[at : at + n].copy_(out[i, :n])
             at += n
+        if at < region.rows:
+            block[at:].zero_()
         return _host(block, dtype)
 
 
@@ -274,7 +319,7 @@ def _run(
         position=rank if world_size > 1 else None,
         dynamic_ncols=True,
     )
-    dtype, pooled_only = str(writer.attrs["dtype"]), writer.pooled_only
+    pooled_only = writer.pooled_only
     run_key = uuid.uuid4().hex[:8]
     pool = _WriterPool(writer)
     unit_start, unit_since, unit_closed = base, time.monotonic(), True
@@ -293,23 +338,30 @@ def _run(
             # and is recomputed with the same composition; when appending new names, only the
             # sequences still missing something go through the backbone
             todo = sorted(set(region.picks))
-            out, pooled, _ = _forward(model, [batch[p].seq for p in todo])
+            out, lengths = _forward(model, [batch[p].seq for p in todo])
             calls += 1
             embedded += len(todo)
             nucleotides += sum(len(batch[p].seq) for p in todo)
             at = {p: i for i, p in enumerate(todo)}
             local = dataclasses.replace(region, picks=tuple(at[p] for p in region.picks))
-            offsets = base + np.asarray(region.offsets, dtype=np.int64)
-            lengths = np.asarray(region.lengths, dtype=np.int64)
             if unit_closed:  # this batch opens a new write unit
                 unit_start, unit_since = base + region.start, time.monotonic()
-            record = (f"b{index:08d}-{run_key}", list(region.ids), offsets, lengths,
-                      _gather_pooled(pooled, local, dtype))  # fmt: skip
-            # a partial unit is written padded to its chunk boundary and rewritten whole when
-            # it grows (same lane): every write is whole chunks, rows before records
+            # a partial unit is written padded to its chunk boundary and its last chunk is
+            # rewritten when it grows (same lane): every write is whole chunks, rows before
+            # records
             flush = region.closes or time.monotonic() - unit_since > COMMIT_SECONDS
-            pool.put((unit_start, None if pooled_only else out, local, record, flush,
-                      region.closes), unit_start // chunk_rows)  # fmt: skip
+            task = _Task(
+                unit=unit_start,
+                out=out,
+                lengths=lengths,
+                region=local,
+                key=f"b{index:08d}-{run_key}",
+                offsets=base + np.asarray(region.offsets, dtype=np.int64),
+                rows=not pooled_only,
+                flush=flush,
+                closes=region.closes,
+            )
+            pool.put(task, unit_start // chunk_rows)
             if flush:
                 unit_since = time.monotonic()
             unit_closed = region.closes

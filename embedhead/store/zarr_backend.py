@@ -1,14 +1,16 @@
 """Zarr v3 backend: a ``.zarr`` folder holding the layout of :mod:`embedhead.store.layout`.
 
 Writing (format 2): a run reserves a region of ``positions`` per batch (chunk-aligned, whole
-chunks), writes it with whole-chunk writes (no read-modify-write, no fill-value scan), then
-commits the batch with one small object ``commits/<run>-<batch>.npz`` holding its ids,
-offsets, lengths and pooled rows. A killed process leaves each batch either committed (record
-present, rows complete) or absent; records are never overwritten, so any order of commits from
-any number of threads or torchrun ranks is safe. The finishing writer folds the records into
-the index arrays (sorted by offset) and removes them. Readers see folded + pending records.
-One folding writer per store (an advisory lock on local folders); torchrun ranks write
-regions and records of their own batches into the same store, rank 0 folds.
+chunks), writes it with whole-chunk writes (no read-modify-write, no fill-value scan; local
+chunk files are encoded by :class:`_ChunkFiles` and written in place), then commits the batch
+with one small object ``commits/<run>-<batch>.npz`` holding its ids, offsets, lengths and
+pooled rows. Rows (R, D) in the storage dtype -> one file per chunk (chunk_rows, D). A killed
+process leaves each batch either committed (record present, rows complete) or absent; records
+are never overwritten, so any order of commits from any number of threads or torchrun ranks is
+safe. The finishing writer folds the records into the index arrays (sorted by offset) and
+removes them. Readers see folded + pending records. One folding writer per store (an advisory
+lock on local folders); torchrun ranks write regions and records of their own batches into the
+same store, rank 0 folds.
 
 Reading also works from object storage: a path that is an fsspec URL (``s3://bucket/x.zarr``,
 ``gs://...``, ``memory://...``) opens through zarr's fsspec store (:func:`is_url`,
@@ -288,11 +290,20 @@ _SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 class _ChunkFiles:
     """Whole-chunk writes of a local array without zarr's per-call machinery.
 
-    Encodes each chunk exactly as the array's own codec chain says (little-endian bytes, then
-    optionally Blosc with the array's parameters: any zarr reader decodes the result) and
-    writes it to the array's chunk key through a temporary file + replace. Used only when the
-    chain is one of those; anything else (sharding, checksums, remote stores) goes through
-    zarr. Blosc and file writes release the GIL, so writer threads encode in parallel.
+    :meth:`encode` turns one chunk (``chunk_rows``, D) into its stored bytes exactly as the
+    array's codec chain says (little-endian bytes, then optionally Blosc with the array's
+    parameters: any zarr reader decodes the result); it is the only place chunk bytes are
+    made. Used only when the chain is one of those; anything else (sharding, checksums,
+    remote stores) goes through zarr. Blosc and file writes release the GIL, so writer threads
+    encode and write in parallel (in a thread other than the main one numcodecs' Blosc uses
+    its context API: no global lock, one blosc thread per call).
+
+    Chunk files are written in place (one open + write + close, no temporary file + rename):
+    a chunk's rows are trusted only once the commit record of their batch exists, and records
+    are written after the rows, so a chunk file torn by a kill holds only rows that no record
+    names (the rerun writes those batches into a fresh region). A chunk this writer wrote
+    before (the padded last chunk of a write unit that has grown since) may hold committed
+    rows, so a rewrite replaces it atomically (temporary file + rename).
     """
 
     def __init__(self, folder: Path, array: zarr.Array) -> None:
@@ -307,6 +318,9 @@ class _ChunkFiles:
                     shuffle=_SHUFFLES[str(getattr(codec.shuffle, "value", codec.shuffle))],
                     blocksize=int(codec.blocksize),
                 )
+        self._mutex = threading.Lock()
+        self._written: set[int] = set()  # chunks written by this writer (rewrites: atomic)
+        self._dirs: set[Path] = set()  # chunk folders known to exist
 
     @staticmethod
     def usable(folder: Path, array: zarr.Array) -> bool:
@@ -320,12 +334,52 @@ class _ChunkFiles:
         ) in ("little", "None")
         return little and all(isinstance(c, BloscCodec) for c in rest) and len(rest) <= 1
 
+    def encode(self, block: np.ndarray) -> bytes | memoryview:
+        """One chunk (rows, D), C-contiguous little-endian -> the bytes stored for it."""
+        if self._blosc is not None:
+            return self._blosc.encode(block)  # type: ignore[no-any-return]
+        return block.data.cast("B")
+
     def write(self, first_chunk: int, region: np.ndarray, chunk_rows: int) -> None:
-        region = np.ascontiguousarray(region, dtype=region.dtype.newbyteorder("<"))
+        little = region.dtype.newbyteorder("<")
+        if region.dtype != little or not region.flags.c_contiguous:
+            region = np.ascontiguousarray(region, dtype=little)  # a copy only when needed
         for k in range(region.shape[0] // chunk_rows):
-            block = region[k * chunk_rows : (k + 1) * chunk_rows]
-            data = self._blosc.encode(block) if self._blosc is not None else block.data
-            put_object(self._folder / self._keys.encode_chunk_key((first_chunk + k, 0)), data)
+            data = self.encode(region[k * chunk_rows : (k + 1) * chunk_rows])
+            key = first_chunk + k
+            path = self._folder / self._keys.encode_chunk_key((key, 0))
+            with self._mutex:
+                again = key in self._written
+                self._written.add(key)
+            if again:
+                put_object(path, data)
+            else:
+                self._ensure_dir(path.parent)
+                _write_file(path, data)
+
+    def _ensure_dir(self, folder: Path) -> None:
+        if folder in self._dirs:
+            return
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+        with self._mutex:
+            self._dirs.add(folder)
+
+
+def _write_file(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` as the whole content of ``path`` in place (open, write, close)."""
+    view = memoryview(data).cast("B")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        done = 0
+        while done < len(view):
+            done += os.write(fd, view[done:])
+    finally:
+        os.close(fd)
 
 
 def _unfolded(group: zarr.Group, records: Records, path: str | Path) -> Records:
