@@ -38,6 +38,7 @@ score) have NaN scores and are left out of every split.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -264,6 +265,10 @@ class BlockReader:
             self.blocks_read += 1
         return raw
 
+    def submit(self, k: int) -> Future[np.ndarray]:
+        """Read raw block ``k`` in the pool (not cached); the caller keeps the future."""
+        return self._pool.submit(self._read, k)
+
     def prefetch(self, blocks: Iterable[int]) -> None:
         """Start reading ``blocks`` that are neither cached nor already being read."""
         with self._lock:
@@ -319,6 +324,126 @@ def _decode_into(out: np.ndarray, raw: np.ndarray, dtype: str) -> None:
         bits <<= 16
     else:
         out[:] = raw
+
+
+_NEVER = 1 << 62  # "no further use" for the planned reader's eviction
+
+
+class PlannedReads:
+    """The stored chunks of a known run of steps (batches), each read once while it is needed.
+
+    ``steps[t]`` lists the blocks step ``t`` needs. :meth:`take` returns them, having read them
+    (thread pool) together with those of up to ``ahead`` later steps. A block stays resident
+    until no later step needs it, or until room is needed for a block needed sooner: eviction
+    drops the resident block whose next use is farthest away (Belady's rule, exact because the
+    whole run is planned), so an epoch reads the fewest chunks a cache of ``capacity`` blocks
+    allows. A step needing more than ``capacity`` blocks gets them all (the floor); read-ahead
+    only ever evicts blocks needed later than the step it reads for. Used by one thread.
+    """
+
+    def __init__(
+        self, reader: BlockReader, steps: Sequence[Sequence[int]], capacity: int, ahead: int
+    ) -> None:
+        self.reader = reader
+        self.steps = [list(ks) for ks in steps]
+        self.capacity = max(1, int(capacity))
+        self.ahead = max(0, int(ahead))
+        self._uses: dict[int, deque[int]] = {}
+        for t, ks in enumerate(self.steps):
+            for k in ks:
+                self._uses.setdefault(k, deque()).append(t)
+        self._resident: dict[int, Future[np.ndarray]] = {}
+        self._frontier = 0  # steps below it have had their reads issued
+        self.peak_resident = 0  # most blocks resident at once (for tests and benchmarks)
+
+    def _next_use(self, k: int) -> int:
+        uses = self._uses[k]
+        return uses[0] if uses else _NEVER
+
+    def _issue(self, t: int) -> None:
+        """Issue the reads of step ``t`` (always) and of the read-ahead steps that fit."""
+        last = min(t + self.ahead, len(self.steps) - 1)
+        while self._frontier <= last:
+            s = self._frontier
+            need = [k for k in self.steps[s] if k not in self._resident]
+            excess = len(self._resident) + len(need) - self.capacity
+            if excess > 0:
+                later = [k for k in self._resident if self._next_use(k) > s]
+                if s > t and len(later) < excess:
+                    return  # read-ahead waits until blocks are released
+                later.sort(key=self._next_use, reverse=True)
+                for k in later[:excess]:
+                    del self._resident[k]
+            for k in need:
+                self._resident[k] = self.reader.submit(k)
+            self.peak_resident = max(self.peak_resident, len(self._resident))
+            self._frontier += 1
+
+    def take(self, t: int) -> dict[int, np.ndarray]:
+        """Raw blocks of step ``t`` (steps are taken in order: 0, 1, 2, ...)."""
+        self._issue(t)
+        got = {k: self._resident[k].result() for k in self.steps[t]}
+        for k in self.steps[t]:
+            self._uses[k].popleft()
+            if not self._uses[k]:
+                del self._resident[k]  # no later step needs it
+        return got
+
+    def close(self) -> None:
+        """Drop every resident block (pending reads are cancelled where not yet started)."""
+        for future in self._resident.values():
+            future.cancel()
+        self._resident.clear()
+
+
+_END = object()
+
+
+def in_background(items: Iterator[_T], depth: int) -> Iterator[_T]:
+    """The items of ``items``, produced by one background thread at most ``depth`` ahead.
+
+    Same items in the same order (one producer, a FIFO queue of ``depth`` slots), so results
+    do not change; an exception of the producer is raised here; leaving early (break, error)
+    stops the producer and closes ``items``.
+    """
+    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(entry: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, _END))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    thread = threading.Thread(target=produce, name="embedhead-batches", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = slots.get()
+            if not ok:
+                assert isinstance(item, BaseException)
+                raise item
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(items, "close", None)
+        if callable(close):
+            close()
 
 
 class InMemorySequences:
@@ -421,11 +546,14 @@ def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndar
 class ChunkedSequences:
     """Streams batches from whole stored chunks (see the module docstring); memory bounded.
 
-    ``prefetch``: batches whose chunks :meth:`PairSource.batches` has read ahead
-    (:meth:`prepare`) by the reader's threads.
+    :meth:`stream` serves a planned run of batches (what :meth:`PairSource.batches` uses):
+    :class:`PlannedReads` over a budget of ``cache_bytes`` of raw chunks, read ahead
+    ``read_ahead`` batches, and the batches built by a background thread ``prefetch`` batches
+    ahead. :meth:`gather` serves one batch at a time from an LRU cache of the same budget.
     """
 
     prefetch = PREFETCH_BATCHES
+    read_ahead = PREFETCH_BATCHES
 
     def __init__(
         self,
@@ -440,25 +568,61 @@ class ChunkedSequences:
         rows = store.rows_of(ids)
         self.offsets = np.asarray(store.offsets(), dtype=np.int64)[rows]  # (U,)
         self.lengths = np.asarray(store.lengths(), dtype=np.int64)[rows]  # (U,)
-        budget = BLOCK_CACHE_BYTES if cache_bytes is None else cache_bytes
-        self.reader = BlockReader(store, cache_bytes=budget)
+        self.cache_bytes = BLOCK_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
+        self.reader = BlockReader(store, cache_bytes=self.cache_bytes)
+        itemsize = 4 if self.reader.dtype == "float32" else 2
+        self.block_bytes = self.reader.rows * d_model * itemsize  # one raw chunk
         self.d_model = d_model
         self.device = device
+        self.last_plan: PlannedReads | None = None  # of the latest stream (for benchmarks)
 
     def _blocks(self, index: np.ndarray) -> Iterator[int]:
         spans = self.reader.blocks_of
         for i in index:
             yield from spans(int(self.offsets[i]), int(self.lengths[i]))
 
-    def prepare(self, index: np.ndarray) -> None:
-        """Start reading the chunks of sequences ``index`` (U,) in the background."""
-        self.reader.prefetch(self._blocks(np.asarray(index, dtype=np.int64)))
+    def blocks_needed(self, index: np.ndarray) -> np.ndarray:
+        """index (B,) -> sorted unique blocks holding those sequences' rows."""
+        index = np.asarray(index, dtype=np.int64)
+        rows = self.reader.rows
+        first = self.offsets[index] // rows
+        last = (self.offsets[index] + np.maximum(self.lengths[index], 1) - 1) // rows
+        spans = last - first + 1
+        starts = np.repeat(np.cumsum(spans) - spans, spans)
+        return np.unique(np.repeat(first, spans) + np.arange(int(spans.sum())) - starts)
 
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
         index = np.asarray(index, dtype=np.int64)
+        return self._assemble(index, self.reader.fetch(self._blocks(index)))
+
+    def stream(
+        self, groups: Sequence[Sequence[np.ndarray]]
+    ) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """For each group of index arrays (one batch: left, right), their :meth:`gather`.
+
+        The chunks of every group are planned up front (:class:`PlannedReads`): each is read
+        once while needed, evicted when no later group needs it or when the budget is full
+        (farthest next use first), and read ``read_ahead`` groups ahead.
+        """
+        steps = [
+            self.blocks_needed(np.concatenate([np.asarray(i, dtype=np.int64) for i in group]))
+            for group in groups
+        ]
+        capacity = max(1, self.cache_bytes // max(1, self.block_bytes))
+        plan = PlannedReads(self.reader, [s.tolist() for s in steps], capacity, self.read_ahead)
+        self.last_plan = plan
+        try:
+            for t, group in enumerate(groups):
+                blocks = plan.take(t)
+                yield [self._assemble(np.asarray(i, dtype=np.int64), blocks) for i in group]
+        finally:
+            plan.close()
+
+    def _assemble(
+        self, index: np.ndarray, blocks: dict[int, np.ndarray]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = self.lengths[index]
-        blocks = self.reader.fetch(self._blocks(index))
         width = int(lengths.max())
         x = np.zeros((len(index), width, self.d_model), dtype=np.float32)
         for row, i in enumerate(index):
@@ -468,7 +632,12 @@ class ChunkedSequences:
 
 
 class StreamedSequences:
-    """Per-sequence reads from a store without chunk access (opened once, never per sample)."""
+    """Per-sequence reads from a store without chunk access (opened once, never per sample).
+
+    ``prefetch``: batches :meth:`PairSource.batches` builds ahead in a background thread.
+    """
+
+    prefetch = PREFETCH_BATCHES
 
     def __init__(
         self, store: StoreReader, ids: Sequence[str], d_model: int, device: torch.device
@@ -522,22 +691,32 @@ class PairSource:
         targets = torch.from_numpy(self.pairs.targets[index]).to(self.device)
         return PairBatch(x1, x2, m1, m2, targets)
 
-    def batches(self, batch_size: int, order: np.ndarray | None = None) -> Iterator[PairBatch]:
+    def batches(
+        self, batch_size: int, order: np.ndarray | None = None, *, prefetch: int | None = None
+    ) -> Iterator[PairBatch]:
         """Batches in ``order`` (default: table order).
 
-        A streamed source is told the sequences of the next ``sequences.prefetch`` batches
-        before each batch is built, so their stored chunks are read and decoded by background
-        threads while the caller trains (bounded read-ahead). Batches are the same either way.
+        A streamed source plans the chunk reads of all these batches up front
+        (:meth:`ChunkedSequences.stream`), and a background thread builds the next
+        ``prefetch`` batches (default: the source's ``sequences.prefetch``; 0 = in the caller's
+        thread) while the caller trains on this one. Batches are the same either way.
         """
         order = np.arange(len(self)) if order is None else np.asarray(order)
         slices = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-        depth = int(getattr(self.sequences, "prefetch", 0))
-        prepare = getattr(self.sequences, "prepare", None)
-        for t, index in enumerate(slices):
-            if prepare is not None and depth > 0:
-                for ahead in slices[t + 1 : t + 1 + depth]:
-                    prepare(np.concatenate([self.pairs.left[ahead], self.pairs.right[ahead]]))
-            yield self.batch(index)
+        depth = int(getattr(self.sequences, "prefetch", 0)) if prefetch is None else prefetch
+        built = self._build(slices)
+        return in_background(built, depth) if depth > 0 else built
+
+    def _build(self, slices: list[np.ndarray]) -> Iterator[PairBatch]:
+        stream = getattr(self.sequences, "stream", None)
+        if stream is None:
+            for index in slices:
+                yield self.batch(index)
+            return
+        groups = [(self.pairs.left[index], self.pairs.right[index]) for index in slices]
+        for index, ((x1, m1), (x2, m2)) in zip(slices, stream(groups), strict=True):
+            targets = torch.from_numpy(self.pairs.targets[index]).to(self.device)
+            yield PairBatch(x1, x2, m1, m2, targets)
 
     def epoch_order(self, generator: torch.Generator, batch_size: int) -> np.ndarray:
         """(N,) a shuffled order of the pairs, in buckets of neighbours (module docstring).
