@@ -60,6 +60,7 @@ BUCKET_BATCHES = 8  # batches per shuffle bucket of neighbouring pairs (epoch or
 PREFETCH_BATCHES = 2  # batches whose chunks are read ahead while streaming
 BLOCK_CACHE_BYTES = 256 << 20  # raw stored chunks kept by a streamed reader
 READ_THREADS = max(1, min(8, os.cpu_count() or 1))  # threads fetching + decoding chunks
+SERIAL_ELEMENTS = 32768  # torch's grain size: smaller copies run in the calling thread
 MAX_LISTED_MISSING = 5
 STORE_OPTIONS = (
     "backbone_key",
@@ -317,13 +318,18 @@ class BlockReader:
 
 
 def _decode_into(out: np.ndarray, raw: np.ndarray, dtype: str) -> None:
-    """``out[:] = layout.decode(raw, dtype)`` in one pass, no temporary: a torch cast copy
+    """``out[:] = layout.decode(raw, dtype)`` in one pass, no temporary: torch cast copies
     (float16 -> float32 runs ~8x faster than numpy's); bfloat16 bit patterns (uint16) are
-    viewed as torch.bfloat16, whose widening to float32 is exact."""
+    viewed as torch.bfloat16, whose widening to float32 is exact. Copied in pieces below
+    :data:`SERIAL_ELEMENTS`, so torch never starts its intra-op thread team here: this runs in
+    reader and batch threads beside the training thread, where such teams contend badly."""
     src = torch.from_numpy(np.ascontiguousarray(raw))
     if dtype == "bfloat16":
         src = src.view(torch.bfloat16)
-    torch.from_numpy(out).copy_(src)
+    dst = torch.from_numpy(out)
+    step = max(1, SERIAL_ELEMENTS // max(1, int(np.prod(out.shape[1:]))))
+    for start in range(0, len(out), step):
+        dst[start : start + step].copy_(src[start : start + step])
 
 
 _NEVER = 1 << 62  # "no further use" for the planned reader's eviction
