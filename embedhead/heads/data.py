@@ -58,7 +58,8 @@ from embedhead.heads.config import LOADERS as LOADERS
 READ_BLOCK = 4096  # sequences per bulk store read while loading into memory (stand-in stores)
 BUCKET_BATCHES = 8  # batches per shuffle bucket of neighbouring pairs (epoch order)
 PREFETCH_BATCHES = 2  # batches whose chunks are read ahead while streaming
-BLOCK_CACHE_BYTES = 256 << 20  # raw stored chunks kept by a streamed reader
+BLOCK_CACHE_BYTES = 256 << 20  # most rows (or raw chunks) a streamed reader keeps
+BUDGET_BUCKETS = 2  # shuffle buckets of rows a planned streamed read keeps by default
 READ_THREADS = max(1, min(8, os.cpu_count() or 1))  # threads fetching + decoding chunks
 SERIAL_ELEMENTS = 32768  # torch's grain size: smaller copies run in the calling thread
 MAX_LISTED_MISSING = 5
@@ -611,6 +612,18 @@ def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndar
     return flat
 
 
+def plan_budget(step_bytes: np.ndarray, ceiling: int) -> int:
+    """Default budget of a planned streamed read: the largest total of row bytes (storage
+    dtype) that any :data:`BUDGET_BUCKETS` shuffle buckets of consecutive steps read, at most
+    ``ceiling``. It follows batch size and sequence lengths, not the dataset size."""
+    sizes = np.asarray(step_bytes, dtype=np.int64)
+    if sizes.size == 0:
+        return int(ceiling)
+    window = min(sizes.size, BUCKET_BATCHES * BUDGET_BUCKETS)
+    totals = np.convolve(sizes, np.ones(window, dtype=np.int64), mode="valid")
+    return int(min(int(ceiling), int(totals.max())))
+
+
 class ChunkedSequences:
     """Streams batches from whole stored chunks (see the module docstring); memory bounded.
 
@@ -636,6 +649,7 @@ class ChunkedSequences:
         self.offsets = np.asarray(store.offsets(), dtype=np.int64)[rows]  # (U,)
         self.lengths = np.asarray(store.lengths(), dtype=np.int64)[rows]  # (U,)
         self.cache_bytes = BLOCK_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
+        self.sized_by_plan = cache_bytes is None  # stream(): budget from the batches it serves
         self.reader = BlockReader(store, cache_bytes=self.cache_bytes)
         self.d_model = d_model
         self.device = device
@@ -656,16 +670,21 @@ class ChunkedSequences:
     ) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
         """For each group of index arrays (one batch: left, right), their :meth:`gather`.
 
-        The sequences of every group are planned up front (:class:`PlannedReads` over
-        ``cache_bytes`` of rows): each stored chunk is read when a group needs rows of it that
-        are not resident, and rows that later groups need are kept until their last use.
+        The sequences of every group are planned up front (:class:`PlannedReads`): each stored
+        chunk is read when a group needs rows of it that are not resident, and rows that later
+        groups need are kept until their last use, within a budget of rows: ``cache_bytes``
+        when given, else :func:`plan_budget` (what :data:`BUDGET_BUCKETS` shuffle buckets of
+        these groups read, at most :data:`BLOCK_CACHE_BYTES`).
         """
-        steps = [np.concatenate([np.asarray(i, dtype=np.int64) for i in g]) for g in groups]
-        itemsize = 4 if self.reader.dtype == "float32" else 2
-        plan = PlannedReads(
-            self.reader, self.offsets, self.lengths, steps, self.cache_bytes,
-            self.d_model * itemsize,
-        )  # fmt: skip
+        steps = [
+            np.unique(np.concatenate([np.asarray(i, dtype=np.int64) for i in g])) for g in groups
+        ]
+        row_bytes = self.d_model * (4 if self.reader.dtype == "float32" else 2)
+        budget = self.cache_bytes
+        if self.sized_by_plan:
+            step_bytes = np.array([int(self.lengths[q].sum()) * row_bytes for q in steps])
+            budget = plan_budget(step_bytes, budget)
+        plan = PlannedReads(self.reader, self.offsets, self.lengths, steps, budget, row_bytes)
         self.last_plan = plan
         try:
             for t, group in enumerate(groups):
