@@ -12,13 +12,19 @@ Two ways to feed the thesis head, giving identical batches:
   ``(T, D)`` tensor (on CPU or GPU) with offsets; batches are gathered with one index op (row
   copies on the CPU). A real store is read whole stored chunk by whole stored chunk, each needed
   chunk once, decoded by a thread pool straight into that tensor (:class:`BlockReader`);
-* streamed (:class:`ChunkedSequences`): each batch is assembled from whole stored chunks of
-  ``positions``, fetched and decoded in a thread pool into a bounded LRU cache (raw storage
-  dtype, :data:`BLOCK_CACHE_BYTES`); while the caller trains on a batch,
-  :meth:`PairSource.batches` has the chunks of the next :data:`PREFETCH_BATCHES` batches read
-  and decoded by background threads (bounded read-ahead). Memory stays at the cache plus a few
-  batches, whatever the dataset size. Stores without chunk access (test stand-ins) fall back
-  to per-sequence reads (:class:`StreamedSequences`).
+* streamed (:class:`ChunkedSequences`): :meth:`PairSource.batches` knows every batch it will
+  serve, so their reads are planned up front (:class:`PlannedReads`): whole stored chunks of
+  ``positions`` are read and decoded by a thread pool when a batch needs rows not yet held;
+  from each chunk read, the rows of every sequence a *later* batch needs are kept too, and
+  kept rows are dropped after their last use or, when the budget is full, farthest next use
+  first. The budget of kept rows (storage dtype) defaults to what two shuffle buckets of
+  batches read (:func:`plan_budget`, at most :data:`BLOCK_CACHE_BYTES`), so memory follows
+  batch size and sequence lengths, not the dataset size. A background thread builds the next
+  :data:`PREFETCH_BATCHES` batches while the caller trains on this one (:func:`in_background`:
+  one producer, a bounded queue; the same batches in the same order, so results are
+  bit-identical with or without it). Single batches (:meth:`PairSource.batch`) use an LRU
+  cache of whole raw chunks instead. Stores without chunk access (test stand-ins) fall back
+  to per-sequence reads (:class:`StreamedSequences`), also built in the background.
 
 Epoch order (:meth:`PairSource.epoch_order`, used by training): shuffled batches drawn from
 *shuffle buckets* of neighbouring pairs. Pairs are sorted by where their sequences sit in the
@@ -26,10 +32,11 @@ store (the smaller storage row of the two; ties broken at random), cut into buck
 :data:`BUCKET_BATCHES` batches, shuffled inside each bucket, and the buckets are visited in a
 random order; the ``N % batch_size`` leftover pairs (a random few) form the final short batch.
 Every batch is a random draw of neighbours, every epoch a new order, and a streamed epoch reads
-each stored chunk about once (random-partner negatives cost one chunk read per partner when the
-store is much larger than the cache). Seeded and deterministic (a ``torch.Generator``), the
-same for both loaders, so in-memory and streamed training give identical results. A split
-smaller than one bucket is simply fully shuffled.
+each stored chunk about once; a random partner's chunk read also serves the later batches of
+the sequences stored beside it (planned reads), so random-partner negatives cost extra chunk
+reads only when the budget is much smaller than the rows a bucket reads. Seeded and
+deterministic (a ``torch.Generator``), the same for both loaders, so in-memory and streamed
+training give identical results. A split smaller than one bucket is simply fully shuffled.
 
 Regression uses only pairs whose ``norm_score`` is finite: negatives (and any positive without a
 score) have NaN scores and are left out of every split.
