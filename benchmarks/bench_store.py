@@ -139,7 +139,11 @@ def _blocks_read(source: Any, order: np.ndarray, batch_size: int) -> str:
         return "n/a (per-sequence reads)"
     gather_epoch(source, order, batch_size)
     plan = getattr(source.sequences, "last_plan", None)
-    held = "" if plan is None else f", rows held at most {plan.peak / MB:.1f} MB"
+    held = (
+        ""
+        if plan is None
+        else (f", budget {plan.budget / MB:.1f} MB, rows held at most {plan.peak / MB:.1f} MB")
+    )
     return f"{reader.blocks_read} ({reader.store.n_blocks()} chunks in the store{held})"
 
 
@@ -265,8 +269,10 @@ def bench_read(args: argparse.Namespace) -> None:
     gm = gathered / MB / t_gm
     print(f"gather epoch, in memory:           {gm:8.1f} MB/s gathered ({t_gm:.3f} s)")
     for cache_mb, (gather_ratios, t_gs, reads, train_ratios, t_tm, t_ts) in figures.items():
-        which = "library default" if cache_mb == default_cache / MB else "small"
-        print(f"streamed, {which} cache {cache_mb:g} MB:")
+        which = (
+            "library default (sized from the plan)" if cache_mb == default_cache / MB else "small"
+        )
+        print(f"streamed, {which} budget, ceiling {cache_mb:.0f} MB:")
         print(f"  gather epoch {gathered / MB / t_gs:8.1f} MB/s gathered ({t_gs:.3f} s)   "
               f"ratio to direct {median(gather_ratios):.2f} (target >= 0.5); "
               f"chunk reads per epoch {reads}")  # fmt: skip
