@@ -11,12 +11,18 @@ from embedhead.errors import ConfigError, InputError
 from embedhead.heads.config import HeadConfig, TrainConfig
 from embedhead.heads.data import (
     BUCKET_BATCHES,
+    BUDGET_BUCKETS,
+    BlockReader,
     ChunkedSequences,
     PairSource,
+    PlannedReads,
     PooledVectors,
     SplitPairs,
+    _decode_into,
     check_identity,
+    in_background,
     load_head_data,
+    plan_budget,
 )
 from embedhead.heads.train import fit
 from embedhead.store import layout, open_store, open_writer
@@ -296,3 +302,137 @@ def test_epoch_order_varies_between_epochs_and_seeds():
     c = source.epoch_order(torch.Generator().manual_seed(1), 4)
     assert not np.array_equal(a, b) and not np.array_equal(a, c)
     assert not np.array_equal(a, np.sort(a))  # shuffled, not storage order
+
+
+# --- planned streamed reads and background batches (issue 10, read side) ----------------------
+@pytest.fixture(scope="module")
+def planned_store(tmp_path_factory, tiny_dataset_dir, make_signal_store):
+    """A real float16 zstd store of the tiny dataset with ~1 KiB chunks (many chunks, spans)."""
+    ds = load_dataset(tiny_dataset_dir)
+    saved = layout.TARGET_CHUNK_BYTES
+    layout.TARGET_CHUNK_BYTES = 1024
+    try:
+        store = _write_real_store(
+            tmp_path_factory.mktemp("planned") / "s.zarr", make_signal_store(ds, d_model=5)
+        )
+    finally:
+        layout.TARGET_CHUNK_BYTES = saved
+    yield ds, store
+    store.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(st.lists(st.integers(0, 10_000), min_size=1, max_size=6), max_size=25),
+    budget_rows=st.integers(0, 400),
+)
+def test_planned_reads_give_exact_rows_within_budget(planned_store, steps, budget_rows):
+    _, store = planned_store
+    ids = store.ids()
+    offsets, lengths = store.offsets(), store.lengths()
+    row_bytes = store.d_model * 2
+    reader = BlockReader(store, cache_bytes=0)
+    try:
+        plan_steps = [np.array([q % len(ids) for q in s]) for s in steps]
+        plan = PlannedReads(
+            reader, offsets, lengths, plan_steps, budget_rows * row_bytes, row_bytes
+        )
+        for t, qs in enumerate(plan_steps):
+            got = plan.take(t)
+            assert sorted(got) == sorted(set(qs.tolist()))
+            for q, pieces in got.items():
+                rows = np.concatenate(pieces)
+                decoded = np.zeros(rows.shape, dtype=np.float32)
+                _decode_into(decoded, rows, store.dtype)
+                np.testing.assert_array_equal(decoded, store.get(ids[q]))
+        step_bytes = [int(lengths[np.unique(s)].sum()) * row_bytes for s in plan_steps]
+        assert plan.peak <= max([budget_rows * row_bytes, *step_bytes])  # bounded
+        needed = {
+            k
+            for s in plan_steps
+            for q in s.tolist()
+            for k in reader.blocks_of(int(offsets[q]), int(lengths[q]))
+        }
+        if budget_rows * row_bytes >= int(lengths.sum()) * row_bytes:
+            assert reader.blocks_read == len(needed)  # room for every row: each chunk once
+        else:
+            assert reader.blocks_read >= len(needed)
+    finally:
+        reader.close()
+
+
+def test_small_budget_reads_more_chunks_and_gives_the_same_batches(planned_store):
+    ds, store = planned_store
+    memory = _load(ds, store, "memory")["train"]
+    order = memory.epoch_order(torch.Generator().manual_seed(2), 3)
+    want = list(memory.batches(3, order))
+    seq_ids = list(_load(ds, store, "memory").seq_ids)
+    reads = {}
+    for budget in (1, 1 << 30):
+        chunked = ChunkedSequences(store, seq_ids, 5, torch.device("cpu"), cache_bytes=budget)
+        source = PairSource(memory.pairs, chunked, torch.device("cpu"))
+        got = list(source.batches(3, order))
+        assert len(got) == len(want)
+        for a, b in zip(want, got, strict=True):
+            for x, y in ((a.x1, b.x1), (a.x2, b.x2), (a.m1, b.m1), (a.m2, b.m2)):
+                assert torch.equal(x, y)
+            assert torch.equal(a.targets, b.targets)
+        reads[budget] = chunked.reader.blocks_read
+        assert chunked.last_plan is not None and chunked.last_plan.used == 0  # all released
+    assert reads[1] > reads[1 << 30]  # the budget is what saves re-reads
+
+
+def test_default_budget_follows_the_plan_not_the_dataset():
+    steps = np.array([10, 20, 30, 40] * 20)
+    window = BUCKET_BATCHES * BUDGET_BUCKETS
+    assert plan_budget(steps, 1 << 40) == int(np.convolve(steps, np.ones(window), "valid").max())
+    assert plan_budget(np.tile(steps, 50), 1 << 40) == plan_budget(steps, 1 << 40)  # 50x data
+    assert plan_budget(steps, 7) == 7  # never above the ceiling
+    assert plan_budget(np.array([5, 6]), 1 << 40) == 11  # fewer steps than a window
+
+
+def test_background_prefetch_trains_bit_identically(planned_store):
+    ds, store = planned_store
+    head = HeadConfig(d_model=5, conv_channels=4, hidden_sizes=(8,))
+    config = TrainConfig(epochs=3, batch_size=2, device="cpu", seed=9)
+    results = []
+    for depth in (0, 1, 3):
+        data = _load(ds, store, "stream")
+        sequences = data["train"].sequences
+        assert isinstance(sequences, ChunkedSequences)
+        sequences.prefetch = depth  # 0: built in the training thread
+        results.append(fit(head, config, data))
+    first = results[0]
+    for other in results[1:]:
+        assert other.history == first.history and other.metrics == first.metrics
+        a, b = first.head.state_dict(), other.head.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_in_background_keeps_order_bounds_lookahead_and_raises():
+    made: list[int] = []
+    closed: list[bool] = []
+
+    def items(n, fail_at=None):
+        try:
+            for i in range(n):
+                if i == fail_at:
+                    raise InputError("broken item", "x.zarr")
+                made.append(i)
+                yield i
+        finally:
+            closed.append(True)
+
+    seen = []
+    for item in in_background(items(20), 2):
+        seen.append(item)
+        assert len(made) - len(seen) <= 3  # queue of 2 plus the one being put
+    assert seen == list(range(20)) and closed == [True]
+    with pytest.raises(InputError, match="broken item"):
+        list(in_background(items(10, fail_at=4), 2))
+    made.clear()
+    closed.clear()
+    stream = in_background(items(1000), 2)
+    assert next(stream) == 0
+    stream.close()  # the consumer leaves early: the producer stops and the source is closed
+    assert closed == [True] and len(made) <= 5

@@ -12,13 +12,19 @@ Two ways to feed the thesis head, giving identical batches:
   ``(T, D)`` tensor (on CPU or GPU) with offsets; batches are gathered with one index op (row
   copies on the CPU). A real store is read whole stored chunk by whole stored chunk, each needed
   chunk once, decoded by a thread pool straight into that tensor (:class:`BlockReader`);
-* streamed (:class:`ChunkedSequences`): each batch is assembled from whole stored chunks of
-  ``positions``, fetched and decoded in a thread pool into a bounded LRU cache (raw storage
-  dtype, :data:`BLOCK_CACHE_BYTES`); while the caller trains on a batch,
-  :meth:`PairSource.batches` has the chunks of the next :data:`PREFETCH_BATCHES` batches read
-  and decoded by background threads (bounded read-ahead). Memory stays at the cache plus a few
-  batches, whatever the dataset size. Stores without chunk access (test stand-ins) fall back
-  to per-sequence reads (:class:`StreamedSequences`).
+* streamed (:class:`ChunkedSequences`): :meth:`PairSource.batches` knows every batch it will
+  serve, so their reads are planned up front (:class:`PlannedReads`): whole stored chunks of
+  ``positions`` are read and decoded by a thread pool when a batch needs rows not yet held;
+  from each chunk read, the rows of every sequence a *later* batch needs are kept too, and
+  kept rows are dropped after their last use or, when the budget is full, farthest next use
+  first. The budget of kept rows (storage dtype) defaults to what two shuffle buckets of
+  batches read (:func:`plan_budget`, at most :data:`BLOCK_CACHE_BYTES`), so memory follows
+  batch size and sequence lengths, not the dataset size. A background thread builds the next
+  :data:`PREFETCH_BATCHES` batches while the caller trains on this one (:func:`in_background`:
+  one producer, a bounded queue; the same batches in the same order, so results are
+  bit-identical with or without it). Single batches (:meth:`PairSource.batch`) use an LRU
+  cache of whole raw chunks instead. Stores without chunk access (test stand-ins) fall back
+  to per-sequence reads (:class:`StreamedSequences`), also built in the background.
 
 Epoch order (:meth:`PairSource.epoch_order`, used by training): shuffled batches drawn from
 *shuffle buckets* of neighbouring pairs. Pairs are sorted by where their sequences sit in the
@@ -26,10 +32,11 @@ store (the smaller storage row of the two; ties broken at random), cut into buck
 :data:`BUCKET_BATCHES` batches, shuffled inside each bucket, and the buckets are visited in a
 random order; the ``N % batch_size`` leftover pairs (a random few) form the final short batch.
 Every batch is a random draw of neighbours, every epoch a new order, and a streamed epoch reads
-each stored chunk about once (random-partner negatives cost one chunk read per partner when the
-store is much larger than the cache). Seeded and deterministic (a ``torch.Generator``), the
-same for both loaders, so in-memory and streamed training give identical results. A split
-smaller than one bucket is simply fully shuffled.
+each stored chunk about once; a random partner's chunk read also serves the later batches of
+the sequences stored beside it (planned reads), so random-partner negatives cost extra chunk
+reads only when the budget is much smaller than the rows a bucket reads. Seeded and
+deterministic (a ``torch.Generator``), the same for both loaders, so in-memory and streamed
+training give identical results. A split smaller than one bucket is simply fully shuffled.
 
 Regression uses only pairs whose ``norm_score`` is finite: negatives (and any positive without a
 score) have NaN scores and are left out of every split.
@@ -37,7 +44,9 @@ score) have NaN scores and are left out of every split.
 
 from __future__ import annotations
 
+import heapq
 import os
+import queue
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -56,8 +65,10 @@ from embedhead.heads.config import LOADERS as LOADERS
 READ_BLOCK = 4096  # sequences per bulk store read while loading into memory (stand-in stores)
 BUCKET_BATCHES = 8  # batches per shuffle bucket of neighbouring pairs (epoch order)
 PREFETCH_BATCHES = 2  # batches whose chunks are read ahead while streaming
-BLOCK_CACHE_BYTES = 256 << 20  # raw stored chunks kept by a streamed reader
+BLOCK_CACHE_BYTES = 256 << 20  # most rows (or raw chunks) a streamed reader keeps
+BUDGET_BUCKETS = 2  # shuffle buckets of rows a planned streamed read keeps by default
 READ_THREADS = max(1, min(8, os.cpu_count() or 1))  # threads fetching + decoding chunks
+SERIAL_ELEMENTS = 32768  # torch's grain size: smaller copies run in the calling thread
 MAX_LISTED_MISSING = 5
 STORE_OPTIONS = (
     "backbone_key",
@@ -264,6 +275,10 @@ class BlockReader:
             self.blocks_read += 1
         return raw
 
+    def submit(self, k: int) -> Future[np.ndarray]:
+        """Read raw block ``k`` in the pool (not cached); the caller keeps the future."""
+        return self._pool.submit(self._read, k)
+
     def prefetch(self, blocks: Iterable[int]) -> None:
         """Start reading ``blocks`` that are neither cached nor already being read."""
         with self._lock:
@@ -311,14 +326,200 @@ class BlockReader:
 
 
 def _decode_into(out: np.ndarray, raw: np.ndarray, dtype: str) -> None:
-    """``out[:] = layout.decode(raw, dtype)`` in one pass, no temporary: float16 / float32
-    rows are cast on copy, bfloat16 bit patterns are shifted into the high half of float32."""
+    """``out[:] = layout.decode(raw, dtype)`` in one pass, no temporary: torch cast copies
+    (float16 -> float32 runs ~8x faster than numpy's); bfloat16 bit patterns (uint16) are
+    viewed as torch.bfloat16, whose widening to float32 is exact. Copied in pieces below
+    :data:`SERIAL_ELEMENTS`, so torch never starts its intra-op thread team here: this runs in
+    reader and batch threads beside the training thread, where such teams contend badly."""
+    src = torch.from_numpy(np.ascontiguousarray(raw))
     if dtype == "bfloat16":
-        bits = out.view(np.uint32)
-        bits[:] = raw
-        bits <<= 16
-    else:
-        out[:] = raw
+        src = src.view(torch.bfloat16)
+    dst = torch.from_numpy(out)
+    step = max(1, SERIAL_ELEMENTS // max(1, int(np.prod(out.shape[1:]))))
+    for start in range(0, len(out), step):
+        dst[start : start + step].copy_(src[start : start + step])
+
+
+_NEVER = 1 << 62  # "no further use" for the planned reader's eviction
+
+
+class PlannedReads:
+    """The rows of the sequences a known run of steps (batches) needs, read chunk by chunk.
+
+    ``steps[t]`` (sequence numbers) is what step ``t`` needs; :meth:`take` returns those
+    sequences' raw rows (storage dtype) as pieces, one per stored chunk the sequence lies in
+    (``{sequence: [(l, D), ...]}``, in row order). The unit kept is a *segment*: the rows of one
+    sequence inside one chunk. What a step needs and is not resident is read as whole stored
+    chunks (thread pool, each chunk once); every other segment of those chunks that a later
+    step needs is kept too ("harvested"), nearest next use first, while ``budget`` bytes of
+    rows allow. A segment is dropped after its last use; when room is needed, the resident
+    segment whose next use is farthest away goes first (Belady's rule, exact because the whole
+    run is planned), never one the current step needs. So one random partner's chunk read also
+    serves its neighbours' later batches, a budget as large as the rows read makes every chunk
+    be read once, and the budget holds only rows that some later step reads. Memory:
+    ``budget`` (or one step's rows when larger) plus one step's raw chunks while they are read.
+    Driven by one thread.
+    """
+
+    def __init__(
+        self,
+        reader: BlockReader,
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        steps: Sequence[np.ndarray],
+        budget: int,
+        row_bytes: int,
+    ) -> None:
+        """offsets, lengths (U,): rows of each sequence in ``positions``."""
+        self.reader = reader
+        self.steps = [np.unique(np.asarray(q, dtype=np.int64)) for q in steps]
+        self.budget = int(budget)
+        self._uses: dict[int, deque[int]] = {}
+        for t, qs in enumerate(self.steps):
+            for q in qs.tolist():
+                self._uses.setdefault(q, deque()).append(t)
+        # segments of the planned sequences: (sequence, block, rows lo:hi inside the block)
+        planned = np.array(sorted(self._uses), dtype=np.int64)
+        rows = reader.rows
+        off = np.asarray(offsets, dtype=np.int64)[planned]
+        end = off + np.asarray(lengths, dtype=np.int64)[planned]
+        first, last = off // rows, (np.maximum(end, off + 1) - 1) // rows
+        count = last - first + 1
+        start = np.cumsum(count) - count
+        block = np.repeat(first, count) + np.arange(int(count.sum())) - np.repeat(start, count)
+        lo = np.maximum(np.repeat(off, count), block * rows) - block * rows
+        hi = np.minimum(np.repeat(end, count), (block + 1) * rows) - block * rows
+        self._seg_q: list[int] = np.repeat(planned, count).tolist()
+        self._seg_k: list[int] = block.tolist()
+        self._seg_lo: list[int] = lo.tolist()
+        self._seg_hi: list[int] = hi.tolist()
+        self._seg_bytes: list[int] = ((hi - lo) * int(row_bytes)).tolist()
+        self._segs = {
+            q: range(a, a + n)
+            for q, a, n in zip(planned.tolist(), start.tolist(), count.tolist(), strict=True)
+        }
+        self._in_block: dict[int, list[int]] = {}
+        for g, k in enumerate(self._seg_k):
+            self._in_block.setdefault(k, []).append(g)
+        self._resident: dict[int, np.ndarray] = {}
+        self._heap: list[tuple[int, int]] = []  # (-next use, segment); stale entries skipped
+        self.used = 0  # bytes of resident rows
+        self.peak = 0  # most bytes of rows resident at once (for tests and benchmarks)
+
+    def _next_use(self, g: int) -> int:
+        uses = self._uses[self._seg_q[g]]
+        return uses[0] if uses else _NEVER
+
+    def _keep(self, g: int, raw: np.ndarray) -> None:
+        self._resident[g] = np.array(raw[self._seg_lo[g] : self._seg_hi[g]])
+        self.used += self._seg_bytes[g]
+        heapq.heappush(self._heap, (-self._next_use(g), g))
+
+    def _drop(self, g: int) -> None:
+        del self._resident[g]
+        self.used -= self._seg_bytes[g]
+
+    def _evict_beyond(self, step: int, room: int) -> None:
+        """Drop the farthest-used segments needed after ``step`` until ``room`` bytes fit."""
+        while self.used + room > self.budget and self._heap:
+            far, g = self._heap[0]
+            if g not in self._resident or -far != self._next_use(g):
+                heapq.heappop(self._heap)  # stale entry
+                continue
+            if -far <= step:
+                return
+            heapq.heappop(self._heap)
+            self._drop(g)
+
+    def take(self, t: int) -> dict[int, list[np.ndarray]]:
+        """Raw row pieces of the sequences of step ``t`` (steps are taken in order 0, 1, ...)."""
+        need = self.steps[t].tolist()
+        missing = [g for q in need for g in self._segs[q] if g not in self._resident]
+        if missing:
+            blocks = sorted({self._seg_k[g] for g in missing})
+            futures = [self.reader.submit(k) for k in blocks]
+            raw = {k: f.result() for k, f in zip(blocks, futures, strict=True)}
+            for g in missing:
+                self._keep(g, raw[self._seg_k[g]])
+            self._evict_beyond(t, 0)
+            harvest = [
+                g
+                for k in blocks
+                for g in self._in_block[k]
+                if g not in self._resident and self._uses[self._seg_q[g]]
+            ]
+            for g in sorted(harvest, key=self._next_use):
+                self._evict_beyond(self._next_use(g), self._seg_bytes[g])
+                if self.used + self._seg_bytes[g] > self.budget:
+                    break  # the rest are needed even later
+                self._keep(g, raw[self._seg_k[g]])
+        self.peak = max(self.peak, self.used)
+        got = {q: [self._resident[g] for g in self._segs[q]] for q in need}
+        for q in need:
+            uses = self._uses[q]
+            uses.popleft()
+            for g in self._segs[q]:
+                if uses:
+                    heapq.heappush(self._heap, (-uses[0], g))
+                else:
+                    self._drop(g)  # no later step needs it
+        return got
+
+    def close(self) -> None:
+        """Drop every resident segment."""
+        self._resident.clear()
+        self._heap.clear()
+        self.used = 0
+
+
+_END = object()
+
+
+def in_background(items: Iterator[_T], depth: int) -> Iterator[_T]:
+    """The items of ``items``, produced by one background thread at most ``depth`` ahead.
+
+    Same items in the same order (one producer, a FIFO queue of ``depth`` slots), so results
+    do not change; an exception of the producer is raised here; leaving early (break, error)
+    stops the producer and closes ``items``.
+    """
+    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(entry: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, _END))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    thread = threading.Thread(target=produce, name="embedhead-batches", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = slots.get()
+            if not ok:
+                assert isinstance(item, BaseException)
+                raise item
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(items, "close", None)
+        if callable(close):
+            close()
 
 
 class InMemorySequences:
@@ -418,11 +619,25 @@ def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndar
     return flat
 
 
+def plan_budget(step_bytes: np.ndarray, ceiling: int) -> int:
+    """Default budget of a planned streamed read: the largest total of row bytes (storage
+    dtype) that any :data:`BUDGET_BUCKETS` shuffle buckets of consecutive steps read, at most
+    ``ceiling``. It follows batch size and sequence lengths, not the dataset size."""
+    sizes = np.asarray(step_bytes, dtype=np.int64)
+    if sizes.size == 0:
+        return int(ceiling)
+    window = min(sizes.size, BUCKET_BATCHES * BUDGET_BUCKETS)
+    totals = np.convolve(sizes, np.ones(window, dtype=np.int64), mode="valid")
+    return int(min(int(ceiling), int(totals.max())))
+
+
 class ChunkedSequences:
     """Streams batches from whole stored chunks (see the module docstring); memory bounded.
 
-    ``prefetch``: batches whose chunks :meth:`PairSource.batches` has read ahead
-    (:meth:`prepare`) by the reader's threads.
+    :meth:`stream` serves a planned run of batches (what :meth:`PairSource.batches` uses):
+    :class:`PlannedReads` over a budget of ``cache_bytes`` of sequence rows, with the batches
+    built by a background thread ``prefetch`` batches ahead. :meth:`gather` serves one batch
+    at a time from an LRU cache of whole raw chunks of the same budget.
     """
 
     prefetch = PREFETCH_BATCHES
@@ -440,25 +655,69 @@ class ChunkedSequences:
         rows = store.rows_of(ids)
         self.offsets = np.asarray(store.offsets(), dtype=np.int64)[rows]  # (U,)
         self.lengths = np.asarray(store.lengths(), dtype=np.int64)[rows]  # (U,)
-        budget = BLOCK_CACHE_BYTES if cache_bytes is None else cache_bytes
-        self.reader = BlockReader(store, cache_bytes=budget)
+        self.cache_bytes = BLOCK_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
+        self.sized_by_plan = cache_bytes is None  # stream(): budget from the batches it serves
+        self.reader = BlockReader(store, cache_bytes=self.cache_bytes)
         self.d_model = d_model
         self.device = device
+        self.last_plan: PlannedReads | None = None  # of the latest stream (for benchmarks)
 
     def _blocks(self, index: np.ndarray) -> Iterator[int]:
         spans = self.reader.blocks_of
         for i in index:
             yield from spans(int(self.offsets[i]), int(self.lengths[i]))
 
-    def prepare(self, index: np.ndarray) -> None:
-        """Start reading the chunks of sequences ``index`` (U,) in the background."""
-        self.reader.prefetch(self._blocks(np.asarray(index, dtype=np.int64)))
-
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
         index = np.asarray(index, dtype=np.int64)
+        return self._assemble(index, self.reader.fetch(self._blocks(index)))
+
+    def stream(
+        self, groups: Sequence[Sequence[np.ndarray]]
+    ) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """For each group of index arrays (one batch: left, right), their :meth:`gather`.
+
+        The sequences of every group are planned up front (:class:`PlannedReads`): each stored
+        chunk is read when a group needs rows of it that are not resident, and rows that later
+        groups need are kept until their last use, within a budget of rows: ``cache_bytes``
+        when given, else :func:`plan_budget` (what :data:`BUDGET_BUCKETS` shuffle buckets of
+        these groups read, at most :data:`BLOCK_CACHE_BYTES`).
+        """
+        steps = [
+            np.unique(np.concatenate([np.asarray(i, dtype=np.int64) for i in g])) for g in groups
+        ]
+        row_bytes = self.d_model * (4 if self.reader.dtype == "float32" else 2)
+        budget = self.cache_bytes
+        if self.sized_by_plan:
+            step_bytes = np.array([int(self.lengths[q].sum()) * row_bytes for q in steps])
+            budget = plan_budget(step_bytes, budget)
+        plan = PlannedReads(self.reader, self.offsets, self.lengths, steps, budget, row_bytes)
+        self.last_plan = plan
+        try:
+            for t, group in enumerate(groups):
+                rows = plan.take(t)
+                yield [self._from_rows(np.asarray(i, dtype=np.int64), rows) for i in group]
+        finally:
+            plan.close()
+
+    def _from_rows(
+        self, index: np.ndarray, rows: dict[int, list[np.ndarray]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = self.lengths[index]
-        blocks = self.reader.fetch(self._blocks(index))
+        width = int(lengths.max())
+        x = np.zeros((len(index), width, self.d_model), dtype=np.float32)
+        for row, i in enumerate(index.tolist()):
+            at = 0
+            for piece in rows[i]:
+                _decode_into(x[row, at : at + len(piece)], piece, self.reader.dtype)
+                at += len(piece)
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        return torch.from_numpy(x).to(self.device), torch.from_numpy(mask).to(self.device)
+
+    def _assemble(
+        self, index: np.ndarray, blocks: dict[int, np.ndarray]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = self.lengths[index]
         width = int(lengths.max())
         x = np.zeros((len(index), width, self.d_model), dtype=np.float32)
         for row, i in enumerate(index):
@@ -468,7 +727,12 @@ class ChunkedSequences:
 
 
 class StreamedSequences:
-    """Per-sequence reads from a store without chunk access (opened once, never per sample)."""
+    """Per-sequence reads from a store without chunk access (opened once, never per sample).
+
+    ``prefetch``: batches :meth:`PairSource.batches` builds ahead in a background thread.
+    """
+
+    prefetch = PREFETCH_BATCHES
 
     def __init__(
         self, store: StoreReader, ids: Sequence[str], d_model: int, device: torch.device
@@ -522,22 +786,32 @@ class PairSource:
         targets = torch.from_numpy(self.pairs.targets[index]).to(self.device)
         return PairBatch(x1, x2, m1, m2, targets)
 
-    def batches(self, batch_size: int, order: np.ndarray | None = None) -> Iterator[PairBatch]:
+    def batches(
+        self, batch_size: int, order: np.ndarray | None = None, *, prefetch: int | None = None
+    ) -> Iterator[PairBatch]:
         """Batches in ``order`` (default: table order).
 
-        A streamed source is told the sequences of the next ``sequences.prefetch`` batches
-        before each batch is built, so their stored chunks are read and decoded by background
-        threads while the caller trains (bounded read-ahead). Batches are the same either way.
+        A streamed source plans the chunk reads of all these batches up front
+        (:meth:`ChunkedSequences.stream`), and a background thread builds the next
+        ``prefetch`` batches (default: the source's ``sequences.prefetch``; 0 = in the caller's
+        thread) while the caller trains on this one. Batches are the same either way.
         """
         order = np.arange(len(self)) if order is None else np.asarray(order)
         slices = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-        depth = int(getattr(self.sequences, "prefetch", 0))
-        prepare = getattr(self.sequences, "prepare", None)
-        for t, index in enumerate(slices):
-            if prepare is not None and depth > 0:
-                for ahead in slices[t + 1 : t + 1 + depth]:
-                    prepare(np.concatenate([self.pairs.left[ahead], self.pairs.right[ahead]]))
-            yield self.batch(index)
+        depth = int(getattr(self.sequences, "prefetch", 0)) if prefetch is None else prefetch
+        built = self._build(slices)
+        return in_background(built, depth) if depth > 0 else built
+
+    def _build(self, slices: list[np.ndarray]) -> Iterator[PairBatch]:
+        stream = getattr(self.sequences, "stream", None)
+        if stream is None:
+            for index in slices:
+                yield self.batch(index)
+            return
+        groups = [(self.pairs.left[index], self.pairs.right[index]) for index in slices]
+        for index, ((x1, m1), (x2, m2)) in zip(slices, stream(groups), strict=True):
+            targets = torch.from_numpy(self.pairs.targets[index]).to(self.device)
+            yield PairBatch(x1, x2, m1, m2, targets)
 
     def epoch_order(self, generator: torch.Generator, batch_size: int) -> np.ndarray:
         """(N,) a shuffled order of the pairs, in buckets of neighbours (module docstring).
