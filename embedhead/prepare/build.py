@@ -40,7 +40,7 @@ from embedhead import __version__
 from embedhead.alignments.detect import detect_format
 from embedhead.alignments.openers import open_text
 from embedhead.alignments.reader import read_alignments
-from embedhead.alignments.records import AlignmentBlock
+from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import get_scheme
 from embedhead.dataset import (
     DATASET_FILES,
@@ -52,13 +52,20 @@ from embedhead.dataset import (
     SequenceWriter,
     iter_fasta,
     normalise_sequence,
-    sequence_id,
     write_info,
     write_pairs,
 )
 from embedhead.errors import ConfigError, InputError
 from embedhead.fileio import atomic_dir
-from embedhead.prepare.chunking import PairWindow, chunk_pair, select_pair
+from embedhead.prepare.chunking import (
+    PairWindow,
+    WindowSpan,
+    cut_window,
+    forward_interval,
+    plan_windows,
+    score_window,
+    select_pair,
+)
 from embedhead.prepare.config import FORMATS as FORMATS
 from embedhead.prepare.config import PrepareConfig
 from embedhead.prepare.negatives import make_negatives
@@ -281,15 +288,18 @@ def _input_labels(inputs: Sequence[str]) -> list[str]:
 
 
 def _positive_record(
-    window: PairWindow, block: AlignmentBlock, block_id: str, add: Callable[[str], str]
+    window: PairWindow, where: tuple[str, int], block_id: str, add: Callable[[str], str]
 ) -> PairRecord:
-    """The positive record of ``window``; ``add(seq) -> id`` stores each normalised sequence."""
+    """The positive record of ``window``; ``add(seq) -> id`` stores each normalised sequence.
+
+    ``where`` is the block's (path, line), named by an error.
+    """
     sides = []
     for row in (window.row1, window.row2):
         try:
             seq = normalise_sequence(row.text)
         except ValueError as exc:
-            raise InputError(f"row {row.src}: {exc}", block.path, row.line or block.line) from exc
+            raise InputError(f"row {row.src}: {exc}", where[0], row.line or where[1]) from exc
         sides.append((add(seq), len(seq)))
     (id1, len1), (id2, len2) = sides
     r1, r2 = window.row1, window.row2
@@ -377,6 +387,12 @@ def _gc_of_second_sequences(path: Path, positives: Sequence[PairRecord]) -> dict
     return out
 
 
+#: A cut window waiting to be recorded: its two rows, its span, and the file's score for
+#: thesis CSV rows (None: re-score the aligned window).
+_Cut = tuple[AlignedRow, AlignedRow, WindowSpan, float | None]
+_WHOLE = WindowSpan(0, 1, 0, -1, 0, 0, 0, 0)
+
+
 class _Collector:
     """Streams blocks into positive records and unique sequences.
 
@@ -410,69 +426,68 @@ class _Collector:
             {c: [a for a, _ in iv] for c, iv in regions.items()} if regions is not None else {}
         )
         self._rng = random.Random(f"{config.seed}:max-pairs")
-        # (stream index, record, its two sequences): only sampled windows are ever built
-        self._reservoir: list[tuple[int, PairRecord, tuple[str, ...]]] = []
+        # (stream index, cut window, (path, line), block id): scored only in finish()
+        self._reservoir: list[tuple[int, _Cut, tuple[str, int], str]] = []
 
     def _keep_reference(self, chrom: str) -> bool:
         return self._chroms is None or chrom in self._chroms
 
-    def _in_regions(self, window: PairWindow) -> bool:
+    def _in_regions(self, chrom: str, interval: tuple[int, int] | None) -> bool:
+        """Does the reference interval (forward strand) of a window overlap --regions?"""
         if self._regions is None:
             return True
-        row = window.row1
-        intervals = self._regions.get(row.chrom)
-        start, end = row.forward_start, row.forward_end
-        if not intervals or start is None or end is None:
+        intervals = self._regions.get(chrom)
+        if not intervals or interval is None:
             return False  # no coordinates (e.g. thesis CSV): cannot lie in a region
-        return _overlaps(intervals, self._region_starts[row.chrom], start, end)
+        return _overlaps(intervals, self._region_starts[chrom], interval[0], interval[1])
 
     def _offer(
-        self, window: PairWindow, block: AlignmentBlock, block_id: str, score: float | None
+        self,
+        chrom: str,
+        interval: tuple[int, int] | None,
+        cut: Callable[[], _Cut],
+        where: tuple[str, int],
+        block_id: str,
     ) -> None:
-        """One positive window: recorded now, or offered to the --max-pairs reservoir."""
-        if not self._in_regions(window):
+        """One positive window: recorded now, or offered to the --max-pairs reservoir.
+
+        ``cut()`` cuts the window (its texts) and is called only for a window that is kept; it
+        is scored (and its sequences normalised) only when it is recorded: at once without
+        --max-pairs, in :meth:`finish` for the windows the reservoir holds at the end.
+        """
+        if not self._in_regions(chrom, interval):
             self.n_outside_regions += 1
             return
         index = self.n_windows
         self.n_windows += 1
         cap = self.config.max_pairs
         if cap is None:
-            self.records.append(self._record(window, block, block_id, score, self.writer.add))
+            self.records.append(self._record(cut(), where, block_id, self.writer.add))
             return
         slot = index if index < cap else self._rng.randrange(index + 1)
         if slot >= cap:
             return
-        held: list[str] = []
-
-        def hold(seq: str) -> str:
-            held.append(seq)
-            return sequence_id(seq)
-
-        entry = (index, self._record(window, block, block_id, score, hold), tuple(held))
+        entry = (index, cut(), where, block_id)
         if slot == len(self._reservoir):
             self._reservoir.append(entry)
         else:
             self._reservoir[slot] = entry
 
-    @staticmethod
     def _record(
-        window: PairWindow,
-        block: AlignmentBlock,
-        block_id: str,
-        score: float | None,
-        add: Callable[[str], str],
+        self, piece: _Cut, where: tuple[str, int], block_id: str, add: Callable[[str], str]
     ) -> PairRecord:
-        rec = _positive_record(window, block, block_id, add)
-        if score is None:
-            return rec
+        row1, row2, span, score = piece
+        if score is None:  # an aligned window: re-scored now
+            window = score_window(row1, row2, span, self.scheme)
+            return _positive_record(window, where, block_id, add)
+        rec = _positive_record(PairWindow(row1, row2, 0, 1, 0, math.nan), where, block_id, add)
         return dataclasses.replace(rec, score=score, norm_score=score / max(rec.len1, rec.len2))
 
     def finish(self) -> None:
-        """Write the sampled windows (``--max-pairs``) and their sequences, in stream order."""
-        for _, record, seqs in sorted(self._reservoir, key=lambda e: e[0]):
-            for seq in seqs:
-                self.writer.add(seq)
-            self.records.append(record)
+        """Score and write the sampled windows (``--max-pairs``) and their sequences, in stream
+        order."""
+        for _, piece, where, block_id in sorted(self._reservoir, key=lambda e: e[0]):
+            self.records.append(self._record(piece, where, block_id, self.writer.add))
         self._reservoir = []
 
     def add_block(self, block: AlignmentBlock, block_id: str, fmt: str) -> None:
@@ -487,15 +502,26 @@ class _Collector:
         if pair is None:
             self.n_without_pair += 1
             return
-        if not self._keep_reference(pair[0].chrom):
+        row1, row2 = pair
+        if not self._keep_reference(row1.chrom):
             self.n_off_chroms += 1
             return
-        chunked = chunk_pair(
-            pair[0], pair[1], self.scheme, self.config.chunk_size, self.config.min_length
-        )
-        self.n_too_short += chunked.n_dropped
-        for window in chunked.windows:
-            self._offer(window, block, block_id, None)
+        spans = plan_windows(row1, row2, self.config.chunk_size)
+        if not spans:
+            self.n_too_short += 1  # nothing left after projection: one dropped window
+            return
+        floor = max(1, self.config.min_length)
+        where = (block.path, block.line)
+        for span in spans:
+            if span.size1 < floor or span.size2 < floor:
+                self.n_too_short += 1
+                continue
+
+            def cut(span: WindowSpan = span) -> _Cut:
+                return (*cut_window(row1, row2, span), span, None)
+
+            interval = forward_interval(row1, span.start1, span.size1)
+            self._offer(row1.chrom, interval, cut, where, block_id)
 
     def _add_csv(self, block: AlignmentBlock, block_id: str) -> None:
         """Thesis CSV rows hold unaligned sequences: keep them whole, with the file's score."""
@@ -507,7 +533,13 @@ class _Collector:
             self.n_too_short += 1
             return
         score = math.nan if block.score is None else float(block.score)
-        self._offer(PairWindow(row1, row2, 0, 1, 0, math.nan), block, block_id, score)
+        piece: _Cut = (row1, row2, _WHOLE, score)
+        interval = (
+            None
+            if row1.forward_start is None or row1.forward_end is None
+            else (row1.forward_start, row1.forward_end)
+        )
+        self._offer(row1.chrom, interval, lambda: piece, (block.path, block.line), block_id)
 
 
 def prepare(
