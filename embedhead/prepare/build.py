@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from embedhead import __version__
 from embedhead.alignments.detect import detect_format
-from embedhead.alignments.openers import open_text
+from embedhead.alignments.openers import ByteCounter, open_text
 from embedhead.alignments.reader import read_alignments
 from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import get_scheme
@@ -202,48 +202,6 @@ def _overlaps(intervals: Sequence[tuple[int, int]], starts: Sequence[int], a: in
     return i >= 0 and intervals[i][1] > a
 
 
-class _RawPosition:
-    """Bytes read so far of an input file, from the offset of the descriptor reading it.
-
-    The parsers open the file themselves; the descriptor is found by matching device and inode
-    (``/proc/self/fd`` or ``/dev/fd``). For a compressed input this is the compressed bytes read.
-    ``tell()`` gives None when no descriptor could be found (no byte count then).
-    """
-
-    def __init__(self, path: str) -> None:
-        self._stat = os.stat(path)
-        self._fd: int | None = None
-        self._searched = False
-
-    def _find(self) -> int | None:
-        for folder in ("/proc/self/fd", "/dev/fd"):
-            try:
-                names = os.listdir(folder)
-            except OSError:
-                continue
-            for name in names:
-                try:
-                    fd = int(name)
-                    st = os.fstat(fd)
-                except (ValueError, OSError):
-                    continue
-                if (st.st_dev, st.st_ino) == (self._stat.st_dev, self._stat.st_ino):
-                    return fd
-            return None
-        return None
-
-    def tell(self) -> int | None:
-        if self._fd is None and not self._searched:
-            self._fd = self._find()
-            self._searched = True
-        if self._fd is None:
-            return None
-        try:
-            return os.lseek(self._fd, 0, os.SEEK_CUR)
-        except OSError:
-            return None
-
-
 def _progress_bar(total: int, enabled: bool) -> Any:
     """A tqdm bar over ``total`` input bytes on stderr (disabled: a no-op bar)."""
     return tqdm(
@@ -266,16 +224,28 @@ def _detect(path: str, fmt: str) -> str:
 
 
 def _iter_blocks(
-    path: str, fmt: str, config: PrepareConfig, chrom_sizes: Mapping[str, int] | None
+    path: str,
+    fmt: str,
+    config: PrepareConfig,
+    chrom_sizes: Mapping[str, int] | None,
+    counter: ByteCounter | None = None,
 ) -> Iterator[AlignmentBlock]:
-    """Blocks of one input; AXT rows are labelled with the --reference/--query names."""
+    """Blocks of one input; AXT rows are labelled with the --reference/--query names.
 
+    With both --reference and --query, MAF rows of other species are validated but not built
+    (only those two can be picked). ``counter`` counts the file's bytes read (progress).
+    """
+    keep = None
+    if config.reference is not None and config.query is not None:
+        keep = (config.reference, config.query)
     return read_alignments(
         path,
         fmt=fmt,
         chrom_sizes=chrom_sizes,
         target_db=config.reference or "target",
         query_db=config.query or "query",
+        keep_dbs=keep,
+        counter=counter,
     )
 
 
@@ -579,13 +549,11 @@ def _build(
         for path, label, size in zip(paths, _input_labels(paths), sizes, strict=True):
             fmt = _detect(path, config.fmt)
             n_before = collector.n_blocks
-            position = _RawPosition(path) if config.progress else None
-            for block in _iter_blocks(path, fmt, config, chrom_sizes):
+            counter = ByteCounter() if config.progress else None
+            for block in _iter_blocks(path, fmt, config, chrom_sizes, counter):
                 collector.add_block(block, f"{label}:{block.index}", fmt)
-                if position is not None and collector.n_blocks % 64 == 0:
-                    at = position.tell()
-                    if at is not None:
-                        bar.update(done + min(at, size) - bar.n)
+                if counter is not None and collector.n_blocks % 64 == 0:
+                    bar.update(done + min(counter.n, size) - bar.n)
                     bar.set_postfix(blocks=collector.n_blocks, refresh=False)
             done += size
             bar.update(done - bar.n)
