@@ -7,8 +7,10 @@ detected by content). Out: a dataset folder (see :mod:`embedhead.dataset`)::
     pairs.tsv.gz      positives (one per aligned window) then negatives, with their split
     dataset.json      command line, input SHA-256, parameters, counts per split and label
 
-Flow: blocks are streamed one at a time (parse -> pick reference/query rows -> project ->
-cut into windows of at most ``chunk_size`` columns -> re-score each window exactly); each new
+Flow: blocks are streamed one at a time (parse -> pick reference/query rows -> plan windows of
+at most ``chunk_size`` projected columns -> cut and re-score each window exactly; with
+``max_pairs`` a window is cut only when the reservoir takes it, and scored only when it still
+holds it at the end); each new
 sequence is written to ``sequences.fa.gz`` at once and only its id is kept, so memory grows
 with the pair table (one small record per pair) and not with the alignment text. Once all
 positives are known they are split (:mod:`.splits`), then negatives are drawn within

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedhead.alignments.records import GAP_CHARS, AlignedRow, AlignmentBlock
+from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import (
     ScoringScheme,
     both_gap_mask,
@@ -53,7 +53,7 @@ class PairWindow:
 
 def count_letters(text: str) -> int:
     """Number of non-gap characters of an aligned text."""
-    return len(text) - sum(text.count(g) for g in GAP_CHARS)
+    return len(text) - text.count("-") - text.count(".")  # GAP_CHARS
 
 
 def select_pair(
