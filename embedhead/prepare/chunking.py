@@ -65,6 +65,14 @@ def select_pair(
     are the first row and the first other row (normally the second).
     """
     rows = block.rows
+    if (
+        reference is not None
+        and query is not None
+        and len(rows) == 2
+        and rows[0].db == reference
+        and rows[1].db == query
+    ):
+        return rows[0], rows[1]  # the usual pairwise block (or one cut down by keep_dbs)
     if reference is None:
         ref_index = 0 if rows else -1
     else:
