@@ -17,7 +17,8 @@ Two modes.
 repeated: simulating is slower than preparing), then ``prepare --max-pairs`` (default 16,000)
 runs in a child process: wall time -> MB/s of uncompressed input, and the child's peak RSS
 (``wait4``). The baseline is ``zcat FILE | wc -l`` on the same file. Memory should stay flat
-as the input grows, and throughput within 2x of the baseline is the target.
+as the input grows, and throughput within 2x of the baseline is the target. Wall and CPU
+seconds are both printed: on a shared machine the CPU ratio is the steadier figure.
 
 Usage: ``python benchmarks/bench_prepare.py [--sizes 250,1000,4000] [--mean-length 300]``
 or ``python benchmarks/bench_prepare.py --size-mb 100,1000 [--max-pairs 16000]``.
@@ -29,6 +30,7 @@ import argparse
 import gzip
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -117,8 +119,8 @@ def build_input(piece: Path, out: Path, size_mb: float) -> int:
     return written
 
 
-def run_child(maf: Path, out: Path, query: str, max_pairs: int) -> tuple[float, int]:
-    """``prepare`` in a child process: (wall seconds, peak RSS bytes)."""
+def run_child(maf: Path, out: Path, query: str, max_pairs: int) -> tuple[float, float, int]:
+    """``prepare`` in a child process: (wall seconds, CPU seconds, peak RSS bytes)."""
     code = (
         "import sys\n"
         "from embedhead.prepare.build import PrepareConfig, prepare\n"
@@ -134,13 +136,19 @@ def run_child(maf: Path, out: Path, query: str, max_pairs: int) -> tuple[float, 
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"prepare failed on {maf} (exit {child.returncode})")
-    return seconds, usage.ru_maxrss * 1024  # Linux: kilobytes
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss * 1024  # Linux: kilobytes
 
 
-def zcat_wc(maf: Path) -> float:
+def zcat_wc(maf: Path) -> tuple[float, float]:
+    """``zcat FILE | wc -l``: (wall seconds, CPU seconds of the shell, zcat and wc)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run(f"zcat {maf} | wc -l", shell=True, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - began
+    seconds = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def by_megabytes(args: argparse.Namespace) -> None:
@@ -158,17 +166,20 @@ def by_megabytes(args: argparse.Namespace) -> None:
         )
         print(
             f"{'MB in':>8} {'MB gz':>7} {'prepare s':>10} {'MB/s':>7} {'peak RSS MB':>12}"
-            f" {'zcat|wc s':>10} {'zcat MB/s':>10} {'ratio':>6}"
+            f" {'zcat|wc s':>10} {'zcat MB/s':>10} {'ratio':>6} {'CPU s':>7} {'zcat CPU s':>11}"
+            f" {'CPU ratio':>10}"
         )
         for size in sizes:
             maf = tmp / f"in{size:g}.maf.gz"
             raw = build_input(piece, maf, size)
-            seconds, peak = run_child(maf, tmp / f"ds{size:g}", args.query, args.max_pairs)
-            base = zcat_wc(maf)
+            seconds, cpu, peak = run_child(maf, tmp / f"ds{size:g}", args.query, args.max_pairs)
+            base, base_cpu = zcat_wc(maf)
             print(
                 f"{raw / 1e6:8.0f} {maf.stat().st_size / 1e6:7.1f} {seconds:10.1f}"
                 f" {raw / 1e6 / seconds:7.1f} {peak / 1e6:12.0f} {base:10.1f}"
-                f" {raw / 1e6 / base:10.1f} {seconds / base:6.1f}"
+                f" {raw / 1e6 / base:10.1f} {seconds / base:6.1f} {cpu:7.1f} {base_cpu:11.1f}"
+                f" {cpu / base_cpu:10.1f}",
+                flush=True,
             )
             maf.unlink()
             shutil.rmtree(tmp / f"ds{size:g}", ignore_errors=True)

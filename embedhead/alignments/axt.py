@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 from embedhead.alignments.maf import ungapped_length
-from embedhead.alignments.openers import open_text
+from embedhead.alignments.openers import ByteCounter, iter_lines, open_text
 from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import BASES, ScoringScheme, matrix_from_values
 from embedhead.errors import InputError
@@ -160,52 +160,53 @@ def parse_axt(
     *,
     target_db: str = "target",
     query_db: str = "query",
+    counter: ByteCounter | None = None,
 ) -> Iterator[AlignmentBlock]:
     """Yield the validated blocks of an AXT file (plain, gzip or bzip2), streaming.
 
-    ``AlignmentBlock.line`` is the header line; rows record their text lines.
+    ``AlignmentBlock.line`` is the header line; rows record their text lines. ``counter``
+    counts the bytes read from the file.
     """
     name = str(path)
     index = 0
-    with open_text(name) as fh:
-        lines = enumerate(fh, start=1)
-        for lineno, raw in lines:
-            fields = raw.split()
-            if not fields or fields[0].startswith("#"):
-                continue
-            h = _parse_header(fields, name, lineno)
-            t_line, t_text = _next_text(lines, "target", name, lineno)
-            q_line, q_text = _next_text(lines, "query", name, lineno)
-            if len(t_text) != len(q_text):
-                raise InputError(
-                    f"query text has {len(q_text)} columns, target text {len(t_text)}",
-                    name,
-                    q_line,
-                )
-            # A bare chrom key may well be the query assembly's (its chrom.sizes; names like chr1
-            # clash): the target (always '+', whose size only validates) takes it only if it fits.
-            t_size = _src_size(chrom_sizes, target_db, h.tchrom, bare=False)
-            t_bare = _src_size(chrom_sizes, target_db, h.tchrom)
-            if t_size is None and t_bare is not None and h.tend <= t_bare:
-                t_size = t_bare
-            q_size = _src_size(chrom_sizes, query_db, h.qchrom)
-            if chrom_sizes is not None and h.strand == "-" and q_size is None:
-                raise InputError(
-                    f"query chromosome {h.qchrom!r} (or {query_db}.{h.qchrom}) is not in the"
-                    " chromosome sizes, which its minus-strand coordinates need",
-                    name,
-                    lineno,
-                )
-            target = _row(
-                target_db, h.tchrom, h.tstart, h.tend, "+", t_text, t_size, "target",
-                name, lineno, t_line,
-            )  # fmt: skip
-            query = _row(
-                query_db, h.qchrom, h.qstart, h.qend, h.strand, q_text, q_size, "query",
-                name, lineno, q_line,
-            )  # fmt: skip
-            yield AlignmentBlock((target, query), h.score, name, lineno, index)
-            index += 1
+    lines = enumerate(iter_lines(name, counter), start=1)
+    for lineno, raw in lines:
+        fields = raw.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        h = _parse_header(fields, name, lineno)
+        t_line, t_text = _next_text(lines, "target", name, lineno)
+        q_line, q_text = _next_text(lines, "query", name, lineno)
+        if len(t_text) != len(q_text):
+            raise InputError(
+                f"query text has {len(q_text)} columns, target text {len(t_text)}",
+                name,
+                q_line,
+            )
+        # A bare chrom key may well be the query assembly's (its chrom.sizes; names like chr1
+        # clash): the target (always '+', whose size only validates) takes it only if it fits.
+        t_size = _src_size(chrom_sizes, target_db, h.tchrom, bare=False)
+        t_bare = _src_size(chrom_sizes, target_db, h.tchrom)
+        if t_size is None and t_bare is not None and h.tend <= t_bare:
+            t_size = t_bare
+        q_size = _src_size(chrom_sizes, query_db, h.qchrom)
+        if chrom_sizes is not None and h.strand == "-" and q_size is None:
+            raise InputError(
+                f"query chromosome {h.qchrom!r} (or {query_db}.{h.qchrom}) is not in the"
+                " chromosome sizes, which its minus-strand coordinates need",
+                name,
+                lineno,
+            )
+        target = _row(
+            target_db, h.tchrom, h.tstart, h.tend, "+", t_text, t_size, "target",
+            name, lineno, t_line,
+        )  # fmt: skip
+        query = _row(
+            query_db, h.qchrom, h.qstart, h.qend, h.strand, q_text, q_size, "query",
+            name, lineno, q_line,
+        )  # fmt: skip
+        yield AlignmentBlock((target, query), h.score, name, lineno, index)
+        index += 1
 
 
 _LASTZ_GAP = re.compile(r"^#\s*(gap_open_penalty|gap_extend_penalty)\s*=\s*(-?\d+)\s*$")

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from embedhead.alignments.detect import is_csv_header
 from embedhead.alignments.maf import ungapped_length
-from embedhead.alignments.openers import open_text
+from embedhead.alignments.openers import ByteCounter, open_text
 from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.errors import InputError
 from embedhead.fileio import allow_long_csv_fields
@@ -38,12 +38,14 @@ def _check_sequence(text: str, what: str, path: str, line: int) -> str:
     return seq
 
 
-def parse_thesis_csv(path: str | os.PathLike[str]) -> Iterator[AlignmentBlock]:
+def parse_thesis_csv(
+    path: str | os.PathLike[str], counter: ByteCounter | None = None
+) -> Iterator[AlignmentBlock]:
     """Yield one 2-row block per data row of a thesis CSV (plain, gzip or bzip2), streaming."""
     name = str(path)
     index = 0
     allow_long_csv_fields()
-    with open_text(name) as fh:
+    with open_text(name, counter) as fh:
         reader = csv.reader(fh)
         first = True
         while True:

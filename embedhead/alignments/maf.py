@@ -17,14 +17,19 @@ offending row): 7 fields per ``s`` row, integer ``start``/``size``/``srcSize`` (
 ``+``/``-``, ``size`` equal to the letters of ``text`` (``-`` and ``.`` are gaps: in humor and
 mafFrags output ``.`` marks unaligned columns and the sizes only agree when it is not counted),
 ``start + size <= srcSize``, and all rows of a block of the same length.
+
+``keep_dbs`` (a set of database names) keeps only the rows of those databases in the blocks
+yielded: the other rows are validated all the same but never built (``prepare`` with both
+``--reference`` and ``--query`` needs two rows of a 100-way block). Blocks are yielded, and
+counted in ``index``, exactly as without it, possibly with no rows left.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
-from embedhead.alignments.openers import open_text
+from embedhead.alignments.openers import ByteCounter, iter_lines
 from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.errors import InputError
 
@@ -96,54 +101,99 @@ def _parse_row(fields: list[str], path: str, line: int) -> AlignedRow:
     return AlignedRow(src, db, chrom, start, size, strand, src_size, text, line)
 
 
-def parse_maf(path: str | os.PathLike[str]) -> Iterator[AlignmentBlock]:
+def _check_row(fields: list[str], path: str, line: int) -> tuple[int, int, int]:
+    """Validate an ``s`` row's fields (see :func:`_parse_row`): (start, size, srcSize).
+
+    The common case costs three ``int()`` calls and two counts; any doubt goes to
+    :func:`_parse_row`, which raises the precise error.
+    """
+    if len(fields) == 7:
+        try:
+            start, size, src_size = int(fields[2]), int(fields[3]), int(fields[5])
+        except ValueError:
+            pass
+        else:
+            text = fields[6]
+            if (
+                start >= 0
+                and size >= 0
+                and src_size >= 0
+                and start + size <= src_size
+                and fields[4] in ("+", "-")
+                and len(text) - text.count("-") - text.count(".") == size
+            ):
+                return start, size, src_size
+    _parse_row(fields, path, line)  # raises
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_maf(
+    path: str | os.PathLike[str],
+    *,
+    keep_dbs: Collection[str] | None = None,
+    counter: ByteCounter | None = None,
+) -> Iterator[AlignmentBlock]:
     """Yield the validated blocks of a MAF file (plain, gzip or bzip2), streaming.
 
     Blocks without any ``s`` row are skipped. ``AlignmentBlock.line`` is the ``a`` line;
-    ``index`` counts the blocks yielded. Raises InputError (file, line) on malformed input.
+    ``index`` counts the blocks yielded. ``keep_dbs``: see the module docstring; ``counter``
+    counts the bytes read from the file. Raises InputError (file, line) on malformed input.
     """
     name = str(path)
     index = 0
     rows: list[AlignedRow] = []
+    n_rows = 0  # rows of the block, kept or not
+    width = 0  # columns of the block's first row
     score: float | None = None
     block_line = 0  # 0: not inside a block
-    with open_text(name) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            fields = raw.split()
-            if not fields:
-                if block_line and rows:
-                    yield AlignmentBlock(tuple(rows), score, name, block_line, index)
-                    index += 1
-                block_line = 0
-                rows = []
-                continue
-            kind = fields[0]
-            if kind == "s":
-                if not block_line:
-                    raise InputError("'s' line outside an alignment block ('a' line)", name, lineno)
-                row = _parse_row(fields, name, lineno)
-                if rows and len(row.text) != len(rows[0].text):
-                    raise InputError(
-                        f"row of {len(row.text)} columns in a block of {len(rows[0].text)} "
-                        f"columns (block at line {block_line})",
-                        name,
-                        lineno,
-                    )
-                rows.append(row)
-            elif kind == "a":
-                if block_line and rows:
-                    yield AlignmentBlock(tuple(rows), score, name, block_line, index)
-                    index += 1
-                rows = []
-                score = _parse_score(fields, name, lineno)
-                block_line = lineno
-            elif (
-                kind in _SKIPPED_LINE_TYPES
-                or kind.startswith("#")
-                or (kind == "track" and not block_line)
-            ):
-                continue
-            else:
-                raise InputError(f"unexpected MAF line starting with {kind[:20]!r}", name, lineno)
-    if block_line and rows:
+    keep = None if keep_dbs is None else frozenset(keep_dbs)
+    for lineno, raw in enumerate(iter_lines(name, counter), start=1):
+        fields = raw.split()
+        if not fields:
+            if block_line and n_rows:
+                yield AlignmentBlock(tuple(rows), score, name, block_line, index)
+                index += 1
+            block_line = 0
+            rows = []
+            n_rows = 0
+            continue
+        kind = fields[0]
+        if kind == "s":
+            if not block_line:
+                raise InputError("'s' line outside an alignment block ('a' line)", name, lineno)
+            start, size, src_size = _check_row(fields, name, lineno)
+            text = fields[6]
+            if n_rows and len(text) != width:
+                raise InputError(
+                    f"row of {len(text)} columns in a block of {width} "
+                    f"columns (block at line {block_line})",
+                    name,
+                    lineno,
+                )
+            if not n_rows:
+                width = len(text)
+            n_rows += 1
+            src = fields[1]
+            db, _, chrom = src.partition(".")
+            if keep is None or db in keep:
+                rows.append(
+                    AlignedRow(src, db, chrom, start, size, fields[4], src_size, text, lineno)
+                )
+        elif kind == "a":
+            if block_line and n_rows:
+                yield AlignmentBlock(tuple(rows), score, name, block_line, index)
+                index += 1
+            rows = []
+            n_rows = 0
+            score = _parse_score(fields, name, lineno)
+            block_line = lineno
+        elif (
+            kind in _SKIPPED_LINE_TYPES
+            or kind.startswith("#")
+            or (kind == "track" and not block_line)
+        ):
+            continue
+        else:
+            raise InputError(f"unexpected MAF line starting with {kind[:20]!r}", name, lineno)
+    if block_line and n_rows:
         yield AlignmentBlock(tuple(rows), score, name, block_line, index)

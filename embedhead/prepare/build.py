@@ -7,8 +7,10 @@ detected by content). Out: a dataset folder (see :mod:`embedhead.dataset`)::
     pairs.tsv.gz      positives (one per aligned window) then negatives, with their split
     dataset.json      command line, input SHA-256, parameters, counts per split and label
 
-Flow: blocks are streamed one at a time (parse -> pick reference/query rows -> project ->
-cut into windows of at most ``chunk_size`` columns -> re-score each window exactly); each new
+Flow: blocks are streamed one at a time (parse -> pick reference/query rows -> plan windows of
+at most ``chunk_size`` projected columns -> cut and re-score each window exactly; with
+``max_pairs`` a window is cut only when the reservoir takes it, and scored only when it still
+holds it at the end); each new
 sequence is written to ``sequences.fa.gz`` at once and only its id is kept, so memory grows
 with the pair table (one small record per pair) and not with the alignment text. Once all
 positives are known they are split (:mod:`.splits`), then negatives are drawn within
@@ -38,9 +40,9 @@ from tqdm import tqdm
 
 from embedhead import __version__
 from embedhead.alignments.detect import detect_format
-from embedhead.alignments.openers import open_text
+from embedhead.alignments.openers import ByteCounter, open_text
 from embedhead.alignments.reader import read_alignments
-from embedhead.alignments.records import AlignmentBlock
+from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import get_scheme
 from embedhead.dataset import (
     DATASET_FILES,
@@ -52,13 +54,20 @@ from embedhead.dataset import (
     SequenceWriter,
     iter_fasta,
     normalise_sequence,
-    sequence_id,
     write_info,
     write_pairs,
 )
 from embedhead.errors import ConfigError, InputError
 from embedhead.fileio import atomic_dir
-from embedhead.prepare.chunking import PairWindow, chunk_pair, select_pair
+from embedhead.prepare.chunking import (
+    PairWindow,
+    WindowSpan,
+    cut_window,
+    forward_interval,
+    plan_windows,
+    score_window,
+    select_pair,
+)
 from embedhead.prepare.config import FORMATS as FORMATS
 from embedhead.prepare.config import PrepareConfig
 from embedhead.prepare.negatives import make_negatives
@@ -195,48 +204,6 @@ def _overlaps(intervals: Sequence[tuple[int, int]], starts: Sequence[int], a: in
     return i >= 0 and intervals[i][1] > a
 
 
-class _RawPosition:
-    """Bytes read so far of an input file, from the offset of the descriptor reading it.
-
-    The parsers open the file themselves; the descriptor is found by matching device and inode
-    (``/proc/self/fd`` or ``/dev/fd``). For a compressed input this is the compressed bytes read.
-    ``tell()`` gives None when no descriptor could be found (no byte count then).
-    """
-
-    def __init__(self, path: str) -> None:
-        self._stat = os.stat(path)
-        self._fd: int | None = None
-        self._searched = False
-
-    def _find(self) -> int | None:
-        for folder in ("/proc/self/fd", "/dev/fd"):
-            try:
-                names = os.listdir(folder)
-            except OSError:
-                continue
-            for name in names:
-                try:
-                    fd = int(name)
-                    st = os.fstat(fd)
-                except (ValueError, OSError):
-                    continue
-                if (st.st_dev, st.st_ino) == (self._stat.st_dev, self._stat.st_ino):
-                    return fd
-            return None
-        return None
-
-    def tell(self) -> int | None:
-        if self._fd is None and not self._searched:
-            self._fd = self._find()
-            self._searched = True
-        if self._fd is None:
-            return None
-        try:
-            return os.lseek(self._fd, 0, os.SEEK_CUR)
-        except OSError:
-            return None
-
-
 def _progress_bar(total: int, enabled: bool) -> Any:
     """A tqdm bar over ``total`` input bytes on stderr (disabled: a no-op bar)."""
     return tqdm(
@@ -259,16 +226,28 @@ def _detect(path: str, fmt: str) -> str:
 
 
 def _iter_blocks(
-    path: str, fmt: str, config: PrepareConfig, chrom_sizes: Mapping[str, int] | None
+    path: str,
+    fmt: str,
+    config: PrepareConfig,
+    chrom_sizes: Mapping[str, int] | None,
+    counter: ByteCounter | None = None,
 ) -> Iterator[AlignmentBlock]:
-    """Blocks of one input; AXT rows are labelled with the --reference/--query names."""
+    """Blocks of one input; AXT rows are labelled with the --reference/--query names.
 
+    With both --reference and --query, MAF rows of other species are validated but not built
+    (only those two can be picked). ``counter`` counts the file's bytes read (progress).
+    """
+    keep = None
+    if config.reference is not None and config.query is not None:
+        keep = (config.reference, config.query)
     return read_alignments(
         path,
         fmt=fmt,
         chrom_sizes=chrom_sizes,
         target_db=config.reference or "target",
         query_db=config.query or "query",
+        keep_dbs=keep,
+        counter=counter,
     )
 
 
@@ -281,15 +260,18 @@ def _input_labels(inputs: Sequence[str]) -> list[str]:
 
 
 def _positive_record(
-    window: PairWindow, block: AlignmentBlock, block_id: str, add: Callable[[str], str]
+    window: PairWindow, where: tuple[str, int], block_id: str, add: Callable[[str], str]
 ) -> PairRecord:
-    """The positive record of ``window``; ``add(seq) -> id`` stores each normalised sequence."""
+    """The positive record of ``window``; ``add(seq) -> id`` stores each normalised sequence.
+
+    ``where`` is the block's (path, line), named by an error.
+    """
     sides = []
     for row in (window.row1, window.row2):
         try:
             seq = normalise_sequence(row.text)
         except ValueError as exc:
-            raise InputError(f"row {row.src}: {exc}", block.path, row.line or block.line) from exc
+            raise InputError(f"row {row.src}: {exc}", where[0], row.line or where[1]) from exc
         sides.append((add(seq), len(seq)))
     (id1, len1), (id2, len2) = sides
     r1, r2 = window.row1, window.row2
@@ -377,6 +359,12 @@ def _gc_of_second_sequences(path: Path, positives: Sequence[PairRecord]) -> dict
     return out
 
 
+#: A cut window waiting to be recorded: its two rows, its span, and the file's score for
+#: thesis CSV rows (None: re-score the aligned window).
+_Cut = tuple[AlignedRow, AlignedRow, WindowSpan, float | None]
+_WHOLE = WindowSpan(0, 1, 0, -1, 0, 0, 0, 0)
+
+
 class _Collector:
     """Streams blocks into positive records and unique sequences.
 
@@ -410,69 +398,68 @@ class _Collector:
             {c: [a for a, _ in iv] for c, iv in regions.items()} if regions is not None else {}
         )
         self._rng = random.Random(f"{config.seed}:max-pairs")
-        # (stream index, record, its two sequences): only sampled windows are ever built
-        self._reservoir: list[tuple[int, PairRecord, tuple[str, ...]]] = []
+        # (stream index, cut window, (path, line), block id): scored only in finish()
+        self._reservoir: list[tuple[int, _Cut, tuple[str, int], str]] = []
 
     def _keep_reference(self, chrom: str) -> bool:
         return self._chroms is None or chrom in self._chroms
 
-    def _in_regions(self, window: PairWindow) -> bool:
+    def _in_regions(self, chrom: str, interval: tuple[int, int] | None) -> bool:
+        """Does the reference interval (forward strand) of a window overlap --regions?"""
         if self._regions is None:
             return True
-        row = window.row1
-        intervals = self._regions.get(row.chrom)
-        start, end = row.forward_start, row.forward_end
-        if not intervals or start is None or end is None:
+        intervals = self._regions.get(chrom)
+        if not intervals or interval is None:
             return False  # no coordinates (e.g. thesis CSV): cannot lie in a region
-        return _overlaps(intervals, self._region_starts[row.chrom], start, end)
+        return _overlaps(intervals, self._region_starts[chrom], interval[0], interval[1])
 
     def _offer(
-        self, window: PairWindow, block: AlignmentBlock, block_id: str, score: float | None
+        self,
+        chrom: str,
+        interval: tuple[int, int] | None,
+        cut: Callable[[], _Cut],
+        where: tuple[str, int],
+        block_id: str,
     ) -> None:
-        """One positive window: recorded now, or offered to the --max-pairs reservoir."""
-        if not self._in_regions(window):
+        """One positive window: recorded now, or offered to the --max-pairs reservoir.
+
+        ``cut()`` cuts the window (its texts) and is called only for a window that is kept; it
+        is scored (and its sequences normalised) only when it is recorded: at once without
+        --max-pairs, in :meth:`finish` for the windows the reservoir holds at the end.
+        """
+        if not self._in_regions(chrom, interval):
             self.n_outside_regions += 1
             return
         index = self.n_windows
         self.n_windows += 1
         cap = self.config.max_pairs
         if cap is None:
-            self.records.append(self._record(window, block, block_id, score, self.writer.add))
+            self.records.append(self._record(cut(), where, block_id, self.writer.add))
             return
         slot = index if index < cap else self._rng.randrange(index + 1)
         if slot >= cap:
             return
-        held: list[str] = []
-
-        def hold(seq: str) -> str:
-            held.append(seq)
-            return sequence_id(seq)
-
-        entry = (index, self._record(window, block, block_id, score, hold), tuple(held))
+        entry = (index, cut(), where, block_id)
         if slot == len(self._reservoir):
             self._reservoir.append(entry)
         else:
             self._reservoir[slot] = entry
 
-    @staticmethod
     def _record(
-        window: PairWindow,
-        block: AlignmentBlock,
-        block_id: str,
-        score: float | None,
-        add: Callable[[str], str],
+        self, piece: _Cut, where: tuple[str, int], block_id: str, add: Callable[[str], str]
     ) -> PairRecord:
-        rec = _positive_record(window, block, block_id, add)
-        if score is None:
-            return rec
+        row1, row2, span, score = piece
+        if score is None:  # an aligned window: re-scored now
+            window = score_window(row1, row2, span, self.scheme)
+            return _positive_record(window, where, block_id, add)
+        rec = _positive_record(PairWindow(row1, row2, 0, 1, 0, math.nan), where, block_id, add)
         return dataclasses.replace(rec, score=score, norm_score=score / max(rec.len1, rec.len2))
 
     def finish(self) -> None:
-        """Write the sampled windows (``--max-pairs``) and their sequences, in stream order."""
-        for _, record, seqs in sorted(self._reservoir, key=lambda e: e[0]):
-            for seq in seqs:
-                self.writer.add(seq)
-            self.records.append(record)
+        """Score and write the sampled windows (``--max-pairs``) and their sequences, in stream
+        order."""
+        for _, piece, where, block_id in sorted(self._reservoir, key=lambda e: e[0]):
+            self.records.append(self._record(piece, where, block_id, self.writer.add))
         self._reservoir = []
 
     def add_block(self, block: AlignmentBlock, block_id: str, fmt: str) -> None:
@@ -487,15 +474,26 @@ class _Collector:
         if pair is None:
             self.n_without_pair += 1
             return
-        if not self._keep_reference(pair[0].chrom):
+        row1, row2 = pair
+        if not self._keep_reference(row1.chrom):
             self.n_off_chroms += 1
             return
-        chunked = chunk_pair(
-            pair[0], pair[1], self.scheme, self.config.chunk_size, self.config.min_length
-        )
-        self.n_too_short += chunked.n_dropped
-        for window in chunked.windows:
-            self._offer(window, block, block_id, None)
+        spans = plan_windows(row1, row2, self.config.chunk_size)
+        if not spans:
+            self.n_too_short += 1  # nothing left after projection: one dropped window
+            return
+        floor = max(1, self.config.min_length)
+        where = (block.path, block.line)
+        for span in spans:
+            if span.size1 < floor or span.size2 < floor:
+                self.n_too_short += 1
+                continue
+
+            def cut(span: WindowSpan = span) -> _Cut:
+                return (*cut_window(row1, row2, span), span, None)
+
+            interval = forward_interval(row1, span.start1, span.size1)
+            self._offer(row1.chrom, interval, cut, where, block_id)
 
     def _add_csv(self, block: AlignmentBlock, block_id: str) -> None:
         """Thesis CSV rows hold unaligned sequences: keep them whole, with the file's score."""
@@ -507,7 +505,13 @@ class _Collector:
             self.n_too_short += 1
             return
         score = math.nan if block.score is None else float(block.score)
-        self._offer(PairWindow(row1, row2, 0, 1, 0, math.nan), block, block_id, score)
+        piece: _Cut = (row1, row2, _WHOLE, score)
+        interval = (
+            None
+            if row1.forward_start is None or row1.forward_end is None
+            else (row1.forward_start, row1.forward_end)
+        )
+        self._offer(row1.chrom, interval, lambda: piece, (block.path, block.line), block_id)
 
 
 def prepare(
@@ -547,13 +551,11 @@ def _build(
         for path, label, size in zip(paths, _input_labels(paths), sizes, strict=True):
             fmt = _detect(path, config.fmt)
             n_before = collector.n_blocks
-            position = _RawPosition(path) if config.progress else None
-            for block in _iter_blocks(path, fmt, config, chrom_sizes):
+            counter = ByteCounter() if config.progress else None
+            for block in _iter_blocks(path, fmt, config, chrom_sizes, counter):
                 collector.add_block(block, f"{label}:{block.index}", fmt)
-                if position is not None and collector.n_blocks % 64 == 0:
-                    at = position.tell()
-                    if at is not None:
-                        bar.update(done + min(at, size) - bar.n)
+                if counter is not None and collector.n_blocks % 64 == 0:
+                    bar.update(done + min(counter.n, size) - bar.n)
                     bar.set_postfix(blocks=collector.n_blocks, refresh=False)
             done += size
             bar.update(done - bar.n)
