@@ -15,6 +15,7 @@ from embedhead.cli.common import (
 )
 from embedhead.prepare.config import (
     DEFAULT_GC_TOLERANCE,
+    DEFAULT_KMER_TOLERANCE,
     DEFAULT_MATCH,
     FORMATS,
     MATCH_MODES,
@@ -88,7 +89,9 @@ def _command_line() -> str:
     default=_prep("negatives"),
     show_default=True,
     help="How negatives are drawn (within each split). adjacent: the thesis's literal method,"
-    " each pair takes the second sequence of the next pair in input order (no shuffling).",
+    " each pair takes the second sequence of the next pair in input order (no shuffling)."
+    " dishuffle: the partner is a dinucleotide-preserving shuffle of the pair's own second"
+    " sequence (same length and dinucleotide counts; seeded).",
 )
 @click.option(
     "--negative-ratio",
@@ -114,8 +117,9 @@ def _command_line() -> str:
     default=DEFAULT_MATCH,
     show_default=True,
     help="gc: negatives also composition-matched, the replaced second sequence within"
-    " --gc-tolerance of the true partner's GC content (length matching still follows"
-    " --length-match).",
+    " --gc-tolerance of the true partner's GC content; kmer: its 3-mer profile within"
+    " --kmer-tolerance (total-variation distance) of the true partner's, the nearest profile"
+    " among the candidates (length matching still follows --length-match).",
 )
 @click.option(
     "--gc-tolerance",
@@ -123,6 +127,14 @@ def _command_line() -> str:
     default=DEFAULT_GC_TOLERANCE,
     show_default=True,
     help="With --match gc: largest absolute GC-fraction difference of the replaced sequence.",
+)
+@click.option(
+    "--kmer-tolerance",
+    type=float,
+    default=DEFAULT_KMER_TOLERANCE,
+    show_default=True,
+    help="With --match kmer: largest total-variation distance (half the L1 distance, 0..1)"
+    " between the 3-mer profiles of the replaced sequence and the true partner.",
 )
 @click.option(
     "--split-by",
@@ -192,6 +204,7 @@ def prepare_command(
     length_match: float,
     match: str,
     gc_tolerance: float,
+    kmer_tolerance: float,
     split_by: str,
     split_fractions: str,
     chrom_sizes: str | None,
@@ -237,6 +250,7 @@ def prepare_command(
         negative_ratio=negative_ratio,
         length_match=length_match,
         gc_match=gc_tolerance if match == "gc" else 0.0,
+        kmer_match=kmer_tolerance if match == "kmer" else 0.0,
         split_by=split_by,
         split_fractions=parse_fractions(split_fractions),
         seed=seed,

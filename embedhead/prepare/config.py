@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_FRACTIONS",
     "DEFAULT_GC_TOLERANCE",
+    "DEFAULT_KMER_TOLERANCE",
     "DEFAULT_LENGTH_MATCH",
     "DEFAULT_MATCH",
     "DEFAULT_MIN_LENGTH",
@@ -34,11 +35,15 @@ DEFAULT_CHUNK_SIZE = 5000
 FORMATS = ("auto", "maf", "axt", "csv")
 DEFAULT_MIN_LENGTH = 50
 
-MATCH_MODES = ("length", "gc")
-"""``prepare --match``: length matching only (``--length-match``), or GC matching as well."""
+MATCH_MODES = ("length", "gc", "kmer")
+"""``prepare --match``: length matching only (``--length-match``), or GC or 3-mer profile
+matching as well."""
 DEFAULT_MATCH = "length"
 DEFAULT_GC_TOLERANCE = 0.02
 """``prepare --gc-tolerance``: largest |GC difference| of a GC-matched negative's sequence."""
+DEFAULT_KMER_TOLERANCE = 0.25
+"""``prepare --kmer-tolerance``: largest total-variation distance between the 3-mer profiles of
+a k-mer-matched negative's second sequence and the true partner's."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class PrepareConfig:
     negative_ratio: float = 1.0
     length_match: float = DEFAULT_LENGTH_MATCH  # 0: lengths ignored
     gc_match: float = 0.0  # --match gc: absolute GC tolerance of negatives (0: GC ignored)
+    kmer_match: float = 0.0  # --match kmer: TV-distance tolerance of 3-mer profiles (0: none)
     split_by: str = "block"
     split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     seed: int = 0
@@ -86,6 +92,8 @@ class PrepareConfig:
             raise ConfigError(f"--negative-ratio must be >= 0, not {self.negative_ratio}")
         if not math.isfinite(self.gc_match) or not 0 <= self.gc_match < 1:
             raise ConfigError(f"--gc-tolerance must be >= 0 and < 1, not {self.gc_match}")
+        if not math.isfinite(self.kmer_match) or not 0 <= self.kmer_match < 1:
+            raise ConfigError(f"--kmer-tolerance must be >= 0 and < 1, not {self.kmer_match}")
         if not math.isfinite(self.length_match) or not 0 <= self.length_match < 1:
             raise ConfigError(
                 f"--length-match must be >= 0 and < 1 (0: no length matching),"
