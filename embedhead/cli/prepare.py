@@ -289,9 +289,28 @@ def _echo_leak_check(out: str, seed: int) -> None:
 @click.option(
     "--out",
     "-o",
-    required=True,
+    default=None,
     type=click.Path(dir_okay=False),
-    help="MAF file to write (.gz: gzip).",
+    help="MAF file to write (.gz: gzip). Needed unless --profile is given.",
+)
+@click.option(
+    "--profile",
+    "profile",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A real MAF/AXT file: print the simulator's distributions (identity p5/p50/p95, block"
+    " length, gap rate, GC mean/sd/lag-1 correlation, soft-masked fractions) beside this"
+    " file's, for the reference and the first --species.",
+)
+@click.option(
+    "--profile-reference",
+    default=None,
+    help="With --profile: the real file's reference database. Default: each block's first row.",
+)
+@click.option(
+    "--profile-query",
+    default=None,
+    help="With --profile: the real file's query database. Default: each block's second row.",
 )
 @click.option(
     "--blocks",
@@ -333,7 +352,10 @@ def _echo_leak_check(out: str, seed: int) -> None:
 @seed_option(field_default(SimulateConfig, "seed"))
 @library_errors
 def simulate_command(
-    out: str,
+    out: str | None,
+    profile: str | None,
+    profile_reference: str | None,
+    profile_query: str | None,
     n_blocks: int,
     species: str,
     reference: str,
@@ -352,8 +374,12 @@ def simulate_command(
     Examples:
       embedhead simulate --out data/demo.maf.gz --blocks 600 --seed 0
       embedhead simulate --out pair.maf --species galGal6 --blocks 50
+      embedhead simulate --profile hg17.galGal2.maf --profile-query galGal2 --species galGal6
     """
     from embedhead.prepare.simulate import write_maf
+
+    if out is None and profile is None:
+        raise click.UsageError("give --out FILE (the MAF to write) or --profile REAL_FILE")
 
     config = SimulateConfig(
         n_blocks=n_blocks,
@@ -364,8 +390,16 @@ def simulate_command(
         long_fraction=long_fraction,
         scoring=scoring,
     )
-    summary = write_maf(out, config, command=_command_line())
-    click.echo(summary.describe())
+    if out is not None:
+        summary = write_maf(out, config, command=_command_line())
+        click.echo(summary.describe())
+    if profile is not None:
+        from embedhead.prepare.profile import profile_file, profile_simulation, profile_table
+
+        config.validate()
+        simulated = profile_simulation(config)
+        real = profile_file(profile, profile_reference, profile_query)
+        click.echo(profile_table([simulated, real]))
 
 
 COMMANDS: list[click.Command] = [prepare_command, simulate_command]

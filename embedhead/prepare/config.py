@@ -129,7 +129,17 @@ class PrepareConfig:
 
 @dataclass(frozen=True)
 class SpeciesModel:
-    """How far a query species is from the reference, and where its sequence lives."""
+    """How far a query species is from the reference, and where its sequence lives.
+
+    ``substitution`` and ``indel`` are the *mean* per-letter rates; each block draws its own
+    divergence factor ``f`` from a Beta distribution of mean ``substitution`` and concentration
+    ``spread`` (its substitution rate is ``f`` and its indel rate ``indel * f /
+    substitution``), so identities spread as in real files (human-chicken blocks p5-p95
+    identity about 0.45-0.86) instead of clustering at the mean; ``spread = 0`` keeps every
+    block at the mean. ``mask_kept``: share of the reference's soft-masked (lowercase) letters
+    that stay lowercase in the query (real distant queries are almost unmasked in aligned
+    regions; a close one like chimp shares the repeats).
+    """
 
     db: str
     substitution: float
@@ -137,6 +147,8 @@ class SpeciesModel:
     presence: float
     minus_fraction: float
     chroms: tuple[tuple[str, int], ...]
+    spread: float = 12.0
+    mask_kept: float = 0.0
 
 
 REFERENCE_CHROMS: tuple[tuple[str, int], ...] = (
@@ -151,19 +163,33 @@ SPECIES: dict[str, SpeciesModel] = {
     m.db: m
     for m in (
         SpeciesModel(
-            "panTro6", 0.012, 0.0008, 0.98, 0.05, (("chr1", 228_573_443), ("chr2A", 113_622_374))
+            "panTro6",
+            0.012,
+            0.0008,
+            0.98,
+            0.05,
+            (("chr1", 228_573_443), ("chr2A", 113_622_374)),
+            spread=60.0,
+            mask_kept=1.0,
         ),
         SpeciesModel(
-            "susScr11", 0.17, 0.012, 0.9, 0.5, (("chr6", 170_843_587), ("chr13", 208_334_590))
+            "susScr11",
+            0.17,
+            0.012,
+            0.9,
+            0.5,
+            (("chr6", 170_843_587), ("chr13", 208_334_590)),
+            spread=15.0,
+            mask_kept=0.1,
         ),
         SpeciesModel(
-            "galGal6", 0.26, 0.02, 0.55, 0.5, (("chr1", 197_608_386), ("chr4", 90_861_225))
+            "galGal6", 0.33, 0.02, 0.55, 0.5, (("chr1", 197_608_386), ("chr4", 90_861_225))
         ),
         SpeciesModel(
-            "xenTro10", 0.30, 0.024, 0.45, 0.5, (("chr2", 169_156_014), ("chr8", 125_090_010))
+            "xenTro10", 0.37, 0.024, 0.45, 0.5, (("chr2", 169_156_014), ("chr8", 125_090_010))
         ),
         SpeciesModel(
-            "danRer10", 0.34, 0.028, 0.35, 0.5, (("chr5", 75_682_077), ("chr14", 52_660_232))
+            "danRer10", 0.41, 0.028, 0.35, 0.5, (("chr5", 75_682_077), ("chr14", 52_660_232))
         ),
     )
 }
@@ -182,6 +208,10 @@ class SimulateConfig:
     long_fraction: float = 0.05
     long_range: tuple[int, int] = (5_200, 9_000)
     scoring: str = "hoxd70"
+    gc_mean: float = 0.39  # isochore GC: mean of the process along the reference
+    gc_sd: float = 0.08  # its stationary sd (human isochores span ~35-55 % GC)
+    gc_scale_kb: float = 100.0  # correlation length along the reference (kb)
+    spacing_kb: float = 8.0  # median distance between consecutive blocks on a chromosome (kb)
 
     def validate(self) -> None:
         """Raise ConfigError for unusable parameters."""
@@ -208,3 +238,13 @@ class SimulateConfig:
         lo, hi = self.long_range
         if not 0 < lo <= hi:
             raise ConfigError(f"bad long block range {self.long_range}")
+        if not 0.05 <= self.gc_mean <= 0.95 or not 0 <= self.gc_sd <= 0.3:
+            raise ConfigError(
+                f"GC mean must be in [0.05, 0.95] and sd in [0, 0.3], not {self.gc_mean},"
+                f" {self.gc_sd}"
+            )
+        if self.gc_scale_kb <= 0 or self.spacing_kb <= 0:
+            raise ConfigError(
+                f"GC correlation length and block spacing must be > 0 kb, not"
+                f" {self.gc_scale_kb}, {self.spacing_kb}"
+            )
