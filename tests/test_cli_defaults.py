@@ -34,6 +34,7 @@ from embedhead.heads.config import (
 from embedhead.heads.presets import PRESET_NAMES
 from embedhead.prepare.config import (
     DEFAULT_GC_TOLERANCE,
+    DEFAULT_KMER_TOLERANCE,
     DEFAULT_MATCH,
     FORMATS,
     MATCH_MODES,
@@ -89,6 +90,7 @@ def library_defaults() -> dict[str, dict[str, Any]]:
     prep["split_fractions"] = commas(field(PrepareConfig, "split_fractions"))
     prep["match"] = DEFAULT_MATCH
     prep["gc_tolerance"] = DEFAULT_GC_TOLERANCE
+    prep["kmer_tolerance"] = DEFAULT_KMER_TOLERANCE
     sim = {
         name: field(SimulateConfig, name)
         for name in ("n_blocks", "reference", "mean_length", "long_fraction", "scoring", "seed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import Counter
@@ -16,8 +17,13 @@ from embedhead.prepare.negatives import (
     STRATUM_MAX,
     block_extents,
     blocks_conflict,
+    dinucleotide_counts,
+    dinucleotide_shuffle,
+    dishuffle_negatives,
+    kmer_profile,
     lengths_close,
     make_negatives,
+    profile_distance,
 )
 
 
@@ -391,3 +397,160 @@ def test_gc_matched_negatives_keep_the_partner_gc(method):
         assert abs(gc[n.seq2] - gc[src.seq2]) <= 0.05 and lengths_close(n.len2, src.len2, 0.1)
     with pytest.raises(ConfigError, match="GC matching needs"):
         make_negatives(pos, method, gc_match=0.02)
+
+
+# ------------------------------------------------------------------------ k-mer matched negatives
+
+
+def _dna(rng: random.Random, n: int, gc: float) -> str:
+    return "".join(rng.choice("GC") if rng.random() < gc else rng.choice("AT") for _ in range(n))
+
+
+def _composed_positives(n: int = 120, seed: int = 4):
+    """Positives over real sequences of varied GC and lengths 300-400; the second sequence is
+    a mutated copy of the first (so a positive's 3-mer profiles are close)."""
+    rng = random.Random(seed)
+    pos, texts = [], {}
+    for k in range(n):
+        gc = rng.uniform(0.3, 0.7)
+        s1 = _dna(rng, rng.randint(300, 400), gc)
+        s2 = "".join(_dna(rng, 1, gc) if rng.random() < 0.2 else b for b in s1)
+        p = positive(k, f"f:{k}", len1=len(s1), len2=len(s2))
+        texts[p.seq1], texts[p.seq2] = s1, s2
+        pos.append(p)
+    return pos, texts
+
+
+def test_kmer_profile_and_distance():
+    assert kmer_profile("ACGTNACG") == {"ACG": 2 / 3, "CGT": 1 / 3}  # windows with N dropped
+    assert kmer_profile("NNNN") == {}
+    assert profile_distance(kmer_profile("AAAAA"), kmer_profile("CCCCC")) == 1.0
+    assert profile_distance(kmer_profile("ACGACG"), kmer_profile("ACGACG")) == 0.0
+    assert profile_distance({"AAA": 0.5, "CCC": 0.5}, {"AAA": 1.0}) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("method", ["swap", "shuffle", "adjacent"])
+def test_kmer_matched_negatives_keep_the_partner_profile(method):
+    pos, texts = _composed_positives()
+    prof = {sid: kmer_profile(t) for sid, t in texts.items()}
+    by_seq1 = {p.seq1: p for p in pos}
+    tol = 0.2
+    negs = make_negatives(pos, method, seed=2, kmer_match=tol, kmer=prof, length_match=0.1)
+    # swap seeks the nearest profile; shuffle and adjacent only refuse what is too far
+    assert len(negs) >= (0.8 if method == "swap" else 0.2) * len(pos)
+    gaps = []
+    for n in negs:
+        src = by_seq1[n.seq1]
+        assert profile_distance(prof[n.seq2], prof[src.seq2]) <= tol
+        assert lengths_close(n.len2, src.len2, 0.1)
+        # so the negative's k-mer distance is the positive's within tol (TV is a metric)
+        d_neg = profile_distance(prof[n.seq1], prof[n.seq2])
+        d_pos = profile_distance(prof[src.seq1], prof[src.seq2])
+        assert abs(d_neg - d_pos) <= tol + 1e-12
+        gaps.append(abs(d_neg - d_pos))
+    free = make_negatives(pos, method, seed=2, length_match=0.1)
+    free_gaps = [
+        abs(
+            profile_distance(prof[n.seq1], prof[n.seq2])
+            - profile_distance(prof[by_seq1[n.seq1].seq1], prof[by_seq1[n.seq1].seq2])
+        )
+        for n in free
+    ]
+    assert max(free_gaps) > tol  # without matching the profiles drift apart
+    assert sum(gaps) / len(gaps) < 0.5 * sum(free_gaps) / len(free_gaps)
+
+
+def test_kmer_matched_swap_takes_the_nearest_profile_among_candidates():
+    pos, texts = _composed_positives(60, seed=8)
+    prof = {sid: kmer_profile(t) for sid, t in texts.items()}
+    by_seq1 = {p.seq1: p for p in pos}
+    loose = make_negatives(pos, "swap", seed=1, kmer_match=0.99, kmer=prof, length_match=0.1)
+    first = make_negatives(pos, "swap", seed=1, length_match=0.1)  # first valid, not nearest
+
+    def mean_gap(negs):
+        return sum(profile_distance(prof[n.seq2], prof[by_seq1[n.seq1].seq2]) for n in negs) / len(
+            negs
+        )
+
+    assert len(loose) == len(first) == 60
+    assert mean_gap(loose) < mean_gap(first)
+
+
+def test_kmer_matching_needs_profiles_and_a_tolerance_in_range():
+    pos, _ = _composed_positives(10)
+    with pytest.raises(ConfigError, match="k-mer matching needs"):
+        make_negatives(pos, "swap", kmer_match=0.2)
+    with pytest.raises(ConfigError, match="k-mer tolerance"):
+        make_negatives(pos, "swap", kmer_match=1.5, kmer={})
+
+
+# ---------------------------------------------------------------- dinucleotide-shuffled negatives
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(alphabet="ACGTN", min_size=0, max_size=300), st.integers(0, 2**32))
+def test_dinucleotide_shuffle_keeps_every_dinucleotide_count(seq, seed):
+    out = dinucleotide_shuffle(seq, random.Random(seed))
+    assert len(out) == len(seq)
+    assert dinucleotide_counts(out) == dinucleotide_counts(seq)
+    assert Counter(out) == Counter(seq)
+    if seq:
+        assert out[0] == seq[0] and out[-1] == seq[-1]
+
+
+def test_dinucleotide_shuffle_differs_from_its_input_and_is_seeded():
+    rng = random.Random(0)
+    seq = _dna(rng, 500, 0.45)
+    a = dinucleotide_shuffle(seq, random.Random(7))
+    assert a == dinucleotide_shuffle(seq, random.Random(7))
+    assert a != seq and a != dinucleotide_shuffle(seq, random.Random(8))
+    same = sum(x == y for x, y in zip(a, seq, strict=True)) / len(seq)
+    assert same < 0.5  # the order is gone (about a quarter of the letters agree by chance)
+
+
+def test_dinucleotide_shuffle_draws_every_sequence_with_those_counts_uniformly():
+    seq = "ACGTTACGAT"
+    target = dinucleotide_counts(seq)
+    middle = seq[1:-1]
+    valid = {
+        t
+        for perm in set(itertools.permutations(middle))
+        if dinucleotide_counts(t := seq[0] + "".join(perm) + seq[-1]) == target
+    }
+    rng = random.Random(3)
+    n = 400 * len(valid)
+    seen = Counter(dinucleotide_shuffle(seq, rng) for _ in range(n))
+    assert set(seen) == valid  # every one reachable, nothing else
+    expected = n / len(valid)
+    assert all(abs(c - expected) < 0.25 * expected for c in seen.values())
+
+
+def test_dishuffle_negatives_pair_each_first_sequence_with_a_shuffle_of_its_partner():
+    pos, texts = _composed_positives(30)
+    made = dishuffle_negatives(pos, texts, 1.0, seed=1, split="val", id_prefix="neg/val/")
+    assert len(made.records) == 30 and made.n_skipped == 0
+    for n, src in zip(made.records, pos, strict=True):
+        shuffled = made.sequences[n.seq2]
+        assert n.label == 0 and n.split == "val" and math.isnan(n.score)
+        assert n.seq1 == src.seq1 and n.seq2 not in texts
+        assert dinucleotide_counts(shuffled) == dinucleotide_counts(texts[src.seq2])
+        assert shuffled != texts[src.seq2] and n.len2 == len(shuffled) == src.len2
+        assert (n.chrom2, n.start2, n.end2) == (src.chrom2, src.start2, src.end2)
+        assert n.block_id == f"{src.block_id}|dishuffle:{src.block_id}"
+    assert [n.pair_id for n in made.records] == [f"neg/val/{k}" for k in range(30)]
+    again = dishuffle_negatives(pos, texts, 1.0, seed=1, split="val", id_prefix="neg/val/")
+    assert again == made
+    two = dishuffle_negatives(pos, texts, 2.0, seed=1)
+    assert len(two.records) == 60 == len(two.sequences)  # a second, different shuffle each
+    assert len(dishuffle_negatives(pos, texts, 0.5, seed=1).records) == 15
+
+
+def test_dishuffle_skips_sequences_without_another_shuffle():
+    pos = [positive(0, "f:0", len2=12), positive(1, "f:1", len2=12)]
+    texts = {"a0": "ACGTACGTACGT", "b0": "ACACACACACAC", "a1": "ACGTTGCAACGT", "b1": "ACGGTCAAGTCC"}
+    made = dishuffle_negatives(pos, texts, 1.0, seed=0)
+    assert made.n_skipped == 1 and [n.seq1 for n in made.records] == ["a1"]
+    with pytest.raises(ConfigError, match="dishuffle needs the sequence"):
+        dishuffle_negatives(pos, {"a0": "ACGT"}, 1.0)
+    with pytest.raises(ConfigError, match="new sequences"):
+        make_negatives(pos, "dishuffle")

@@ -689,3 +689,64 @@ def test_force_refuses_a_dataset_folder_holding_the_users_files(simulated_maf, t
     (out / "cache.zarr").rmdir()
     prepare([simulated_maf], out, PrepareConfig(query="galGal6", force=True))
     assert load_dataset(out).fingerprint != first
+
+
+# ------------------------------------------------------------ dishuffle and k-mer matched negatives
+
+
+def test_prepare_dishuffle_negatives_are_shuffles_of_the_true_partner(simulated_maf, tmp_path):
+    from embedhead.prepare.negatives import dinucleotide_counts
+    from embedhead.prepare.resplit import resplit
+
+    cfg = PrepareConfig(reference="hg38", query="susScr11", chunk_size=2000, negatives="dishuffle")
+    summary = prepare([simulated_maf], tmp_path / "ds", cfg)
+    got = check_dataset_invariants(tmp_path / "ds")
+    ds, seqs = got["ds"], got["seqs"]
+    positives = {(p.block_id, p.seq1): p for p in ds.pairs if p.label == 1}
+    negatives = [p for p in ds.pairs if p.label == 0]
+    assert len(negatives) == summary.n_negative == summary.n_positive
+    positive_ids = {s for p in positives.values() for s in (p.seq1, p.seq2)}
+    for n in negatives:
+        src = positives[(n.block_id.split("|")[0], n.seq1)]
+        assert n.split == src.split and n.seq2 not in positive_ids
+        assert dinucleotide_counts(seqs[n.seq2]) == dinucleotide_counts(seqs[src.seq2])
+        assert seqs[n.seq2] != seqs[src.seq2] and n.len2 == src.len2
+    # the FASTA holds every sequence once, the shuffles included (a second gzip member)
+    assert ds.info["n_sequences"] == len(seqs) == len(positive_ids) + len(negatives)
+    assert ds.info["parameters"]["negatives"] == "dishuffle"
+    # seeded: the same bytes again
+    prepare([simulated_maf], tmp_path / "again", cfg)
+    for name in ("pairs.tsv.gz", "sequences.fa.gz"):
+        assert (tmp_path / "ds" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    # --resplit keeps the shuffles (they exist only as written) and moves them with their positive
+    moved = resplit(ds, 5)
+    split_of = {(p.block_id, p.seq1): p.split for p in moved.pairs if p.label == 1}
+    redrawn = [p for p in moved.pairs if p.label == 0]
+    assert {p.seq2 for p in redrawn} == {p.seq2 for p in negatives}
+    assert all(n.split == split_of[(n.block_id.split("|")[0], n.seq1)] for n in redrawn)
+
+
+def test_prepare_match_kmer_keeps_the_partner_3mer_profile(simulated_maf, tmp_path):
+    from embedhead.prepare.negatives import kmer_profile, profile_distance
+
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(
+        main,
+        [
+            "prepare", str(simulated_maf), "--reference", "hg38", "--query", "susScr11",
+            "--chunk-size", "2000", "--match", "kmer", "--kmer-tolerance", "0.3",
+            "--no-leak-check", "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ds = check_dataset_invariants(out)["ds"]
+    seqs = dict(ds.sequences())
+    assert ds.info["parameters"]["kmer_match"] == 0.3
+    assert ds.info["parameters"]["gc_match"] == 0.0
+    checked = 0
+    for _, first, second in _negative_sources(ds):
+        gap = profile_distance(kmer_profile(seqs[second.seq2]), kmer_profile(seqs[first.seq2]))
+        assert gap <= 0.3
+        assert abs(second.len2 - first.len2) <= 0.1 * max(second.len2, first.len2)
+        checked += 1
+    assert checked > 0.5 * sum(p.label for p in ds.pairs)

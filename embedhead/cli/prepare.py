@@ -15,6 +15,7 @@ from embedhead.cli.common import (
 )
 from embedhead.prepare.config import (
     DEFAULT_GC_TOLERANCE,
+    DEFAULT_KMER_TOLERANCE,
     DEFAULT_MATCH,
     FORMATS,
     MATCH_MODES,
@@ -88,7 +89,9 @@ def _command_line() -> str:
     default=_prep("negatives"),
     show_default=True,
     help="How negatives are drawn (within each split). adjacent: the thesis's literal method,"
-    " each pair takes the second sequence of the next pair in input order (no shuffling).",
+    " each pair takes the second sequence of the next pair in input order (no shuffling)."
+    " dishuffle: the partner is a dinucleotide-preserving shuffle of the pair's own second"
+    " sequence (same length and dinucleotide counts; seeded).",
 )
 @click.option(
     "--negative-ratio",
@@ -114,8 +117,9 @@ def _command_line() -> str:
     default=DEFAULT_MATCH,
     show_default=True,
     help="gc: negatives also composition-matched, the replaced second sequence within"
-    " --gc-tolerance of the true partner's GC content (length matching still follows"
-    " --length-match).",
+    " --gc-tolerance of the true partner's GC content; kmer: its 3-mer profile within"
+    " --kmer-tolerance (total-variation distance) of the true partner's, the nearest profile"
+    " among the candidates (length matching still follows --length-match).",
 )
 @click.option(
     "--gc-tolerance",
@@ -123,6 +127,14 @@ def _command_line() -> str:
     default=DEFAULT_GC_TOLERANCE,
     show_default=True,
     help="With --match gc: largest absolute GC-fraction difference of the replaced sequence.",
+)
+@click.option(
+    "--kmer-tolerance",
+    type=float,
+    default=DEFAULT_KMER_TOLERANCE,
+    show_default=True,
+    help="With --match kmer: largest total-variation distance (half the L1 distance, 0..1)"
+    " between the 3-mer profiles of the replaced sequence and the true partner.",
 )
 @click.option(
     "--split-by",
@@ -192,6 +204,7 @@ def prepare_command(
     length_match: float,
     match: str,
     gc_tolerance: float,
+    kmer_tolerance: float,
     split_by: str,
     split_fractions: str,
     chrom_sizes: str | None,
@@ -237,6 +250,7 @@ def prepare_command(
         negative_ratio=negative_ratio,
         length_match=length_match,
         gc_match=gc_tolerance if match == "gc" else 0.0,
+        kmer_match=kmer_tolerance if match == "kmer" else 0.0,
         split_by=split_by,
         split_fractions=parse_fractions(split_fractions),
         seed=seed,
@@ -275,9 +289,28 @@ def _echo_leak_check(out: str, seed: int) -> None:
 @click.option(
     "--out",
     "-o",
-    required=True,
+    default=None,
     type=click.Path(dir_okay=False),
-    help="MAF file to write (.gz: gzip).",
+    help="MAF file to write (.gz: gzip). Needed unless --profile is given.",
+)
+@click.option(
+    "--profile",
+    "profile",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A real MAF/AXT file: print the simulator's distributions (identity p5/p50/p95, block"
+    " length, gap rate, GC mean/sd/lag-1 correlation, soft-masked fractions) beside this"
+    " file's, for the reference and the first --species.",
+)
+@click.option(
+    "--profile-reference",
+    default=None,
+    help="With --profile: the real file's reference database. Default: each block's first row.",
+)
+@click.option(
+    "--profile-query",
+    default=None,
+    help="With --profile: the real file's query database. Default: each block's second row.",
 )
 @click.option(
     "--blocks",
@@ -319,7 +352,10 @@ def _echo_leak_check(out: str, seed: int) -> None:
 @seed_option(field_default(SimulateConfig, "seed"))
 @library_errors
 def simulate_command(
-    out: str,
+    out: str | None,
+    profile: str | None,
+    profile_reference: str | None,
+    profile_query: str | None,
     n_blocks: int,
     species: str,
     reference: str,
@@ -338,8 +374,12 @@ def simulate_command(
     Examples:
       embedhead simulate --out data/demo.maf.gz --blocks 600 --seed 0
       embedhead simulate --out pair.maf --species galGal6 --blocks 50
+      embedhead simulate --profile hg17.galGal2.maf --profile-query galGal2 --species galGal6
     """
     from embedhead.prepare.simulate import write_maf
+
+    if out is None and profile is None:
+        raise click.UsageError("give --out FILE (the MAF to write) or --profile REAL_FILE")
 
     config = SimulateConfig(
         n_blocks=n_blocks,
@@ -350,8 +390,16 @@ def simulate_command(
         long_fraction=long_fraction,
         scoring=scoring,
     )
-    summary = write_maf(out, config, command=_command_line())
-    click.echo(summary.describe())
+    if out is not None:
+        summary = write_maf(out, config, command=_command_line())
+        click.echo(summary.describe())
+    if profile is not None:
+        from embedhead.prepare.profile import profile_file, profile_simulation, profile_table
+
+        config.validate()
+        simulated = profile_simulation(config)
+        real = profile_file(profile, profile_reference, profile_query)
+        click.echo(profile_table([simulated, real]))
 
 
 COMMANDS: list[click.Command] = [prepare_command, simulate_command]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import gzip
 import hashlib
 import math
 import os
@@ -70,7 +71,7 @@ from embedhead.prepare.chunking import (
 )
 from embedhead.prepare.config import FORMATS as FORMATS
 from embedhead.prepare.config import PrepareConfig
-from embedhead.prepare.negatives import make_negatives
+from embedhead.prepare.negatives import dishuffle_negatives, kmer_profile, make_negatives
 from embedhead.prepare.splits import assign_splits
 
 
@@ -365,6 +366,26 @@ _Cut = tuple[AlignedRow, AlignedRow, WindowSpan, float | None]
 _WHOLE = WindowSpan(0, 1, 0, -1, 0, 0, 0, 0)
 
 
+def _second_sequences(path: Path, positives: Sequence[PairRecord]) -> dict[str, str]:
+    """Text of every positive's second sequence, by id (k-mer matching, dishuffle)."""
+    wanted = {p.seq2 for p in positives}
+    return {sid: seq for sid, seq in iter_fasta(path) if sid in wanted}
+
+
+def _append_sequences(path: Path, sequences: Mapping[str, str], ids: set[str]) -> None:
+    """Add new sequences to the written FASTA as a second gzip member (readers see one file);
+    ``ids`` (the writer's) gains them, so ``n_sequences`` counts them."""
+    new = {sid: seq for sid, seq in sequences.items() if sid not in ids}
+    if not new:
+        return
+    with (
+        open(path, "ab") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+    ):
+        gz.write("".join(f">{sid}\n{seq}\n" for sid, seq in new.items()).encode("ascii"))
+    ids.update(new)
+
+
 class _Collector:
     """Streams blocks into positive records and unique sequences.
 
@@ -586,21 +607,43 @@ def _build(
     negatives: list[PairRecord] = []
     missing: dict[str, int] = {}
     gc = _gc_of_second_sequences(tmp / SEQUENCES_FILE, positives) if config.gc_match else None
+    second = (
+        _second_sequences(tmp / SEQUENCES_FILE, positives)
+        if config.kmer_match or config.negatives == "dishuffle"
+        else {}
+    )
+    kmer = {sid: kmer_profile(seq) for sid, seq in second.items()} if config.kmer_match else None
+    shuffled: dict[str, str] = {}
     for split in SPLITS:
         members = [r for r in positives if r.split == split]
-        drawn = make_negatives(
-            members,
-            config.negatives,
-            config.negative_ratio,
-            seed=f"{config.seed}:{split}",
-            split=split,
-            id_prefix=f"neg/{split}/",
-            length_match=config.length_match,
-            gc_match=config.gc_match,
-            gc=gc,
-        )
+        if config.negatives == "dishuffle":  # new sequences: appended to the FASTA below
+            made = dishuffle_negatives(
+                members,
+                second,
+                config.negative_ratio,
+                f"{config.seed}:{split}",
+                split,
+                f"neg/{split}/",
+            )
+            drawn = made.records
+            shuffled.update(made.sequences)
+        else:
+            drawn = make_negatives(
+                members,
+                config.negatives,
+                config.negative_ratio,
+                seed=f"{config.seed}:{split}",
+                split=split,
+                id_prefix=f"neg/{split}/",
+                length_match=config.length_match,
+                gc_match=config.gc_match,
+                gc=gc,
+                kmer_match=config.kmer_match,
+                kmer=kmer,
+            )
         missing[split] = round(config.negative_ratio * len(members)) - len(drawn)
         negatives.extend(drawn)
+    _append_sequences(tmp / SEQUENCES_FILE, shuffled, writer.ids)
     records = positives + negatives
     write_pairs(tmp / PAIRS_FILE, records)
     counts = {s: {"1": 0, "0": 0} for s in SPLITS}
@@ -671,7 +714,9 @@ def _warnings(
             wanted = counts[split]["0"] + missing[split]
             rule = "another, non-overlapping block, not a true partner, not yet used"
             hint = ""
-            if config.length_match > 0:
+            if config.negatives == "dishuffle":
+                rule = "no other dinucleotide shuffle of the partner exists, e.g. ACACAC"
+            elif config.length_match > 0:
                 rule += (
                     f", second sequence within --length-match {config.length_match:g}"
                     " of the true one's length"

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_FRACTIONS",
     "DEFAULT_GC_TOLERANCE",
+    "DEFAULT_KMER_TOLERANCE",
     "DEFAULT_LENGTH_MATCH",
     "DEFAULT_MATCH",
     "DEFAULT_MIN_LENGTH",
@@ -34,11 +35,15 @@ DEFAULT_CHUNK_SIZE = 5000
 FORMATS = ("auto", "maf", "axt", "csv")
 DEFAULT_MIN_LENGTH = 50
 
-MATCH_MODES = ("length", "gc")
-"""``prepare --match``: length matching only (``--length-match``), or GC matching as well."""
+MATCH_MODES = ("length", "gc", "kmer")
+"""``prepare --match``: length matching only (``--length-match``), or GC or 3-mer profile
+matching as well."""
 DEFAULT_MATCH = "length"
 DEFAULT_GC_TOLERANCE = 0.02
 """``prepare --gc-tolerance``: largest |GC difference| of a GC-matched negative's sequence."""
+DEFAULT_KMER_TOLERANCE = 0.25
+"""``prepare --kmer-tolerance``: largest total-variation distance between the 3-mer profiles of
+a k-mer-matched negative's second sequence and the true partner's."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class PrepareConfig:
     negative_ratio: float = 1.0
     length_match: float = DEFAULT_LENGTH_MATCH  # 0: lengths ignored
     gc_match: float = 0.0  # --match gc: absolute GC tolerance of negatives (0: GC ignored)
+    kmer_match: float = 0.0  # --match kmer: TV-distance tolerance of 3-mer profiles (0: none)
     split_by: str = "block"
     split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     seed: int = 0
@@ -86,6 +92,8 @@ class PrepareConfig:
             raise ConfigError(f"--negative-ratio must be >= 0, not {self.negative_ratio}")
         if not math.isfinite(self.gc_match) or not 0 <= self.gc_match < 1:
             raise ConfigError(f"--gc-tolerance must be >= 0 and < 1, not {self.gc_match}")
+        if not math.isfinite(self.kmer_match) or not 0 <= self.kmer_match < 1:
+            raise ConfigError(f"--kmer-tolerance must be >= 0 and < 1, not {self.kmer_match}")
         if not math.isfinite(self.length_match) or not 0 <= self.length_match < 1:
             raise ConfigError(
                 f"--length-match must be >= 0 and < 1 (0: no length matching),"
@@ -121,7 +129,17 @@ class PrepareConfig:
 
 @dataclass(frozen=True)
 class SpeciesModel:
-    """How far a query species is from the reference, and where its sequence lives."""
+    """How far a query species is from the reference, and where its sequence lives.
+
+    ``substitution`` and ``indel`` are the *mean* per-letter rates; each block draws its own
+    divergence factor ``f`` from a Beta distribution of mean ``substitution`` and concentration
+    ``spread`` (its substitution rate is ``f`` and its indel rate ``indel * f /
+    substitution``), so identities spread as in real files (human-chicken blocks p5-p95
+    identity about 0.45-0.86) instead of clustering at the mean; ``spread = 0`` keeps every
+    block at the mean. ``mask_kept``: share of the reference's soft-masked (lowercase) letters
+    that stay lowercase in the query (real distant queries are almost unmasked in aligned
+    regions; a close one like chimp shares the repeats).
+    """
 
     db: str
     substitution: float
@@ -129,6 +147,8 @@ class SpeciesModel:
     presence: float
     minus_fraction: float
     chroms: tuple[tuple[str, int], ...]
+    spread: float = 12.0
+    mask_kept: float = 0.0
 
 
 REFERENCE_CHROMS: tuple[tuple[str, int], ...] = (
@@ -143,19 +163,33 @@ SPECIES: dict[str, SpeciesModel] = {
     m.db: m
     for m in (
         SpeciesModel(
-            "panTro6", 0.012, 0.0008, 0.98, 0.05, (("chr1", 228_573_443), ("chr2A", 113_622_374))
+            "panTro6",
+            0.012,
+            0.0008,
+            0.98,
+            0.05,
+            (("chr1", 228_573_443), ("chr2A", 113_622_374)),
+            spread=60.0,
+            mask_kept=1.0,
         ),
         SpeciesModel(
-            "susScr11", 0.17, 0.012, 0.9, 0.5, (("chr6", 170_843_587), ("chr13", 208_334_590))
+            "susScr11",
+            0.17,
+            0.012,
+            0.9,
+            0.5,
+            (("chr6", 170_843_587), ("chr13", 208_334_590)),
+            spread=15.0,
+            mask_kept=0.1,
         ),
         SpeciesModel(
-            "galGal6", 0.26, 0.02, 0.55, 0.5, (("chr1", 197_608_386), ("chr4", 90_861_225))
+            "galGal6", 0.33, 0.02, 0.55, 0.5, (("chr1", 197_608_386), ("chr4", 90_861_225))
         ),
         SpeciesModel(
-            "xenTro10", 0.30, 0.024, 0.45, 0.5, (("chr2", 169_156_014), ("chr8", 125_090_010))
+            "xenTro10", 0.37, 0.024, 0.45, 0.5, (("chr2", 169_156_014), ("chr8", 125_090_010))
         ),
         SpeciesModel(
-            "danRer10", 0.34, 0.028, 0.35, 0.5, (("chr5", 75_682_077), ("chr14", 52_660_232))
+            "danRer10", 0.41, 0.028, 0.35, 0.5, (("chr5", 75_682_077), ("chr14", 52_660_232))
         ),
     )
 }
@@ -174,6 +208,10 @@ class SimulateConfig:
     long_fraction: float = 0.05
     long_range: tuple[int, int] = (5_200, 9_000)
     scoring: str = "hoxd70"
+    gc_mean: float = 0.39  # isochore GC: mean of the process along the reference
+    gc_sd: float = 0.08  # its stationary sd (human isochores span ~35-55 % GC)
+    gc_scale_kb: float = 100.0  # correlation length along the reference (kb)
+    spacing_kb: float = 8.0  # median distance between consecutive blocks on a chromosome (kb)
 
     def validate(self) -> None:
         """Raise ConfigError for unusable parameters."""
@@ -200,3 +238,13 @@ class SimulateConfig:
         lo, hi = self.long_range
         if not 0 < lo <= hi:
             raise ConfigError(f"bad long block range {self.long_range}")
+        if not 0.05 <= self.gc_mean <= 0.95 or not 0 <= self.gc_sd <= 0.3:
+            raise ConfigError(
+                f"GC mean must be in [0.05, 0.95] and sd in [0, 0.3], not {self.gc_mean},"
+                f" {self.gc_sd}"
+            )
+        if self.gc_scale_kb <= 0 or self.spacing_kb <= 0:
+            raise ConfigError(
+                f"GC correlation length and block spacing must be > 0 kb, not"
+                f" {self.gc_scale_kb}, {self.spacing_kb}"
+            )

@@ -40,6 +40,25 @@ is that of its positive within ``tol`` and GC hardly tells the labels apart. Wit
 matching the matched methods above sort by that GC content instead of ``len2``; with both,
 they sort by ``len2`` and both tolerances must hold.
 
+K-mer matching (``kmer_match = tol > 0``, ``prepare --match kmer``; needs ``kmer``, the
+``KMER_K``-mer (3-mer) frequency profile of every second sequence by id, see
+:func:`kmer_profile`): the distance between two profiles is their total-variation distance
+``TV(p, q) = 0.5 * sum_w |p_w - q_w|`` (half the L1 distance, in [0, 1]). A candidate is
+accepted only when the replaced second sequence's profile is within ``tol`` of the true
+partner's, and the matched ``swap`` takes, among the following ``MAX_TRIES`` unused candidates
+in its sorted order that are valid, the *nearest* profile (not merely the first valid one).
+TV is a metric, so a negative's ``TV(seq1, seq2')`` differs from its positive's ``TV(seq1,
+seq2)`` by at most ``tol``: the k-mer distance of a negative is its positive's within ``tol``.
+Without length matching the matched methods sort by the second sequence's GC content (a
+one-dimensional proxy of the profile); with it, by ``len2``.
+
+``dishuffle`` (:func:`dishuffle_negatives`, ``prepare --negatives dishuffle``): the negative of
+positive ``i`` pairs its first sequence with a dinucleotide-preserving shuffle of its own second
+sequence (:func:`dinucleotide_shuffle`, an Altschul-Erickson shuffle drawn as a random Euler
+path), so length, base composition, GC and every dinucleotide count are exactly the true
+partner's and only the order (the homology) is gone. The shuffled sequences are new: the caller
+writes them to the dataset's FASTA. No length or composition matching is needed (nor applied).
+
 A derangement of positives cannot do better than the neighbouring length, so on ~400 positives
 the negatives' ``|len1 - len2|`` is still very slightly wider than the positives' (a
 length-only logistic regression on the demo data: ~0.55 cross-validated accuracy instead of
@@ -68,15 +87,42 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 
-from embedhead.dataset import PairRecord
+from embedhead.dataset import PairRecord, sequence_id
 from embedhead.errors import ConfigError
 
-NEGATIVE_METHODS = ("swap", "shuffle", "adjacent")
+NEGATIVE_METHODS = ("swap", "shuffle", "adjacent", "dishuffle")
+KMER_K = 3  # --match kmer compares 3-mer frequency profiles (64 words)
+DISHUFFLE_TRIES = 10  # shuffles drawn per negative before a positive is skipped
 MAX_TRIES = 50
 DEFAULT_LENGTH_MATCH = 0.1  # prepare's default relative tolerance on len2 (0: lengths ignored)
 STRATUM_MAX = 4  # matched shuffle: derangements among 2..4 neighbouring lengths
+
+
+KmerProfile = Mapping[str, float]
+"""k-mer -> frequency among the sequence's k-mers without N (sums to 1; empty: none)."""
+
+
+def kmer_profile(seq: str, k: int = KMER_K) -> dict[str, float]:
+    """Frequencies of the k-mers of ``seq`` (upper-cased) that hold only A/C/G/T."""
+    up = seq.upper()
+    counts = Counter(up[i : i + k] for i in range(len(up) - k + 1))
+    for word in [w for w in counts if w.strip("ACGT")]:
+        del counts[word]
+    total = sum(counts.values())
+    return {w: c / total for w, c in counts.items()} if total else {}
+
+
+def profile_distance(p: KmerProfile, q: KmerProfile) -> float:
+    """Total-variation distance ``0.5 * sum |p_w - q_w|`` (0: same profile, 1: disjoint; 1
+    also when either profile is empty)."""
+    if not p or not q:
+        return 0.0 if not p and not q else 1.0
+    return 0.5 * sum(abs(p.get(w, 0.0) - q.get(w, 0.0)) for w in p.keys() | q.keys())
 
 
 def lengths_close(a: int, b: int, tol: float) -> bool:
@@ -143,11 +189,15 @@ class _Builder:
         tol: float = 0.0,
         gc_tol: float = 0.0,
         gc: Mapping[str, float] | None = None,
+        kmer_tol: float = 0.0,
+        kmer: Mapping[str, KmerProfile] | None = None,
     ) -> None:
         self.pos = positives
         self.tol = tol
         self.gc_tol = gc_tol
         self.gc = gc or {}
+        self.kmer_tol = kmer_tol
+        self.kmer = kmer or {}
         self.split = split
         self.id_prefix = id_prefix
         self.partners: set[tuple[str, str]] = set()
@@ -170,10 +220,16 @@ class _Builder:
             return False
         if self.gc_tol > 0 and abs(self.gc[a.seq2] - self.gc[b.seq2]) > self.gc_tol:
             return False
+        if self.kmer_tol > 0 and self.kmer_distance(i, j) > self.kmer_tol:
+            return False
         key = (a.seq1, b.seq2)
         if a.seq1 == b.seq2 or key in self.partners or key in self.seen:
             return False
         return not self.blocks_conflict(a.block_id, b.block_id)
+
+    def kmer_distance(self, i: int, j: int) -> float:
+        """TV distance of the k-mer profiles of positive ``i``'s and ``j``'s second sequences."""
+        return profile_distance(self.kmer[self.pos[i].seq2], self.kmer[self.pos[j].seq2])
 
     def add(self, i: int, j: int) -> None:
         a, b = self.pos[i], self.pos[j]
@@ -212,9 +268,16 @@ def _by_len2(b: _Builder, rng: random.Random) -> list[int]:
     rng.shuffle(order)
     if b.tol <= 0 and b.gc_tol > 0:
         order.sort(key=lambda i: b.gc[b.pos[i].seq2])
+    elif b.tol <= 0 and b.kmer_tol > 0:
+        order.sort(key=lambda i: _profile_gc(b.kmer[b.pos[i].seq2]))
     else:
         order.sort(key=lambda i: b.pos[i].len2)
     return order
+
+
+def _profile_gc(p: KmerProfile) -> float:
+    """GC fraction of a k-mer profile's first letters (a 1-D order for k-mer matching)."""
+    return sum(f for w, f in p.items() if w[0] in "GC")
 
 
 def _swap_round(b: _Builder, rng: random.Random, target: int) -> None:
@@ -258,15 +321,22 @@ def _matched_swap_round(b: _Builder, rng: random.Random, target: int) -> None:
         if used[k]:
             continue
         i = ranked[k]
-        for m in range(k + 1, min(n, k + 1 + MAX_TRIES)):
-            j = ranked[m]
-            if used[m] or not b.ok(i, j) or not b.ok(j, i):
-                continue
-            b.add(i, j)
-            if len(b.out) < target:
-                b.add(j, i)
-            used[k] = used[m] = True
-            break
+        valid = (
+            m
+            for m in range(k + 1, min(n, k + 1 + MAX_TRIES))
+            if not used[m] and b.ok(i, ranked[m]) and b.ok(ranked[m], i)
+        )
+        if b.kmer_tol > 0:  # the nearest profile among the valid candidates
+            m = min(valid, key=lambda x: b.kmer_distance(i, ranked[x]), default=-1)
+        else:  # the first valid one
+            m = next(valid, -1)
+        if m < 0:
+            continue
+        j = ranked[m]
+        b.add(i, j)
+        if len(b.out) < target:
+            b.add(j, i)
+        used[k] = used[m] = True
 
 
 def _derangement(n: int, rng: random.Random) -> list[int]:
@@ -314,7 +384,7 @@ def _repair(b: _Builder, perm: list[int], i: int, candidates: Iterable[int]) -> 
 def _shuffle_round(b: _Builder, rng: random.Random, target: int) -> None:
     """The thesis shuffle (a derangement) or, matched, derangements within len2 strata."""
     n = len(b.pos)
-    if b.tol <= 0 and b.gc_tol <= 0:
+    if b.tol <= 0 and b.gc_tol <= 0 and b.kmer_tol <= 0:
         perm = _derangement(n, rng)
         for i in range(n):
             if not b.ok(i, perm[i]):
@@ -345,15 +415,24 @@ def make_negatives(
     length_match: float = 0.0,
     gc_match: float = 0.0,
     gc: Mapping[str, float] | None = None,
+    kmer_match: float = 0.0,
+    kmer: Mapping[str, KmerProfile] | None = None,
 ) -> list[PairRecord]:
     """About ``round(ratio * len(positives))`` negatives drawn from ``positives``.
 
     ``split`` labels the negatives (default: the split of the first positive); pair ids are
     ``<id_prefix><k>``. ``length_match`` is the relative tolerance on the replaced second
     sequence's length (0: none); ``gc_match`` the absolute tolerance on its GC content (0:
-    none; ``gc`` must then give the GC fraction of every ``seq2``). Raises ConfigError for an
-    unknown method, a negative ratio or a tolerance outside [0, 1).
+    none; ``gc`` must then give the GC fraction of every ``seq2``); ``kmer_match`` the largest
+    TV distance of its k-mer profile (0: none; ``kmer`` must give every ``seq2``'s
+    :func:`kmer_profile`). Raises ConfigError for an unknown method, a negative ratio or a
+    tolerance outside [0, 1), and for ``dishuffle``, which makes new sequences
+    (:func:`dishuffle_negatives`).
     """
+    if method == "dishuffle":
+        raise ConfigError(
+            "dishuffle negatives are new sequences: build them with dishuffle_negatives"
+        )
     if method not in NEGATIVE_METHODS:
         raise ConfigError(
             f"unknown negatives method {method!r} (choose from {', '.join(NEGATIVE_METHODS)})"
@@ -370,19 +449,25 @@ def make_negatives(
         lacking = [p.seq2 for p in positives if gc is None or p.seq2 not in gc]
         if lacking:
             raise ConfigError(f"GC matching needs the GC content of {lacking[0]} (and others)")
+    if not math.isfinite(kmer_match) or not 0 <= kmer_match < 1:
+        raise ConfigError(f"k-mer tolerance must be >= 0 and < 1 (0: none), not {kmer_match}")
+    if kmer_match > 0:
+        lacking = [p.seq2 for p in positives if kmer is None or p.seq2 not in kmer]
+        if lacking:
+            raise ConfigError(f"k-mer matching needs the profile of {lacking[0]} (and others)")
     n = len(positives)
     target = round(ratio * n)
     if n < 2 or target == 0:
         return []
     label = split if split is not None else positives[0].split
-    builder = _Builder(positives, label, id_prefix, length_match, gc_match, gc)
+    builder = _Builder(positives, label, id_prefix, length_match, gc_match, gc, kmer_match, kmer)
     rng = random.Random(f"negatives:{method}:{seed}")
     if method == "shuffle":
         round_fn = _shuffle_round
     elif method == "adjacent":
         round_fn = _adjacent_round
     else:
-        matched = length_match > 0 or gc_match > 0
+        matched = length_match > 0 or gc_match > 0 or kmer_match > 0
         round_fn = _matched_swap_round if matched else _swap_round
     max_rounds = math.ceil(ratio) + 3
     for _ in range(max_rounds):
@@ -390,3 +475,140 @@ def make_negatives(
             break
         round_fn(builder, rng, target)
     return builder.out
+
+
+# ---------------------------------------------------------------------------------------------
+# dinucleotide-shuffled negatives
+
+
+def dinucleotide_shuffle(seq: str, rng: random.Random) -> str:
+    """A uniformly drawn sequence with exactly the dinucleotide counts of ``seq`` (and its
+    first and last letter): the Altschul-Erickson shuffle, as a random Euler path.
+
+    Each letter is a vertex and each of the ``len(seq) - 1`` dinucleotides ``xy`` an edge
+    ``x -> y``; every sequence with these counts is an Euler path from ``seq[0]`` to
+    ``seq[-1]``. One is drawn as Kandel et al. (1996) do: a random spanning arborescence of
+    "last exits" towards the last letter (Wilson's loop-erased random walks, each step taking
+    one of the vertex's edges uniformly), then every vertex's other exits in random order with
+    its last exit at the end; the walk from ``seq[0]`` that always leaves by the next unused
+    exit spells the shuffle. Any letters work (N included); ``len(seq) < 3`` returns ``seq``.
+    """
+    if len(seq) < 3:
+        return seq
+    last = seq[-1]
+    exits: dict[str, list[str]] = {}
+    for x, y in pairwise(seq):
+        exits.setdefault(x, []).append(y)
+    tree_exit: dict[str, int] = {}  # vertex -> index (in exits[v]) of its last exit
+    in_tree = {last}
+    for start in sorted(exits):  # sorted: the draws do not depend on dict order
+        v = start
+        while v not in in_tree:  # random walk; re-visits overwrite = loop erasure
+            tree_exit[v] = rng.randrange(len(exits[v]))
+            v = exits[v][tree_exit[v]]
+        v = start
+        while v not in in_tree:
+            in_tree.add(v)
+            v = exits[v][tree_exit[v]]
+    order: dict[str, list[str]] = {}
+    for v, out in exits.items():
+        rest = list(out)
+        final = rest.pop(tree_exit[v]) if v in tree_exit else None
+        rng.shuffle(rest)
+        if final is not None:
+            rest.append(final)
+        rest.reverse()  # pop() from the end = next exit in order
+        order[v] = rest
+    letters = [seq[0]]
+    v = seq[0]
+    for _ in range(len(seq) - 1):
+        v = order[v].pop()
+        letters.append(v)
+    return "".join(letters)
+
+
+def dinucleotide_counts(seq: str) -> Counter[str]:
+    """Counts of the overlapping dinucleotides of ``seq``."""
+    return Counter(seq[i : i + 2] for i in range(len(seq) - 1))
+
+
+@dataclass(frozen=True)
+class ShuffledNegatives:
+    """What :func:`dishuffle_negatives` made: the records and their new sequences by id."""
+
+    records: list[PairRecord]
+    sequences: dict[str, str]
+    n_skipped: int  # positives whose second sequence has no different shuffle (e.g. ACACAC)
+
+
+def dishuffle_negatives(
+    positives: Sequence[PairRecord],
+    sequences: Mapping[str, str],
+    ratio: float = 1.0,
+    seed: int | str = 0,
+    split: str | None = None,
+    id_prefix: str = "neg",
+) -> ShuffledNegatives:
+    """Dinucleotide-shuffled negatives: ``(seq1 of i, shuffle of seq2 of i)``.
+
+    ``sequences`` maps every positive's ``seq2`` id to its (normalised) text. ``ratio`` of 1
+    gives one negative per positive, in order; a larger ratio adds rounds of further
+    shuffles (a smaller one stops early), ``round(ratio * n)`` in all. A shuffle is refused
+    (and redrawn, up to ``DISHUFFLE_TRIES`` times, then the positive is skipped for that
+    round) when it equals the sequence itself, any positive's sequence, or an earlier
+    shuffle. The negative keeps positive ``i``'s coordinates on both sides (its letters come
+    from there), NaN score/identity, block id ``<block>|dishuffle:<block>``.
+    """
+    if not math.isfinite(ratio) or ratio < 0:
+        raise ConfigError(f"negative ratio must be a number >= 0, not {ratio}")
+    lacking = [p.seq2 for p in positives if p.seq2 not in sequences]
+    if lacking:
+        raise ConfigError(f"dishuffle needs the sequence of {lacking[0]} (and others)")
+    target = round(ratio * len(positives))
+    label = split if split is not None else (positives[0].split if positives else "train")
+    rng = random.Random(f"negatives:dishuffle:{seed}")
+    taken = {p.seq1 for p in positives} | {p.seq2 for p in positives}
+    records: list[PairRecord] = []
+    made: dict[str, str] = {}
+    skipped = 0
+    for _ in range(math.ceil(ratio) if positives else 0):
+        for a in positives:
+            if len(records) >= target:
+                break
+            text = sequences[a.seq2]
+            for _ in range(DISHUFFLE_TRIES):
+                shuffled = dinucleotide_shuffle(text, rng)
+                sid = sequence_id(shuffled)
+                if shuffled != text and sid not in taken:
+                    break
+            else:
+                skipped += 1
+                continue
+            taken.add(sid)
+            made[sid] = shuffled
+            records.append(
+                PairRecord(
+                    pair_id=f"{id_prefix}{len(records)}",
+                    label=0,
+                    seq1=a.seq1,
+                    seq2=sid,
+                    len1=a.len1,
+                    len2=a.len2,
+                    score=math.nan,
+                    norm_score=math.nan,
+                    identity=math.nan,
+                    db1=a.db1,
+                    chrom1=a.chrom1,
+                    start1=a.start1,
+                    end1=a.end1,
+                    strand1=a.strand1,
+                    db2=a.db2,
+                    chrom2=a.chrom2,
+                    start2=a.start2,
+                    end2=a.end2,
+                    strand2=a.strand2,
+                    block_id=f"{a.block_id}|dishuffle:{a.block_id}",
+                    split=label,
+                )
+            )
+    return ShuffledNegatives(records=records, sequences=made, n_skipped=skipped)

@@ -4,9 +4,11 @@ In: a loaded :class:`~embedhead.dataset.Dataset` and a seed. Out: a new in-memor
 (same folder, same sequences, ``info["resplit_seed"]`` set) whose positives are re-assigned to
 train/val/test and whose negatives are re-drawn within each split, with the parameters
 ``prepare`` recorded in ``dataset.json`` (split mode and fractions, negatives method, ratio,
-length and GC matching). Negatives only recombine the dataset's own sequences, so a store that
-holds the dataset holds every re-drawn pair. The thesis's 10 runs varied split and negatives as
-well as the head's initialisation; repeats over the head seed alone understate that spread.
+length, GC and k-mer matching). Negatives only recombine the dataset's own sequences, so a
+store that holds the dataset holds every re-drawn pair; ``dishuffle`` negatives (shuffles that
+exist only as the dataset wrote them) are kept, each following its positive into the new split.
+The thesis's 10 runs varied split and negatives as well as the head's initialisation; repeats
+over the head seed alone understate that spread.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import dataclasses
 
 from embedhead.dataset import SPLITS, Dataset, PairRecord
 from embedhead.errors import InputError
-from embedhead.prepare.negatives import make_negatives
+from embedhead.prepare.negatives import kmer_profile, make_negatives
 from embedhead.prepare.splits import DEFAULT_FRACTIONS, assign_splits
 
 
@@ -44,19 +46,34 @@ def resplit(dataset: Dataset, seed: int) -> Dataset:
     if gc_match > 0:
         wanted = {p.seq2 for p in positives}
         gc = {sid: _gc(seq) for sid, seq in dataset.sequences() if sid in wanted}
+    kmer_match = float(params.get("kmer_match") or 0.0)
+    kmer = None
+    if kmer_match > 0:
+        wanted = {p.seq2 for p in positives}
+        kmer = {sid: kmer_profile(seq) for sid, seq in dataset.sequences() if sid in wanted}
     negatives: list[PairRecord] = []
-    for split in SPLITS:
-        members = [p for p in positives if p.split == split]
-        negatives += make_negatives(
-            members,
-            str(params.get("negatives", "swap")),
-            float(params.get("negative_ratio", 1.0)),
-            seed=f"{seed}:{split}",
-            split=split,
-            id_prefix=f"neg/{split}/",
-            length_match=float(params.get("length_match") or 0.0),
-            gc_match=gc_match,
-            gc=gc,
-        )
+    if params.get("negatives") == "dishuffle":
+        split_of = {(p.block_id, p.seq1): p.split for p in positives}
+        negatives = [
+            dataclasses.replace(n, split=split_of[(n.block_id.split("|", 1)[0], n.seq1)])
+            for n in dataset.pairs
+            if n.label == 0
+        ]
+    else:
+        for split in SPLITS:
+            members = [p for p in positives if p.split == split]
+            negatives += make_negatives(
+                members,
+                str(params.get("negatives", "swap")),
+                float(params.get("negative_ratio", 1.0)),
+                seed=f"{seed}:{split}",
+                split=split,
+                id_prefix=f"neg/{split}/",
+                length_match=float(params.get("length_match") or 0.0),
+                gc_match=gc_match,
+                gc=gc,
+                kmer_match=kmer_match,
+                kmer=kmer,
+            )
     info = {**dataset.info, "resplit_seed": seed}
     return Dataset(path=dataset.path, info=info, pairs=tuple(positives + negatives))

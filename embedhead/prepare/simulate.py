@@ -4,16 +4,23 @@ Out: a MAF file (plain, or gzip when the name ends in ``.gz``) with a reference 
 ``hg38``, always ``+`` strand as in UCSC's hg38-based files) and query species at increasing
 divergence (default panTro6, susScr11, galGal6, xenTro10, danRer10). Each block:
 
-- a reference segment whose GC content varies from block to block (isochore-like, 35-62 %)
-  and drifts within long blocks; soft-masked repeats (lowercase): copies of a few repeat
-  families (mutated ~12 %) and microsatellites, ~30 % of the letters;
-- each present query evolved from the reference: substitutions with a transition bias
-  (transitions twice as likely as transversions), insertions and deletions with geometric
-  lengths, occasional runs of ``N`` (assembly gaps), lowercase inherited from the reference;
+- a reference segment whose GC content follows isochores: along each reference chromosome GC
+  is an Ornstein-Uhlenbeck process (mean ``gc_mean``, sd ``gc_sd``, correlation length
+  ``gc_scale_kb``), sampled exactly at each block's position, so neighbouring blocks share GC
+  and distant ones do not; it drifts slightly within long blocks; soft-masked repeats
+  (lowercase): copies of a few repeat families (mutated ~12 %) and microsatellites, ~30 % of
+  the letters;
+- each present query evolved from the reference at a divergence drawn per block (a Beta
+  around the species' mean rate, see :class:`~embedhead.prepare.config.SpeciesModel`), so
+  block identities spread like real ones: substitutions with a transition bias (transitions
+  twice as likely as transversions), insertions and deletions with geometric lengths,
+  occasional runs of ``N`` (assembly gaps); lowercase is kept from the reference only for the
+  species' ``mask_kept`` share (distant queries: ~0 % soft-masked in aligned regions, as real);
   distant species are missing from more blocks (a block lacking a species yields no pair);
 - query rows on either strand: a ``-`` row's text is the reverse-complement strand and its
   ``start`` counts from the end (forward start = srcSize - (start + size)); coordinates on each
-  chromosome increase from block to block and never overlap; ``srcSize`` is the chromosome size;
+  chromosome increase from block to block (log-normal spacing, median ``spacing_kb``) and never
+  overlap; ``srcSize`` is the chromosome size;
 - a few blocks longer than 5,000 columns (to exercise chunking);
 - ``a score=`` is the sum, over the query rows, of the exact pairwise score of that query
   against the reference (the pairwise projection: columns where both are gaps dropped), computed
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import random
 from collections.abc import Iterator, Sequence
@@ -106,9 +114,27 @@ def _mutate(rng: random.Random, seq: str, rate: float) -> str:
     return "".join(_random_base(rng, 0.5) if rng.random() < rate else b for b in seq)
 
 
-def _reference_segment(rng: random.Random, length: int, library: Sequence[str]) -> str:
-    """Soft-masked reference DNA of ``length`` letters (lowercase = repeats)."""
-    gc = rng.uniform(0.35, 0.62)
+class _Isochores:
+    """GC along each reference chromosome: an Ornstein-Uhlenbeck process, sampled exactly."""
+
+    def __init__(self, mean: float, sd: float, scale: float) -> None:
+        self.mean, self.sd, self.scale = mean, sd, scale
+        self.state: dict[str, tuple[int, float]] = {}  # chrom -> (position, GC there)
+
+    def gc_at(self, rng: random.Random, chrom: str, position: int) -> float:
+        last = self.state.get(chrom)
+        if last is None:
+            gc = rng.gauss(self.mean, self.sd)
+        else:
+            phi = math.exp(-abs(position - last[0]) / self.scale)
+            gc = self.mean + phi * (last[1] - self.mean)
+            gc += rng.gauss(0, self.sd * math.sqrt(1 - phi * phi))
+        self.state[chrom] = (position, gc)
+        return min(0.75, max(0.25, gc))
+
+
+def _reference_segment(rng: random.Random, length: int, library: Sequence[str], gc: float) -> str:
+    """Soft-masked reference DNA of ``length`` letters around GC ``gc`` (lowercase = repeats)."""
     parts: list[str] = []
     n = 0
     while n < length:
@@ -149,21 +175,33 @@ def _geometric(rng: random.Random, mean: float, cap: int) -> int:
     return k
 
 
+def _divergence(rng: random.Random, model: SpeciesModel) -> float:
+    """This block's substitution rate: Beta(mean ``substitution``, concentration ``spread``)."""
+    m = model.substitution
+    if model.spread <= 0 or m <= 0:
+        return m
+    return min(0.75, rng.betavariate(m * model.spread, (1 - m) * model.spread))
+
+
 def _evolve(rng: random.Random, ref: str, model: SpeciesModel) -> tuple[list[str], dict[int, str]]:
     """Per reference position the query letter or '-', and insertions after positions."""
     out: list[str] = []
     inserts: dict[int, str] = {}
     deleting = 0
-    half_indel = model.indel / 2
+    substitution = _divergence(rng, model)
+    scale = substitution / model.substitution if model.substitution > 0 else 1.0
+    half_indel = min(0.1, model.indel * scale) / 2
     for pos, base in enumerate(ref):
         if deleting:
             out.append("-")
             deleting -= 1
             continue
         r = rng.random()
-        if r < model.substitution:
+        if base.islower() and rng.random() >= model.mask_kept:
+            base = base.upper()
+        if r < substitution:
             out.append(_substitute(rng, base))
-        elif r < model.substitution + half_indel:
+        elif r < substitution + half_indel:
             deleting = _geometric(rng, 3.0, 60) - 1
             out.append("-")
             continue
@@ -208,7 +246,8 @@ def _assemble(
 class _Cursor:
     """Non-overlapping, increasing placements on the chromosomes of one assembly."""
 
-    def __init__(self, chroms: Sequence[tuple[str, int]]) -> None:
+    def __init__(self, chroms: Sequence[tuple[str, int]], spacing: float = 8_000) -> None:
+        self.spacing = spacing
         self.chroms = list(chroms)
         self.index = 0
         self.next_free = {name: 10_000 for name, _ in chroms}
@@ -219,7 +258,8 @@ class _Cursor:
             self.index = (self.index + 1) % len(self.chroms)
         for _ in range(len(self.chroms)):
             chrom, chrom_size = self.chroms[self.index]
-            start = self.next_free[chrom] + rng.randint(20, 3_000)
+            gap = min(2_000_000, 20 + int(rng.lognormvariate(math.log(self.spacing), 1.0)))
+            start = self.next_free[chrom] + gap
             if start + size <= chrom_size:
                 self.next_free[chrom] = start + size
                 return chrom, start, chrom_size
@@ -242,21 +282,24 @@ def simulate_blocks(config: SimulateConfig) -> Iterator[tuple[int, list[SimRow]]
     scheme = get_scheme(config.scoring)
     rng = random.Random(config.seed)
     library = _repeat_library(rng)
-    ref_cursor = _Cursor(REFERENCE_CHROMS)
-    cursors = {db: _Cursor(SPECIES[db].chroms) for db in config.species}
+    spacing = config.spacing_kb * 1000
+    ref_cursor = _Cursor(REFERENCE_CHROMS, spacing)
+    cursors = {db: _Cursor(SPECIES[db].chroms, spacing) for db in config.species}
+    isochores = _Isochores(config.gc_mean, config.gc_sd, config.gc_scale_kb * 1000)
     models = [SPECIES[db] for db in config.species]
     for _ in range(config.n_blocks):
         if rng.random() < config.long_fraction:
             length = rng.randint(*config.long_range)
         else:
             length = max(30, int(rng.lognormvariate(0, 0.8) * config.mean_length / 1.377))
-        ref = _reference_segment(rng, length, library)
+        chrom, fstart, csize = ref_cursor.place(rng, length)
+        gc = isochores.gc_at(rng, chrom, fstart + length // 2)
+        ref = _reference_segment(rng, length, library, gc)
         present = [m for m in models if rng.random() < m.presence]
         if not present:
             present = [models[0]]
         evolved = [_evolve(rng, ref, m) for m in present]
         ref_text, query_texts = _assemble(ref, evolved)
-        chrom, fstart, csize = ref_cursor.place(rng, length)
         rows = [SimRow(f"{config.reference}.{chrom}", fstart, length, "+", csize, ref_text)]
         score = 0
         for model, text in zip(present, query_texts, strict=True):

@@ -6,7 +6,15 @@ record (same order).
 Grouping: records are first grouped by ``block_id`` (``--split-by block`` and ``random``) or by
 the reference side's ``db``/``chrom`` (``--split-by chrom``; records without a chrom fall back
 to their block). Groups that share a block or any sequence id are then merged, so no block,
-none of its chunks and no sequence is ever in two splits.
+none of its chunks and no sequence is ever in two splits. Groups whose windows *overlap* on
+the genome are merged as well: two windows whose intervals on one side (same db and chrom,
+forward, strand-normalised coordinates, half-open) overlap -- reference with reference, query
+with query, or either with either when both sides are the same assembly -- land in one group,
+so a nested block (kent's dog net has a 68-nt block inside a 711-nt one) or a window of a
+duplicated region never sits in one split while the region holding it sits in another.
+Overlaps are found by one sweep over the intervals sorted by start per (db, chrom):
+O(n log n). Windows without coordinates (thesis CSV rows, AXT minus rows without
+``--chrom-sizes``) are grouped by block and sequence only.
 
 Assignment: ``block`` and ``chrom`` shuffle the groups (seeded), order them largest first and
 give each to the split furthest below its target count (fractions times the number of pairs),
@@ -80,14 +88,47 @@ def group_key(rec: PairRecord, by: str) -> str:
     return f"block\t{rec.block_id}"
 
 
+def overlapping_pairs(records: Sequence[PairRecord]) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)`` that link every cluster of genomically overlapping records.
+
+    Both sides of every record with a chrom and coordinates are pooled per (db, chrom) and
+    swept in start order; each interval that starts before the running end of its cluster is
+    linked to the cluster's first member (so a union over the pairs joins exactly the
+    transitively overlapping records). Half-open intervals: touching ones do not overlap.
+    """
+    by_chrom: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    for i, rec in enumerate(records):
+        for db, chrom, start, end in (
+            (rec.db1, rec.chrom1, rec.start1, rec.end1),
+            (rec.db2, rec.chrom2, rec.start2, rec.end2),
+        ):
+            if chrom and start is not None and end is not None and end > start:
+                by_chrom.setdefault((db, chrom), []).append((start, end, i))
+    links: list[tuple[int, int]] = []
+    for intervals in by_chrom.values():
+        intervals.sort()
+        first, reach = -1, -1
+        for start, end, i in intervals:
+            if first >= 0 and start < reach:
+                if i != first:
+                    links.append((first, i))
+                reach = max(reach, end)
+            else:
+                first, reach = i, end
+    return links
+
+
 def group_records(records: Sequence[PairRecord], by: str) -> list[list[int]]:
-    """Indices of records grouped by key, merged when groups share a block or a sequence."""
+    """Indices of records grouped by key, merged when groups share a block or a sequence, or
+    when their windows overlap on the genome (:func:`overlapping_pairs`)."""
     uf = _UnionFind()
     keys = [group_key(r, by) for r in records]
     for key, rec in zip(keys, records, strict=True):
         uf.union(key, f"block\t{rec.block_id}")
         uf.union(key, "seq\t" + rec.seq1)
         uf.union(key, "seq\t" + rec.seq2)
+    for i, j in overlapping_pairs(records):
+        uf.union(keys[i], keys[j])
     groups: dict[str, list[int]] = {}
     for i, key in enumerate(keys):
         groups.setdefault(uf.find(key), []).append(i)
