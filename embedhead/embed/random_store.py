@@ -3,8 +3,8 @@
 ``random_backbone_store(store_attrs, dataset_dir, folder, seed=0)`` reads the architecture of
 the backbone that wrote a store (``attrs["backbone"]["config"]``, every field of
 :data:`embedhead.backbone.config.ARCH_FIELDS`), writes a randomly initialised checkpoint of
-exactly that shape into ``folder/backbone/`` (standard initialisation, ``seed``; its identity
-says ``random_init``) and embeds the dataset with it into ``folder/store.zarr`` with the
+exactly that shape into ``folder/backbone/`` (standard initialisation, seed ``SEED_OFFSET + seed`` so it
+never repeats a ``backbone init --seed`` checkpoint; its identity says ``random_init``) and embeds the dataset with it into ``folder/store.zarr`` with the
 original store's options (dtype, compression, ``pooled_only``, ``max_length``). A head trained
 on that store shows what the architecture alone (length, composition) gives, without
 pretraining.
@@ -33,8 +33,11 @@ from embedhead.embed.config import EmbedConfig
 from embedhead.embed.run import embed_dataset
 from embedhead.errors import ConfigError
 from embedhead.fileio import write_json
+from embedhead.store import open_store
 
 TIMING_FILE = "timing.json"
+SEED_OFFSET = 7919
+"""Added to the caller's seed: a store made by ``backbone init --seed 0`` is not its own control."""
 CHECKPOINT_DIR = "backbone"
 STORE_NAME = "store.zarr"
 
@@ -109,9 +112,16 @@ def random_backbone_store(
     shape = backbone_shape(attrs, where)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    checkpoint = _checkpoint(folder, shape, seed)
+    checkpoint = _checkpoint(folder, shape, SEED_OFFSET + seed)
     store = folder / STORE_NAME
     summary = embed_dataset(dataset_dir, store, checkpoint, _embed_config(attrs, device))
+    with open_store(store) as written:
+        same = written.identity.get("weight_hash") == attrs["backbone"].get("weight_hash")
+    if same:
+        raise ConfigError(
+            f"{where}: the store was made by this very random backbone (identity "
+            f"{attrs['backbone'].get('key')}); a random-backbone control would equal it"
+        )
     stats = summary.stats
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -179,7 +179,8 @@ LENGTH_BINS = 4
 def reliability_curve(
     labels: np.ndarray, probabilities: np.ndarray, n_bins: int = RELIABILITY_BINS
 ) -> dict[str, Any]:
-    """Calibration curve: labels (N,), probabilities (N,) -> ``n_bins`` equal-width bins of [0, 1].
+    """Calibration curve: labels (N,), probabilities (N,) -> ``n_bins`` equal-width bins of [0, 1]
+    (right-closed, the first including 0: the bins of sklearn's ``calibration_curve``).
 
     Returns ``{"bins": [{"lo", "hi", "n", "mean_predicted", "fraction_positive"}, ...],
     "brier", "n"}``; empty bins keep ``n = 0`` and undefined (NaN) means. A calibrated model's
@@ -187,7 +188,8 @@ def reliability_curve(
     """
     y = np.asarray(labels).astype(np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
-    which = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    # bin b holds edges[b] < p <= edges[b+1] (bin 0 includes 0), as sklearn's calibration_curve
+    which = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], p)
     bins = []
     for b in range(n_bins):
         inside = which == b
