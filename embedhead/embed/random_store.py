@@ -3,8 +3,9 @@
 ``random_backbone_store(store_attrs, dataset_dir, folder, seed=0)`` reads the architecture of
 the backbone that wrote a store (``attrs["backbone"]["config"]``, every field of
 :data:`embedhead.backbone.config.ARCH_FIELDS`), writes a randomly initialised checkpoint of
-exactly that shape into ``folder/backbone/`` (standard initialisation, seed ``SEED_OFFSET + seed`` so it
-never repeats a ``backbone init --seed`` checkpoint; its identity says ``random_init``) and embeds the dataset with it into ``folder/store.zarr`` with the
+exactly that shape into ``folder/backbone/`` (standard initialisation, seed
+``SEED_OFFSET + seed`` so it never repeats a ``backbone init --seed`` checkpoint; its identity
+says ``random_init``) and embeds the dataset with it into ``folder/store.zarr`` with the
 original store's options (dtype, compression, ``pooled_only``, ``max_length``). A head trained
 on that store shows what the architecture alone (length, composition) gives, without
 pretraining.
