@@ -64,7 +64,8 @@ def test_experiment_reports_random_backbone_calibration_and_bins(
     messages: list[str] = []
     result = run_experiment(load_spec(spec_path), tmp_path / "out", progress=messages.append)
     res = result.results
-    control = tmp_path / "out" / "random_backbone" / "toy" / "store.zarr"
+    # one control per real store (species sharing a store share it), named after it
+    control = tmp_path / "out" / "random_backbone" / related_store.name / "store.zarr"
     assert control.is_dir()
     # built once, reused by the second task
     assert sum("building the random-backbone store" in m for m in messages) == 1

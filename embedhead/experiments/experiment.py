@@ -37,7 +37,8 @@ and reused by every fit. Results (all on the test split):
   (regression, ``scatter``), and metrics by identity bin and by length bin (``by_bin``);
 - random backbone (``random_backbone``): per species, the same head config trained (same
   repeats) on a store of the same dataset embedded by a RANDOM backbone of the real store's
-  shape, built once in ``OUT/random_backbone/<species>/`` and reused
+  shape, built once in ``OUT/random_backbone/<store name>/`` (species sharing a store share
+  it, as they share the real one) and reused
   (:mod:`embedhead.experiments.controls`);
 - head beside baselines (``beside_head``, when ``baselines`` or ``random_backbone``): the head,
   the random-backbone head and each baseline on the same test split, with ms per pair without
@@ -347,7 +348,7 @@ def run_experiment(
                             build_random_store,
                             store,
                             s.dataset,
-                            out / RANDOM_DIR / _safe_name(s.name),
+                            out / RANDOM_DIR / _safe_name(s.store.name),
                             seed=spec.seed,
                             where=s.store,
                         ),
