@@ -170,7 +170,8 @@ BIN_KEYS = {
 
 def bins_table(rows: Sequence[Mapping[str, Any]], task: str, what: str) -> str:
     """Markdown of per-bin metrics (``by_identity`` / ``by_length`` rows): bin, n, metrics."""
-    keys = BIN_KEYS.get(task, BIN_KEYS["regression"])
+    wanted = (*BIN_KEYS.get(task, BIN_KEYS["regression"]), "mean_probability")
+    keys = [k for k in wanted if any(k in r for r in rows)]
     return markdown_table(
         [what, "n", *keys],
         [

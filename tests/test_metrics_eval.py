@@ -94,6 +94,7 @@ def test_identity_bins_score_positives_of_the_bin_against_all_negatives():
     # high-identity positives outrank every negative; low-identity ones only two of four
     assert high["roc_auc"] == 1.0 and high["recall"] == 1.0
     assert low["roc_auc"] == pytest.approx(4 / 8) and low["recall"] == 0.0
+    assert high["mean_probability"] == pytest.approx(0.85) and "accuracy" not in high
     assert sum(r["n"] for r in out["by_length"]) == 8
     assert IDENTITY_EDGES[0] == 0.0 and IDENTITY_EDGES[-1] == 1.0
     # identity exactly 1.0 falls in the top bin, not outside

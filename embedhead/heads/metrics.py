@@ -242,7 +242,8 @@ def binned_metrics(
     Each row: ``lo``, ``hi``, ``n`` and the task's metrics of the pairs in the bin. With
     ``positives_only`` (classification by identity: negatives have no identity) a bin holds
     its positives and is scored against *all* negatives, so ``recall`` and ``roc_auc`` say how
-    well homologs of that identity are told from unrelated pairs; ``n`` counts the positives.
+    well homologs of that identity are told from unrelated pairs; ``n`` counts the positives,
+    ``mean_probability`` is their mean predicted probability, and only these are reported.
     """
     y = np.asarray(targets)
     p = np.asarray(outputs, dtype=np.float64)
@@ -259,6 +260,12 @@ def binned_metrics(
         pick = inside | negatives
         metrics = compute_metrics(task, y[pick], p[pick], threshold)
         metrics.pop("confusion_matrix", None)
+        if positives_only:  # accuracy, precision, F1, Brier would mostly score the negatives
+            metrics = {
+                "recall": metrics["recall"],
+                "roc_auc": metrics["roc_auc"],
+                "mean_probability": float(p[inside].mean()),
+            }
         rows.append({"lo": edges[b], "hi": edges[b + 1], **metrics, "n": n})
     return rows
 
