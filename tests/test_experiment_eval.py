@@ -15,6 +15,7 @@ from embedhead.dataset import load_dataset, write_dataset
 from embedhead.embed.random_store import random_backbone_store
 from embedhead.errors import ConfigError
 from embedhead.experiments.experiment import load_spec, run_experiment
+from embedhead.report.render import write_report
 from embedhead.store import open_store
 
 CONFIG = {"head": "pooled", "epochs": 3, "hidden_sizes": [16], "patience": 0, "lr": 0.01}
@@ -231,6 +232,12 @@ def test_baselines_with_store_add_head_and_random_backbone_rows(
     md = (tmp_path / "b" / "baselines.md").read_text()
     assert "ms/pair (no embedding) | ms/pair (with embedding) |" in md
     assert "| random_backbone |" in md
+    report = write_report(tmp_path / "b", plots=False).path.read_text()
+    (line,) = [x for x in report.splitlines() if x.startswith("| random_backbone |")]
+    with_embedding = line.strip("|").split("|")[-1].strip()
+    assert float(with_embedding) == pytest.approx(
+        1000 * control["extra"]["seconds_per_pair_with_embedding"], rel=0.01
+    )
     # without --store the head options are refused (they would be silently ignored)
     bad = CliRunner().invoke(
         main,
