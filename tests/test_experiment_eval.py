@@ -22,7 +22,7 @@ CONFIG = {"head": "pooled", "epochs": 3, "hidden_sizes": [16], "patience": 0, "l
 
 
 def test_random_backbone_store_has_the_shape_not_the_weights(
-    related_dataset_dir, related_store, tmp_path
+    related_dataset_dir, related_store, tiny_dataset_dir, tmp_path
 ):
     with open_store(related_store) as real:
         attrs = dict(real.attrs)
@@ -40,6 +40,13 @@ def test_random_backbone_store_has_the_shape_not_the_weights(
     # cached: a second call embeds nothing and keeps the first build's speed
     again = random_backbone_store(attrs, related_dataset_dir, tmp_path / "rb")
     assert not again.built and again.seconds_per_nt == control.seconds_per_nt
+    # another dataset into the same folder is appended; the timing covers both builds
+    timing = json.loads((tmp_path / "rb" / "timing.json").read_text())
+    more = random_backbone_store(attrs, tiny_dataset_dir, tmp_path / "rb")
+    after = json.loads((tmp_path / "rb" / "timing.json").read_text())
+    new_nt = sum(len(seq) for _, seq in load_dataset(tiny_dataset_dir).sequences())
+    assert more.built and after["nucleotides"] == timing["nucleotides"] + new_nt
+    assert after["seconds"] > timing["seconds"]
     # a store without a recorded architecture is refused clearly
     with pytest.raises(ConfigError, match="does not record its backbone's architecture"):
         random_backbone_store({"backbone": {}}, related_dataset_dir, tmp_path / "x")

@@ -12,10 +12,11 @@ pretraining.
 
 Cached: a second call with the same folder reuses the checkpoint (refused with a
 :class:`~embedhead.errors.ConfigError` when its shape differs) and resumes/skips the embedding
-(``embed`` never recomputes a stored sequence). The embedding time of the first build is kept in
-``folder/timing.json`` (``{"seconds", "nucleotides", "device"}``): the backbone's seconds per
-nucleotide on this machine -- the same shape costs the same, random weights or not -- from
-which time per pair *including* the embedding is estimated.
+(``embed`` never recomputes a stored sequence; another dataset given the same folder is
+appended). The embedding time of every build is summed in ``folder/timing.json``
+(``{"seconds", "nucleotides", "device"}``): the backbone's seconds per nucleotide on this
+machine -- the same shape costs the same, random weights or not -- from which time per pair
+*including* the embedding is estimated.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class RandomStore:
     store: Path
     checkpoint: Path
     seconds_per_nt: float | None
-    """Embedding seconds per nucleotide of the first build (None when unknown)."""
+    """Embedding seconds per nucleotide over every build (None when unknown)."""
     device: str
     built: bool
     """True when this call embedded sequences (False: everything was cached)."""
@@ -128,11 +129,13 @@ def random_backbone_store(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     timing_path = folder / TIMING_FILE
     built = stats.n_embedded > 0
-    if built and stats.nucleotides > 0:
-        write_json(
-            timing_path,
-            {"seconds": stats.seconds, "nucleotides": stats.nucleotides, "device": device},
-        )
+    if built and stats.nucleotides > 0:  # summed over the builds (another dataset appends)
+        seconds, nucleotides = stats.seconds, stats.nucleotides
+        if timing_path.is_file():
+            before = json.loads(timing_path.read_text(encoding="utf-8"))
+            seconds += float(before["seconds"])
+            nucleotides += int(before["nucleotides"])
+        write_json(timing_path, {"seconds": seconds, "nucleotides": nucleotides, "device": device})
     per_nt: float | None = None
     used = device
     if timing_path.is_file():
