@@ -237,8 +237,12 @@ def sweep_command(
 def experiment_command(file: str, out_dir: str, preset: str | None, quiet: bool) -> None:
     """The thesis's tables from one experiment file (species, tasks, repeats, train sizes).
 
-    Per-species test metrics (mean ± std over repeats), cross-species matrix, learning curve
-    and regression metrics, as Markdown + CSV/JSON, plus report.md.
+    Per-species test metrics (mean ± std over repeats), cross-species matrix (test pairs
+    sharing a sequence with the training species' train/val pairs removed and counted),
+    learning curve, regression metrics, calibration and metrics by identity/length bin, as
+    Markdown + CSV/JSON, plus report.md. With "baselines"/"random_backbone": the head beside
+    the embedding-free baselines and the same head on a RANDOM backbone of the store's shape
+    (its store built once in OUT/random_backbone/), with ms/pair without/with the embedding.
 
     \b
     Example:
@@ -248,7 +252,8 @@ def experiment_command(file: str, out_dir: str, preset: str | None, quiet: bool)
       {"datasets": {"chicken": {"dataset": "ds_chicken/", "store": "chicken.zarr"},
                     "zebrafish": {"dataset": "ds_zebrafish/", "store": "zebrafish.zarr"}},
        "tasks": ["classification", "regression"], "repeats": 5,
-       "train_sizes": [100, 1000], "config": {"head": "pooled", "epochs": 20}}
+       "train_sizes": [100, 1000], "config": {"head": "pooled", "epochs": 20},
+       "baselines": true, "random_backbone": true}
     """
     from embedhead.experiments.experiment import run_experiment_file
 
