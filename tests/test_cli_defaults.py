@@ -189,7 +189,7 @@ LIBRARY_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         "preset": PRESET_NAMES,
     },
     "experiment": {"preset": PRESET_NAMES},
-    "baselines": {"task": TASKS},
+    "baselines": {"task": TASKS, "head_kind": HEAD_KINDS, "preset": PRESET_NAMES},
 }
 
 

@@ -89,7 +89,9 @@ def test_experiment_tables(species, tmp_path):
 
 
 def test_baselines_inside_experiment(species, tmp_path):
-    spec = load_spec(_spec_file(species, repeats=1, baselines=True, cross_species=False))
+    spec = load_spec(
+        _spec_file(species, repeats=1, baselines=True, cross_species=False, random_backbone=False)
+    )
     result = run_experiment(spec, tmp_path / "exp", open_store_fn=_opener(species))
     assert result.results["cross_species"] == []
     assert result.results["learning_curve"] == []  # no train_sizes asked

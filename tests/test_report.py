@@ -136,7 +136,7 @@ def test_report_without_matplotlib(results_dir, monkeypatch):
     assert "| zebrafish | 0.6000 | 0.8100 |" in text  # cross-species row
     assert "| 1 | 1 | 2 | 0.0010 | 0.9000 ± 0.0100 | 2 |" in text
     assert "| kmer | C=1 | 0.7000 |" in text
-    assert "| val | 0.7000 | - |" in text  # undefined metric (null in run.json)
+    assert "| val | 0.7000 | n/a |" in text  # undefined metric (null in run.json)
     assert "| test | 0.7500 | 0.8000 |" in text
 
 
@@ -227,11 +227,11 @@ def test_report_errors(tmp_path):
 
 
 def test_helpers():
-    assert fmt(0.5) == "0.5000" and fmt(None) == "-" and fmt(float("nan")) == "nan"
+    assert fmt(0.5) == "0.5000" and fmt(None) == "-" and fmt(float("nan")) == "n/a"
     assert fmt(1e-5) == "1e-05" and fmt(3) == "3"
     assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
     assert mean_std([2.0]) == (2.0, 0.0)
-    assert fmt_mean_std(float("nan"), 0.1) == "-" and fmt_mean_std(0.5, 0.25) == "0.5000 ± 0.2500"
+    assert fmt_mean_std(float("nan"), 0.1) == "n/a" and fmt_mean_std(0.5, 0.25) == "0.5000 ± 0.2500"
     data = {"a": (np.float32(1.5), float("nan")), "b": np.array([1, 2]), "c": np.float64("inf")}
     assert to_jsonable(data) == {"a": [1.5, None], "b": [1, 2], "c": None}
     table = markdown_table(["a", "b"], [["x", 1.0]])

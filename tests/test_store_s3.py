@@ -117,7 +117,8 @@ def test_train_and_evaluate_from_s3_equal_local(
         "--json", "--device", "cpu",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == runs["local"]["metrics"]["test"]
+    stored = runs["local"]["metrics"]["test"]
+    assert {k: v for k, v in json.loads(result.output).items() if k in stored} == stored
 
 
 def test_sweep_reads_from_s3(s3_endpoint, related_store, related_dataset_dir, tmp_path):

@@ -237,8 +237,12 @@ def sweep_command(
 def experiment_command(file: str, out_dir: str, preset: str | None, quiet: bool) -> None:
     """The thesis's tables from one experiment file (species, tasks, repeats, train sizes).
 
-    Per-species test metrics (mean ± std over repeats), cross-species matrix, learning curve
-    and regression metrics, as Markdown + CSV/JSON, plus report.md.
+    Per-species test metrics (mean ± std over repeats), cross-species matrix (test pairs
+    sharing a sequence with the training species' train/val pairs removed and counted),
+    learning curve, regression metrics, calibration and metrics by identity/length bin, as
+    Markdown + CSV/JSON, plus report.md. With "baselines"/"random_backbone": the head beside
+    the embedding-free baselines and the same head on a RANDOM backbone of the store's shape
+    (its store built once in OUT/random_backbone/), with ms/pair without/with the embedding.
 
     \b
     Example:
@@ -248,7 +252,8 @@ def experiment_command(file: str, out_dir: str, preset: str | None, quiet: bool)
       {"datasets": {"chicken": {"dataset": "ds_chicken/", "store": "chicken.zarr"},
                     "zebrafish": {"dataset": "ds_zebrafish/", "store": "zebrafish.zarr"}},
        "tasks": ["classification", "regression"], "repeats": 5,
-       "train_sizes": [100, 1000], "config": {"head": "pooled", "epochs": 20}}
+       "train_sizes": [100, 1000], "config": {"head": "pooled", "epochs": 20},
+       "baselines": true, "random_backbone": true}
     """
     from embedhead.experiments.experiment import run_experiment_file
 
@@ -279,17 +284,53 @@ def experiment_command(file: str, out_dir: str, preset: str | None, quiet: bool)
     help="Comma-separated baselines to fit (aligner: Smith-Waterman with the dataset's"
     " scoring scheme, score per length).",
 )
+@click.option(
+    "--store",
+    "store",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Embedding store of the dataset: adds the head trained on it and the same head on a"
+    " RANDOM backbone of the same shape (store built once in OUT/random_backbone/), with ms/pair"
+    " without and with the embedding.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=str),
+    default=None,
+    help="TrainConfig/HeadConfig overrides of the head rows (JSON/YAML; with --store).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(PRESET_NAMES),
+    default=None,
+    help="Base hyperparameters of the head rows (under --config; with --store).",
+)
+@head_option(None, "Head of the head rows (with --store).")
 @seed_option(field_default(BaselineConfig, "seed"))
 @library_errors
 def baselines_command(
-    dataset: str, out_dir: str, task: str, ks: str, models: str, seed: int
+    dataset: str,
+    out_dir: str,
+    task: str,
+    ks: str,
+    models: str,
+    store: str | None,
+    config_file: str | None,
+    preset: str | None,
+    head_kind: str | None,
+    seed: int,
 ) -> None:
     """Baselines without embeddings (k-mer, GC, length, all three, a local aligner), same splits.
+
+    With --store, two more rows: the head on the store's embeddings, and the same head on a
+    random backbone of the store's backbone shape (what length and composition alone give).
 
     \b
     Example:
       embedhead baselines ds/ --out baselines/
       embedhead baselines ds/ --out baselines-reg/ --task regression --k 3,4,5
+      embedhead baselines ds/ --out baselines/ --store ds.zarr --head pooled --preset thesis
     """
     from embedhead.errors import ConfigError
     from embedhead.experiments.baselines import baselines_markdown, run_and_write
@@ -304,7 +345,34 @@ def baselines_command(
         task=task,
         seed=seed,
     )
-    results, path = run_and_write(dataset, out_dir, config)
+    overrides: dict[str, Any] = {}
+    if preset is not None:
+        overrides["preset"] = preset
+    if config_file is not None:
+        from embedhead.heads.train import load_config_overrides
+
+        overrides.update(load_config_overrides(config_file))
+    if head_kind is not None:
+        overrides["head"] = head_kind
+    if store is None:
+        if overrides:
+            raise ConfigError("--config, --preset and --head describe the head rows: give --store")
+        results, path = run_and_write(dataset, out_dir, config)
+    else:
+        from embedhead.experiments.controls import run_and_write_all
+
+        results, path = run_and_write_all(
+            dataset, out_dir, config, store=store, overrides=overrides
+        )
+    dropped = next(
+        (r.extra["n_dropped_non_finite"] for r in results if r.extra.get("n_dropped_non_finite")),
+        None,
+    )
+    if dropped and any(dropped.values()):
+        click.echo(
+            f"dropped {sum(dropped.values())} positive(s) with a NaN/inf norm_score: {dropped}",
+            err=True,
+        )
     click.echo(baselines_markdown(results), nl=False)
     click.echo(f"results: {path}")
 

@@ -46,9 +46,14 @@ from embedhead.experiments.config import TASKS as TASKS
 from embedhead.experiments.config import BaselineConfig
 from embedhead.experiments.kmers import gc_content, kmer_profiles, profile_similarity
 from embedhead.fileio import atomic_write_text, make_out_dir, write_json
-from embedhead.heads.metrics import choose_threshold, classification_metrics, regression_metrics
+from embedhead.heads.metrics import (
+    CLASSIFICATION_KEYS,
+    choose_threshold,
+    classification_metrics,
+    regression_metrics,
+)
 from embedhead.results import RESULT_VERSION
-from embedhead.tables import fmt, markdown_table, ms_per_pair
+from embedhead.tables import TIME_COLUMNS, fmt_metric, markdown_table, time_cells
 
 BASELINES_FILE = "baselines.json"
 
@@ -75,13 +80,19 @@ class BaselineResult:
         return out
 
 
-def _split_pairs(pairs: Sequence[PairRecord], task: str) -> dict[str, list[PairRecord]]:
+def _split_pairs(
+    pairs: Sequence[PairRecord], task: str
+) -> tuple[dict[str, list[PairRecord]], dict[str, int]]:
+    """Pairs per split usable for ``task``, and per split the positives dropped for a NaN/inf
+    ``norm_score`` (regression; negatives are unscored by design and not counted)."""
     out: dict[str, list[PairRecord]] = {"train": [], "val": [], "test": []}
+    dropped = dict.fromkeys(out, 0)
     for p in pairs:
         if task == "regression" and (p.label != 1 or not math.isfinite(p.norm_score)):
+            dropped[p.split] += int(p.label == 1)
             continue
         out[p.split].append(p)
-    return out
+    return out, dropped
 
 
 def _load_sequences(dataset_path: Path, wanted: set[str]) -> dict[str, str]:
@@ -208,7 +219,7 @@ def run_baselines(
     """Fit every baseline of ``config`` on train, choose on val, report test metrics."""
     config = config or BaselineConfig()
     dataset = load_dataset(dataset_dir)
-    splits = _split_pairs(dataset.pairs, config.task)
+    splits, dropped = _split_pairs(dataset.pairs, config.task)
     for name, rows in splits.items():
         if not rows:
             what = "positive pairs with a score" if config.task == "regression" else "pairs"
@@ -233,6 +244,8 @@ def run_baselines(
         extra["seconds_per_pair"] = (time.perf_counter() - began) / max(n_all, 1)
         if model == "aligner":
             extra["scoring_scheme"] = scheme.name
+        if config.task == "regression":
+            extra["n_dropped_non_finite"] = dict(dropped)
         for split, rows in splits.items():
             if config.task == "classification":
                 y[split] = np.array([p.label for p in rows], dtype=np.int64)
@@ -262,22 +275,35 @@ def run_baselines(
     return results
 
 
+def _time_row(r: BaselineResult) -> dict[str, Any]:
+    return {
+        "seconds_per_pair": r.extra.get("seconds_per_pair"),
+        "seconds_per_pair_with_embedding": r.extra.get("seconds_per_pair_with_embedding"),
+        "no_embedding": r.model in MODELS,
+    }
+
+
+def metric_keys(task: str) -> list[str]:
+    """The test-metric columns of a baselines table."""
+    if task == "classification":
+        return [*CLASSIFICATION_KEYS]
+    return ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
+
+
 def baselines_markdown(results: Sequence[BaselineResult]) -> str:
-    """A Markdown table of test metrics, one row per baseline."""
+    """A Markdown table of test metrics, one row per baseline (undefined metrics 'n/a'), with
+    milliseconds per pair without and with computing embeddings (equal for the baselines that
+    need none; the ``head``/``random_backbone`` rows of ``--store`` include the backbone)."""
     if not results:
         return "_no baselines_\n"
-    if results[0].task == "classification":
-        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "accuracy_at_0.5"]
-        keys += ["brier"]
-    else:
-        keys = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
+    keys = metric_keys(results[0].task)
     rows = [
         [r.model, ", ".join(f"{k}={v:g}" for k, v in r.chosen.items())]
-        + [fmt(r.test.get(k)) for k in keys]
-        + [ms_per_pair(r.extra.get("seconds_per_pair"))]
+        + [fmt_metric(r.test.get(k)) for k in keys]
+        + time_cells(_time_row(r))
         for r in results
     ]
-    return markdown_table(["baseline", "chosen", *keys, "ms/pair"], rows)
+    return markdown_table(["baseline", "chosen", *keys, *TIME_COLUMNS], rows)
 
 
 def write_baselines(

@@ -11,6 +11,8 @@ Experiment file (JSON, or YAML when PyYAML is installed); paths are relative to 
       "cross_species": true,                           default true when >= 2 species
       "baselines": true,                               k-mer/GC/length/aligner baselines,
                                                        tabled beside the head; default false
+      "random_backbone": true,                         the same head on a RANDOM backbone of
+                                                       the store's shape; default = baselines
       "config": {"head": "pooled", "epochs": 20},      TrainConfig/HeadConfig overrides, or
       "config_file": "sweep/best.json",                ... a file of them (e.g. a sweep's best)
       "preset": "thesis",                              under both (embedhead.heads.presets)
@@ -24,9 +26,25 @@ and reused by every fit. Results (all on the test split):
   the repeats;
 - cross-species matrix: heads trained on species A (each repeat) evaluated on B's test pairs;
   cell = mean metric (accuracy / R2), diagonal = own test split; stores built by different
-  backbones are refused (:class:`~embedhead.errors.IncompatibleError`);
+  backbones are refused (:class:`~embedhead.errors.IncompatibleError`). Off the diagonal, B's
+  test pairs that share a sequence (ids are content hashes of the sequence text) with A's
+  train or validation pairs are removed first; ``removed[i][j]`` / ``n_test[i][j]`` record how
+  many were removed and how many remain (also printed);
 - learning curve: mean and std of the metric per training-set size (plus the full size);
-- ROC curve points and confusion matrix of repeat 0 per species (classification).
+- ROC curve points and confusion matrix of repeat 0 per species (classification);
+- repeat 0's test predictions per species: the reliability curve (10 bins) and Brier score
+  (classification, ``calibration``) or a predicted-vs-true sample (<= 500 points) with R2
+  (regression, ``scatter``), and metrics by identity bin and by length bin (``by_bin``);
+- random backbone (``random_backbone``): per species, the same head config trained (same
+  repeats) on a store of the same dataset embedded by a RANDOM backbone of the real store's
+  shape, built once in ``OUT/random_backbone/<store name>/`` (species sharing a store share
+  it, as they share the real one) and reused
+  (:mod:`embedhead.experiments.controls`);
+- head beside baselines (``beside_head``, when ``baselines`` or ``random_backbone``): the head,
+  the random-backbone head and each baseline on the same test split, with ms per pair without
+  and with the embedding (the backbone's speed is measured while building the random store);
+- positives dropped for a NaN/inf regression target, per species and split
+  (``dropped_non_finite``).
 
 Written to the output folder: ``experiment.json``, ``experiment.md``, ``per_species_<task>.csv``,
 ``cross_species_<task>.csv``, ``learning_curve.csv``, ``baselines/<species>-<task>/`` when asked,
@@ -39,14 +57,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from embedhead.dataset import load_dataset
+import numpy as np
+
+from embedhead.dataset import SPLITS, load_dataset
+from embedhead.embed.random_store import RandomStore
 from embedhead.errors import ConfigError, InputError
 from embedhead.experiments.baselines import (
     BaselineConfig,
@@ -54,9 +74,17 @@ from embedhead.experiments.baselines import (
     run_baselines,
     write_baselines,
 )
+from embedhead.experiments.controls import (
+    RANDOM_DIR,
+    build_random_store,
+    head_seconds_per_pair,
+    mean_pair_nucleotides,
+    with_embedding,
+)
 from embedhead.fileio import atomic_write_text, make_out_dir, read_config_file, write_json
 from embedhead.heads.config import TASKS
-from embedhead.heads.data import check_identity, load_head_data
+from embedhead.heads.data import check_identity, load_head_data, non_finite_targets
+from embedhead.heads.evaluate import breakdown
 from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 from embedhead.heads.train import (
     evaluate_source,
@@ -71,6 +99,8 @@ from embedhead.stats import mean_std
 from embedhead.store import open_store
 from embedhead.tables import (
     beside_head_table,
+    bins_table,
+    cross_removed_note,
     cross_species_table,
     learning_curve_table,
     per_species_table,
@@ -85,6 +115,7 @@ _KNOWN_KEYS = {
     "train_sizes",
     "cross_species",
     "baselines",
+    "random_backbone",
     "config",
     "config_file",
     "seed",
@@ -113,6 +144,7 @@ class ExperimentSpec:
     train_sizes: tuple[int, ...] = ()
     cross_species: bool = True
     baselines: bool = False
+    random_backbone: bool = False
     overrides: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     source: str = "experiment"
@@ -128,6 +160,7 @@ class ExperimentSpec:
             "train_sizes": list(self.train_sizes),
             "cross_species": self.cross_species,
             "baselines": self.baselines,
+            "random_backbone": self.random_backbone,
             "config": dict(self.overrides),
             "seed": self.seed,
             "source": self.source,
@@ -202,6 +235,7 @@ def parse_spec(data: Any, base_dir: Path, where: str) -> ExperimentSpec:
         train_sizes=tuple(sorted(set(sizes))),
         cross_species=bool(cross) and len(species) > 1,
         baselines=bool(data.get("baselines", False)),
+        random_backbone=bool(data.get("random_backbone", data.get("baselines", False))),
         overrides=overrides,
         seed=seed,
         source=where,
@@ -245,7 +279,8 @@ def run_experiment(
     """Run every table of ``spec`` and write them (see the module docstring).
 
     ``open_store_fn(path)`` opens a store (default :func:`embedhead.store.open_store`); the
-    returned object needs the heads' ``StoreReader`` interface and ``close()``.
+    returned object needs the heads' ``StoreReader`` interface and ``close()`` (and ``attrs``,
+    recording the backbone's shape, for ``random_backbone``).
     """
 
     if open_store_fn is None:
@@ -264,13 +299,20 @@ def run_experiment(
         "learning_curve": [],
         "roc": {},
         "confusion_matrix": {},
+        "calibration": {},
+        "scatter": {},
+        "by_bin": [],
+        "random_backbone": [],
+        "dropped_non_finite": [],
         "skipped": [],
         "beside_head": [],
     }
+    controls: dict[str, RandomStore] = {}  # built once per species, reused by every task
     for task in spec.tasks:
         base = {**spec.overrides, "task": task}
         loaded = {}
         stores = []  # kept open for the task: a streamed loader reads from them
+        random_rows: dict[str, dict[str, Any]] = {}
         try:
             for s in spec.species:
                 say(f"[{task}] loading {s.name}")
@@ -286,41 +328,148 @@ def run_experiment(
                     device=cfg.device,
                     store_path=str(s.store),
                 )
-            _run_task(spec, task, loaded, results, say)
+                if task == "regression":
+                    dropped = {n: non_finite_targets(datasets[s.name], n) for n in SPLITS}
+                    results["dropped_non_finite"].append(
+                        {"species": s.name, "task": task, "dropped": dropped}
+                    )
+                    if any(dropped.values()):
+                        say(
+                            f"[{task}] {s.name}: dropped {sum(dropped.values())} positive(s) "
+                            f"with a NaN/inf norm_score ({dropped})"
+                        )
+                if spec.random_backbone and s.name not in controls:
+                    say(f"[{task}] {s.name}: building the random-backbone store (cached)")
+                    controls[s.name] = _named(
+                        spec,
+                        s,
+                        "store",
+                        partial(
+                            build_random_store,
+                            store,
+                            s.dataset,
+                            out / RANDOM_DIR / _safe_name(s.store.name),
+                            seed=spec.seed,
+                            where=s.store,
+                        ),
+                    )
+            _run_task(spec, task, loaded, results, say, datasets)
         finally:
             for store in stores:
                 store.close()
-        if spec.baselines:
+        for s in spec.species:
+            if s.name in controls:
+                random_rows[s.name] = _random_backbone(
+                    spec, task, s.name, datasets[s.name], controls[s.name], say
+                )
+        if random_rows:
+            results["random_backbone"].append({"task": task, "rows": list(random_rows.values())})
+        _add_embedding_time(results, task, datasets, controls)
+        if spec.baselines or random_rows:
             for s in spec.species:
-                say(f"[{task}] baselines: {s.name}")
-                res = run_baselines(s.dataset, BaselineConfig(task=task, seed=spec.seed))
-                write_baselines(res, out / "baselines" / f"{s.name}-{task}", dataset=s.dataset)
-                results["beside_head"].append(_beside_head(results, task, s.name, res))
+                res: list[Any] = []
+                if spec.baselines:
+                    say(f"[{task}] baselines: {s.name}")
+                    res = run_baselines(s.dataset, BaselineConfig(task=task, seed=spec.seed))
+                    write_baselines(res, out / "baselines" / f"{s.name}-{task}", dataset=s.dataset)
+                results["beside_head"].append(
+                    _beside_head(results, task, s.name, res, random_rows.get(s.name))
+                )
     _write_tables(results, out)
     write_json(out / EXPERIMENT_FILE, results)
     report = write_report(out)
     return ExperimentResult(out, results, report)
 
 
-def _beside_head(
-    results: Mapping[str, Any], task: str, species: str, baselines: Sequence[Any]
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _random_backbone(
+    spec: ExperimentSpec,
+    task: str,
+    name: str,
+    dataset: Any,
+    control: RandomStore,
+    say: ProgressFn,
 ) -> dict[str, Any]:
-    """The head's mean test metrics (per_species) and each baseline's, in one table."""
+    """The head config of ``spec`` trained (every repeat) on the random-backbone store."""
+    with open_store(control.store) as store:
+        _, cfg = make_configs(store.d_model, {**spec.overrides, "task": task})
+        data = load_head_data(
+            dataset,
+            store,
+            kind=cfg.head,
+            task=task,
+            loader=cfg.loader,
+            device=cfg.device,
+            store_path=str(control.store),
+        )
+        fits = _fit_repeats(spec, task, data, {}, say, f"{name} (random backbone)")
+        seconds = head_seconds_per_pair(fits[0].head, data["test"])
+        identity = dict(store.identity)
+    return {
+        "species": name,
+        "n_repeats": spec.repeats,
+        "n_pairs": fits[0].n_pairs,
+        "metrics": _summary([f.metrics["test"] for f in fits]),
+        "seconds_per_pair": seconds,
+        "store": str(control.store),
+        "backbone": identity.get("name"),
+        "seconds_per_nt": control.seconds_per_nt,
+    }
+
+
+def _add_embedding_time(
+    results: dict[str, Any],
+    task: str,
+    datasets: Mapping[str, Any],
+    controls: Mapping[str, RandomStore],
+) -> None:
+    """``seconds_per_pair_with_embedding`` of the head and random-backbone rows of ``task``."""
+    tables = [t for t in results["per_species"] if t["task"] == task]
+    tables += [t for t in results["random_backbone"] if t["task"] == task]
+    for table in tables:
+        for row in table["rows"]:
+            control = controls.get(row["species"])
+            if control is None:
+                continue
+            nucleotides = mean_pair_nucleotides(datasets[row["species"]], "test", task)
+            row["seconds_per_pair_with_embedding"] = with_embedding(
+                row["seconds_per_pair"], nucleotides, control.seconds_per_nt
+            )
+
+
+def _beside_head(
+    results: Mapping[str, Any],
+    task: str,
+    species: str,
+    baselines: Sequence[Any],
+    random_row: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The head's mean test metrics (per_species), the random-backbone head's and each
+    baseline's, in one table."""
     table = next(t for t in results["per_species"] if t["task"] == task)
     head = next(r for r in table["rows"] if r["species"] == species)
     keys = list(table["metrics_order"])
+    heads = [(f"head (mean of {head['n_repeats']})", head)]
+    if random_row is not None:
+        heads.append((f"random backbone (mean of {random_row['n_repeats']})", random_row))
     rows = [
         {
-            "model": f"head (mean of {head['n_repeats']})",
-            "metrics": {k: v["mean"] for k, v in head["metrics"].items()},
-            "seconds_per_pair": head.get("seconds_per_pair"),
+            "model": label,
+            "metrics": {k: v["mean"] for k, v in row["metrics"].items()},
+            "seconds_per_pair": row.get("seconds_per_pair"),
+            "seconds_per_pair_with_embedding": row.get("seconds_per_pair_with_embedding"),
         }
+        for label, row in heads
     ]
     rows += [
         {
             "model": b.model,
             "metrics": {k: b.test.get(k) for k in keys},
             "seconds_per_pair": b.extra.get("seconds_per_pair"),
+            "no_embedding": True,
         }
         for b in baselines
     ]
@@ -341,6 +490,7 @@ def _run_task(
     loaded: Mapping[str, Any],
     results: dict[str, Any],
     say: ProgressFn,
+    datasets: Mapping[str, Any],
 ) -> None:
     """Per-species, learning-curve and cross-species results of one task into ``results``."""
 
@@ -360,9 +510,10 @@ def _run_task(
                 "n_repeats": spec.repeats,
                 "n_pairs": fits[0].n_pairs,
                 "metrics": _summary([f.metrics["test"] for f in fits]),
-                "seconds_per_pair": _head_seconds_per_pair(fits[0].head, loaded[s.name]["test"]),
+                "seconds_per_pair": head_seconds_per_pair(fits[0].head, loaded[s.name]["test"]),
             }
         )
+        _predictions(task, s.name, datasets[s.name], loaded[s.name], fits[0], results)
         if spec.train_sizes:
             _learning_curve(spec, task, s.name, loaded[s.name], fits, results, say)
         if task == "classification":
@@ -372,11 +523,30 @@ def _run_task(
         results["cross_species"].append(_cross_matrix(task, loaded, heads, say))
 
 
-def _head_seconds_per_pair(head: Any, test: Any) -> float:
-    """Wall-clock seconds per test pair of the head alone (embeddings already in memory)."""
-    began = time.perf_counter()
-    predict_source(head.to(test.device), test, 256)
-    return (time.perf_counter() - began) / max(len(test), 1)
+SCATTER_POINTS = 500
+
+
+def _predictions(
+    task: str, name: str, dataset: Any, data: Any, fit_result: Any, results: dict[str, Any]
+) -> None:
+    """Repeat 0's test predictions: calibration or scatter, and metrics by identity/length bin."""
+    test = data["test"]
+    outputs, _ = predict_source(fit_result.head.to(test.device), test, 256)
+    cut = 0.5 if fit_result.threshold is None else fit_result.threshold
+    bins = breakdown(dataset, test, task, outputs, cut)
+    if task == "classification":
+        results["calibration"][name] = bins.pop("reliability")
+    else:
+        targets = test.pairs.targets
+        keep = np.unique(np.linspace(0, len(targets) - 1, min(SCATTER_POINTS, len(targets))))
+        keep = keep.astype(int)
+        results["scatter"][name] = {
+            "true": [float(v) for v in targets[keep]],
+            "predicted": [float(v) for v in outputs[keep]],
+            "r2": fit_result.metrics["test"].get("r2"),
+            "n": len(targets),
+        }
+    results["by_bin"].append({"species": name, "task": task, **bins})
 
 
 def _fit_repeats(
@@ -436,29 +606,80 @@ def _roc_and_confusion(name: str, data: Any, fit_result: Any, results: dict[str,
     results["confusion_matrix"][name] = fit_result.metrics["test"]["confusion_matrix"]
 
 
+def _seen_ids(data: Any) -> set[str]:
+    """Sequence ids (content hashes) of a species' train and validation pairs."""
+    ids = data.seq_ids
+    seen: set[str] = set()
+    for split in ("train", "val"):
+        if split in data.splits:
+            pairs = data[split].pairs
+            seen.update(ids[i] for i in pairs.left)
+            seen.update(ids[i] for i in pairs.right)
+    return seen
+
+
+def _unseen_test(data: Any, seen: set[str]) -> tuple[Any, int]:
+    """``data``'s test pairs neither of whose sequences is in ``seen``, and how many were cut."""
+    test = data["test"]
+    ids = data.seq_ids
+    pairs = test.pairs
+    keep = np.array(
+        [
+            ids[a] not in seen and ids[b] not in seen
+            for a, b in zip(pairs.left, pairs.right, strict=True)
+        ],
+        dtype=bool,
+    )
+    if keep.all():
+        return test, 0
+    return test.subset(np.flatnonzero(keep)), int((~keep).sum())
+
+
 def _cross_matrix(
     task: str, loaded: Mapping[str, Any], heads: Mapping[str, list[Any]], say: ProgressFn
 ) -> dict[str, Any]:
     """Heads of each species (rows) on every species' test split (columns): mean metric.
 
     ``heads`` holds ``(head, threshold)`` per repeat: each head is cut at the threshold chosen
-    on its own species' validation split."""
+    on its own species' validation split. Off the diagonal, test pairs sharing a sequence
+    with the training species' train/val pairs are removed (counted in ``removed``)."""
 
     metric = CROSS_METRIC[task]
     names = list(heads)
-    matrix = []
+    matrix, removed, remaining = [], [], []
     for a in names:
-        row = []
+        row, cut_row, n_row = [], [], []
+        seen = _seen_ids(loaded[a])
         for b in names:
             say(f"[{task}] cross-species: {a} -> {b}")
-            test_b = loaded[b]["test"]
-            vals = [
-                _num(evaluate_source(h.to(test_b.device), test_b, 256, t or 0.5).get(metric))
-                for h, t in heads[a]
-            ]
+            test_b, n_cut = (loaded[b]["test"], 0) if a == b else _unseen_test(loaded[b], seen)
+            if n_cut:
+                say(
+                    f"[{task}] cross-species: removed {n_cut} of {n_cut + len(test_b)} {b} test "
+                    f"pair(s) sharing a sequence with {a}'s train/val pairs"
+                )
+            vals = (
+                [
+                    _num(evaluate_source(h.to(test_b.device), test_b, 256, t or 0.5).get(metric))
+                    for h, t in heads[a]
+                ]
+                if len(test_b)
+                else [float("nan")]
+            )
             row.append(mean_std(vals)[0])
+            cut_row.append(n_cut)
+            n_row.append(len(test_b))
         matrix.append(row)
-    return {"task": task, "metric": metric, "species": names, "matrix": matrix}
+        removed.append(cut_row)
+        remaining.append(n_row)
+    return {
+        "task": task,
+        "metric": metric,
+        "species": names,
+        "matrix": matrix,
+        "removed": removed,
+        "n_test": remaining,
+    }
 
 
 def _num(value: Any) -> float:
@@ -474,12 +695,24 @@ def experiment_markdown(results: Mapping[str, Any]) -> str:
     for cross in results["cross_species"]:
         parts.append(f"## Cross-species {cross['metric']} ({cross['task']}; row = trained on)\n")
         parts.append(cross_species_table(cross))
+        parts.append(cross_removed_note(cross))
     if results["learning_curve"]:
         parts.append("## Learning curve\n")
         parts.append(learning_curve_table(results["learning_curve"]))
     for table in results.get("beside_head", []):
         parts.append(f"## {table['species']}: head beside baselines ({table['task']}, test)\n")
         parts.append(beside_head_table(table))
+    for entry in results.get("by_bin", []):
+        for key, what in (("by_identity", "identity"), ("by_length", "max length (nt)")):
+            if entry.get(key):
+                parts.append(f"## {entry['species']}: {entry['task']} by {what} (repeat 0, test)\n")
+                parts.append(bins_table(entry[key], entry["task"], what))
+    for entry in results.get("dropped_non_finite", []):
+        if any(entry["dropped"].values()):
+            parts.append(
+                f"{entry['species']} ({entry['task']}): positives dropped for a NaN/inf "
+                f"norm_score: {entry['dropped']}\n"
+            )
     if results["skipped"]:
         parts.append("Skipped: " + "; ".join(results["skipped"]) + "\n")
     return "\n".join(parts)

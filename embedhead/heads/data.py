@@ -153,6 +153,12 @@ def split_records(dataset: Dataset, split: str, task: str) -> list[PairRecord]:
     return records
 
 
+def non_finite_targets(dataset: Dataset, split: str) -> int:
+    """Positives of ``split`` whose ``norm_score`` is NaN/inf: regression drops them (negatives,
+    unscored by design, are not counted); callers report and record the count."""
+    return sum(1 for r in dataset.split(split) if r.label == 1 and not np.isfinite(r.norm_score))
+
+
 @dataclass(frozen=True)
 class PairBatch:
     """One batch; see the module docstring for shapes."""

@@ -8,6 +8,12 @@ the training one (cross-species: trained on chicken pairs, evaluated on zebrafis
 head's own dataset and split it reproduces the metrics stored in ``run.json``. Classification
 metrics are taken at the run's decision threshold (chosen on the training dataset's validation
 split, ``run.json["threshold"]``), with ``accuracy_at_0.5`` beside them.
+
+With ``breakdown_bins=True`` (the default; what ``embedhead evaluate`` prints with ``--json``) the
+metrics also hold ``by_identity`` and ``by_length`` (lists of per-bin metric dicts,
+:func:`~embedhead.heads.metrics.metrics_by_bins`) and, for classification, ``reliability``
+(10-bin calibration curve, :func:`~embedhead.heads.metrics.reliability_curve`); a regression
+split's ``n_dropped_non_finite`` counts the positives dropped for a NaN/inf target.
 ``evaluate_repeats`` does the same for every run of a ``--repeats`` folder (mean and std).
 """
 
@@ -16,12 +22,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from embedhead.dataset import Dataset, load_dataset
 from embedhead.errors import IncompatibleError
 from embedhead.heads.config import EVAL_SPLIT
-from embedhead.heads.data import StoreReader, check_identity, load_head_data, resolve_device
+from embedhead.heads.data import (
+    PairSource,
+    StoreReader,
+    check_identity,
+    load_head_data,
+    non_finite_targets,
+    resolve_device,
+)
+from embedhead.heads.metrics import (
+    DEFAULT_THRESHOLD,
+    compute_metrics,
+    metrics_by_bins,
+    reliability_curve,
+)
 from embedhead.heads.run import LoadedRun, load_run, repeat_run_dirs
-from embedhead.heads.train import aggregate_metrics, evaluate_source
+from embedhead.heads.train import aggregate_metrics, predict_source
 from embedhead.store.access import use_store
 
 
@@ -34,6 +55,32 @@ def check_store_matches(run: LoadedRun, store: StoreReader, where: str | Path) -
         )
 
 
+def pair_arrays(dataset: Dataset, source: PairSource) -> tuple[np.ndarray, np.ndarray]:
+    """Identity (N,) (NaN for negatives) and ``max(len1, len2)`` (N,) of ``source``'s pairs."""
+    records = {r.pair_id: r for r in dataset.pairs}
+    picked = [records[pid] for pid in source.pairs.pair_ids]
+    identity = np.array([r.identity for r in picked], dtype=np.float64)
+    lengths = np.array([max(r.len1, r.len2) for r in picked], dtype=np.float64)
+    return identity, lengths
+
+
+def breakdown(
+    dataset: Dataset,
+    source: PairSource,
+    task: str,
+    outputs: np.ndarray,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    """Per-bin metrics (identity, length) of ``outputs`` (N,) on ``source``, and for
+    classification the reliability curve (see the module docstring)."""
+    identity, lengths = pair_arrays(dataset, source)
+    targets = source.pairs.targets
+    out = metrics_by_bins(task, targets, outputs, identity, lengths, threshold)
+    if task == "classification":
+        out["reliability"] = reliability_curve(targets, outputs)
+    return out
+
+
 def evaluate_run(
     run_dir: str | Path,
     dataset_dir: str | Path | Dataset,
@@ -42,6 +89,7 @@ def evaluate_run(
     *,
     device: str = "auto",
     loader: str = "auto",
+    breakdown_bins: bool = True,
 ) -> dict[str, Any]:
     """Metrics of the run's head on ``split`` of the dataset (see module docstring)."""
     run = load_run(run_dir)
@@ -65,7 +113,19 @@ def evaluate_run(
             store_path=where,
         )
         head = run.head.to(dev)
-        return evaluate_source(head, data[split], run.train_config.eval_batch_size, run.threshold)
+        source = data[split]
+        task = run.head_config.task
+        outputs, loss = predict_source(head, source, run.train_config.eval_batch_size)
+        cut = run.threshold
+        metrics: dict[str, Any] = {
+            "loss": loss,
+            **compute_metrics(task, source.pairs.targets, outputs, cut),
+        }
+        if task == "regression":
+            metrics["n_dropped_non_finite"] = non_finite_targets(dataset, split)
+        if breakdown_bins:
+            metrics.update(breakdown(dataset, source, task, outputs, cut))
+        return metrics
 
 
 def evaluate_repeats(

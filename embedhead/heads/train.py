@@ -50,6 +50,7 @@ from embedhead.heads.data import (
     PairSource,
     StoreReader,
     load_head_data,
+    non_finite_targets,
 )
 from embedhead.heads.metrics import (
     DEFAULT_THRESHOLD,
@@ -347,6 +348,11 @@ def run_info(
         }
     if head.config.task == "regression":
         info["target_scale"] = {"mean": float(head.target_mean), "std": float(head.target_std)}
+        # positives with a NaN/inf target are dropped when loading: counted, not silent
+        dropped = {name: non_finite_targets(dataset, name) for name in data.splits}
+        info["dropped_non_finite_targets"] = dropped
+        for name, split_metrics in result.metrics.items():
+            split_metrics["n_dropped_non_finite"] = dropped.get(name, 0)
     return info
 
 

@@ -6,9 +6,14 @@
                        -> tables + optimisation history, importance and "validation metric vs
                        each hyper-parameter" plots;
 - ``experiment.json``  (``embedhead experiment``): per-species table (mean +- std),
-                       cross-species matrix (+ heat map), learning curve (+ plot), ROC curves and
-                       confusion matrices;
-- ``baselines.json``   (``embedhead baselines``): test metrics table (+ ROC curves);
+                       cross-species matrix (+ heat map, pairs removed as seen in training),
+                       learning curve (+ plot), ROC curves, confusion matrices, the head beside
+                       the random-backbone head and the baselines (ms per pair without/with the
+                       embedding), reliability plot (10 bins) + Brier score (classification),
+                       predicted-vs-true scatter + R2 (regression), metrics by identity and
+                       length bin;
+- ``baselines.json``   (``embedhead baselines``): test metrics table with time per pair
+                       (+ ROC curves);
 - ``run.json``         (``embedhead train`` run folders): final metrics, per-epoch history
                        (+ learning-curve plot) and confusion matrix.
 
@@ -35,20 +40,36 @@ from embedhead.errors import InputError
 from embedhead.fileio import atomic_write_text, read_json
 from embedhead.results import check_result, result_kind
 from embedhead.tables import (
+    TIME_COLUMNS,
     beside_head_table,
+    bins_table,
+    cross_removed_note,
     cross_species_table,
     fmt,
     fmt_mean_std,
+    fmt_metric,
     learning_curve_table,
     markdown_table,
-    ms_per_pair,
     per_species_table,
+    time_cells,
 )
 
 REPORT_FILE = "report.md"
 PLOTS_DIR = "plots"
 RESULT_FILES = ("sweep.json", "experiment.json", "baselines.json", "summary.json", "run.json")
 _MAX_DEPTH = 4
+_EMBEDDING_ROWS = ("head", "random_backbone")  # baselines.json rows of `baselines --store`
+CLASSIFICATION_KEYS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "pr_auc",
+    "accuracy_at_0.5",
+    "brier",
+)
+REGRESSION_KEYS = ("mse", "rmse", "mae", "r2", "pearson", "spearman")
 
 
 # ----------------------------------------------------------------------------- plotting
@@ -151,6 +172,67 @@ def _plot_heatmap(
 
     side = 2.0 + 0.8 * len(labels)
     return plotter.save(name, draw, (side + 1.0, side))
+
+
+def _plot_reliability(plotter: _Plotter, name: str, curves: dict[str, dict[str, Any]]) -> str:
+    """Reliability diagram: per species, fraction positive vs mean predicted probability."""
+    curves = {k: v for k, v in curves.items() if v and v.get("bins")}
+    if not curves:
+        return ""
+
+    def draw(fig: Any, ax: Any) -> None:
+        for label, c in curves.items():
+            pts = [b for b in c["bins"] if b.get("n")]
+            brier = c.get("brier")
+            tag = f"{label} (Brier {brier:.3f})" if isinstance(brier, float) else label
+            ax.plot(
+                [b["mean_predicted"] for b in pts],
+                [b["fraction_positive"] for b in pts],
+                marker="o",
+                label=tag,
+            )
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean predicted probability (10 bins)")
+        ax.set_ylabel("fraction of positives")
+        ax.set_title("Reliability (test split)")
+        ax.legend(fontsize="small")
+
+    return plotter.save(name, draw, (5.0, 4.5))
+
+
+def _plot_scatter(plotter: _Plotter, name: str, title: str, points: dict[str, Any]) -> str:
+    true, pred = points.get("true") or [], points.get("predicted") or []
+    if not true:
+        return ""
+
+    def draw(fig: Any, ax: Any) -> None:
+        ax.scatter(true, pred, s=8, alpha=0.6)
+        lo, hi = min(min(true), min(pred)), max(max(true), max(pred))
+        ax.plot([lo, hi], [lo, hi], linestyle="--", color="grey", linewidth=0.8)
+        ax.set_xlabel("true norm_score")
+        ax.set_ylabel("predicted norm_score")
+        ax.set_title(f"{title} (R2 {fmt_metric(points.get('r2'), 3)})")
+
+    return plotter.save(name, draw, (4.5, 4.5))
+
+
+def _calibration_table(curves: dict[str, dict[str, Any]]) -> str:
+    rows = [
+        [
+            species,
+            fmt_metric(c.get("brier")),
+            *[
+                "-" if not b.get("n") else f"{fmt(b['fraction_positive'], 2)} ({b['n']})"
+                for b in c.get("bins", [])
+            ],
+        ]
+        for species, c in curves.items()
+    ]
+    width = max((len(c.get("bins", [])) for c in curves.values()), default=0)
+    bins = [f"{i / width:.1f}-{(i + 1) / width:.1f}" for i in range(width)]
+    return markdown_table(["species", "Brier", *bins], rows)
 
 
 # ----------------------------------------------------------------------------- sections
@@ -264,6 +346,7 @@ def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> st
             "columns: tested on)\n"
         )
         out.append(cross_species_table(cross))
+        out.append(cross_removed_note(cross))
         out.append(
             _plot_heatmap(
                 plotter,
@@ -307,6 +390,41 @@ def _section_experiment(data: dict[str, Any], rel: str, plotter: _Plotter) -> st
                 plotter, f"confusion_{_safe(rel)}_{_safe(species)}", f"{species} (test)", cm
             )
         )
+    calibration = data.get("calibration") or {}
+    if calibration:
+        out.append(
+            "### Calibration (repeat 0, test): fraction of positives (pairs) per predicted-"
+            "probability bin\n"
+        )
+        out.append(_calibration_table(calibration))
+        out.append(_plot_reliability(plotter, f"reliability_{_safe(rel)}", calibration))
+    scatter = data.get("scatter") or {}
+    if scatter:
+        out.append("### Regression (repeat 0, test): predicted vs true norm_score\n")
+        out.append(
+            markdown_table(
+                ["species", "R2", "test pairs", "points plotted"],
+                [
+                    [sp, fmt_metric(p.get("r2")), str(p.get("n", "")), str(len(p.get("true", [])))]
+                    for sp, p in scatter.items()
+                ],
+            )
+        )
+        for species, points in scatter.items():
+            out.append(
+                _plot_scatter(plotter, f"scatter_{_safe(rel)}_{_safe(species)}", species, points)
+            )
+    for entry in data.get("by_bin") or []:
+        for key, what in (("by_identity", "identity"), ("by_length", "max length (nt)")):
+            if entry.get(key):
+                out.append(f"### {entry['species']}: {entry['task']} by {what} (repeat 0, test)\n")
+                out.append(bins_table(entry[key], entry["task"], what))
+    for entry in data.get("dropped_non_finite") or []:
+        if any(entry["dropped"].values()):
+            out.append(
+                f"{entry['species']} ({entry['task']}): positives dropped for a NaN/inf "
+                f"norm_score: {entry['dropped']}\n"
+            )
     return "\n".join(o for o in out if o)
 
 
@@ -315,23 +433,27 @@ def _section_baselines(data: dict[str, Any], rel: str, plotter: _Plotter) -> str
     if not results:
         return f"## Baselines `{rel}`\n\n_no results_\n"
     task = results[0].get("task", "classification")
-    if task == "classification":
-        keys = ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "accuracy_at_0.5"]
-        keys += ["brier"]
-    else:
-        keys = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
+    keys = list(CLASSIFICATION_KEYS if task == "classification" else REGRESSION_KEYS)
     rows = [
         [
             r["model"],
             ", ".join(f"{k}={v:g}" for k, v in r.get("chosen", {}).items()),
-            *[fmt(r.get("test", {}).get(k)) for k in keys],
-            ms_per_pair(r.get("extra", {}).get("seconds_per_pair")),
+            *[fmt_metric(r.get("test", {}).get(k)) for k in keys],
+            *time_cells(
+                {
+                    "seconds_per_pair": r.get("extra", {}).get("seconds_per_pair"),
+                    "seconds_per_pair_with_embedding": r.get("extra", {}).get(
+                        "seconds_per_pair_with_embedding"
+                    ),
+                    "no_embedding": r["model"] not in _EMBEDDING_ROWS,
+                }
+            ),
         ]
         for r in results
     ]
     out = [
-        f"## Baselines `{rel}` ({task}, test split, no embeddings)\n",
-        markdown_table(["baseline", "chosen", *keys, "ms/pair"], rows),
+        f"## Baselines `{rel}` ({task}, test split)\n",
+        markdown_table(["baseline", "chosen", *keys, *TIME_COLUMNS], rows),
     ]
     roc = {r["model"]: r.get("extra", {}).get("roc") for r in results}
     out.append(_plot_roc(plotter, f"roc_baselines_{_safe(rel)}", roc))  # type: ignore[arg-type]
@@ -363,7 +485,10 @@ def _section_run(data: dict[str, Any], rel: str, plotter: _Plotter) -> str:
         out.append(
             markdown_table(
                 ["split", *scalar_keys],
-                [[split, *[m.get(k) for k in scalar_keys]] for split, m in by_split.items()],
+                [
+                    [split, *[fmt_metric(m.get(k)) if k in m else "-" for k in scalar_keys]]
+                    for split, m in by_split.items()
+                ],
             )
         )
     history = data.get("history") or []
