@@ -330,3 +330,29 @@ def test_records_are_never_overwritten_at_a_url():
 def test_store_merge_of_a_url_is_a_clear_error():
     result = _invoke("store", "merge", f"s3://{BUCKET}/x.zarr")
     assert result.exit_code != 0 and "store merge" in result.output
+
+
+@pytest.mark.slow
+def test_two_torchrun_ranks_write_into_one_s3_store(
+    s3_endpoint, tiny_dataset_dir, tiny_backbone_dir, tmp_path
+):
+    """Both ranks write chunks and records straight into the s3:// store (rank 0 holds the lock
+    object and folds); the result equals a one-process local run bit for bit."""
+    url = f"s3://{BUCKET}/torchrun.zarr"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        *_embed_cmd(tiny_dataset_dir, tiny_backbone_dir, url)[1:],
+    ]  # fmt: skip
+    result = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+        timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    fs = _s3fs(s3_endpoint)
+    assert not fs.exists(f"{BUCKET}/torchrun.zarr/{LOCK_OBJECT}")
+    assert not fs.find(f"{BUCKET}/torchrun.zarr/commits")
+    clean = tmp_path / "one.zarr"
+    config = EmbedConfig(dtype="float32", device="cpu", batch_tokens=BATCH_TOKENS, progress=False)
+    embed_dataset(tiny_dataset_dir, clean, tiny_backbone_dir, config)
+    _assert_same_store(url, clean)
+    assert list(tmp_path.iterdir()) == [clean]  # no local "s3:" folder
