@@ -234,3 +234,22 @@ def allow_long_csv_fields() -> None:
     """Raise the csv module's field size limit to :data:`CSV_FIELD_LIMIT` (never lowers it)."""
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
+
+
+def require_utf8_name(value: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> None:
+    """InputError when a file name is not valid UTF-8 (``b'bad\\xff.maf'``, or the
+    surrogate-escaped ``str`` Python makes of it from the command line).
+
+    embedhead records file names inside UTF-8 files (``dataset.json``, the pairs table, store
+    attributes, ``run.json``), so such a name is refused up front, shown with ``\\xNN`` escapes.
+    """
+    raw = os.fsencode(value)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = raw.decode("utf-8", "backslashreplace")
+        raise InputError(
+            "file name is not valid UTF-8; embedhead records file names in UTF-8 files "
+            "(dataset.json, stores, runs): rename it",
+            shown,
+        ) from None

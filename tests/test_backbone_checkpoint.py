@@ -258,6 +258,66 @@ def test_ill_typed_config_values_are_config_errors(tmp_path, source, field, valu
         load_backbone(folder)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("id2label", ["LABEL_0", "LABEL_1"], "id2label must be an object"),
+        ("id2label", "LABEL_0", "id2label must be an object"),
+        ("id2label", {"zero": "LABEL_0"}, "id2label must be an object"),
+        ("id2label", {"0": 1}, "id2label must be an object"),
+        ("label2id", ["LABEL_0"], "label2id must be an object"),
+        ("num_labels", "2", "num_labels must be a positive integer"),
+        ("num_labels", 2.5, "num_labels must be a positive integer"),
+        ("num_labels", None, "num_labels must be a positive integer"),
+        ("num_labels", True, "num_labels must be a positive integer"),
+        ("torch_dtype", 32, "torch_dtype must name a floating-point torch dtype"),
+        ("torch_dtype", "float33", "torch_dtype must name a floating-point torch dtype"),
+        ("torch_dtype", "int64", "torch_dtype must name a floating-point torch dtype"),
+        ("torch_dtype", ["float32"], "torch_dtype must name a floating-point torch dtype"),
+    ],
+)
+def test_ill_typed_transformers_keys_are_config_errors_naming_file_and_key(
+    tmp_path, source, field, value, message
+):
+    """Keys of the -hf config.json that transformers itself reads (hyenadna.md: torch_dtype;
+    id2label / label2id / num_labels of any PretrainedConfig)."""
+    folder = _folder(tmp_path, source, "generic")
+    shutil.copy(source / "model.safetensors", folder / "model.safetensors")
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_backbone(folder)
+    assert str(folder / "config.json") in str(info.value)
+
+
+def test_well_typed_transformers_keys_still_load(tmp_path, source):
+    folder = _folder(tmp_path, source, "generic-ok")
+    shutil.copy(source / "model.safetensors", folder / "model.safetensors")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(
+        id2label={"0": "NEG", "1": "POS"}, label2id={"NEG": 0, "POS": 1}, torch_dtype="float32"
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+    model = load_backbone(folder)
+    assert model.config.id2label == {0: "NEG", 1: "POS"}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_nan_or_inf_weights_are_refused_at_load_naming_the_tensor(
+    tmp_path, source, hf_tensors, bad
+):
+    key = "hyena.backbone.layers.1.mlp.fc1.weight"
+    assert key in hf_tensors
+    damaged = {k: v.clone() for k, v in hf_tensors.items()}
+    damaged[key].view(-1)[3] = bad
+    folder = _folder(tmp_path, source, "nan")
+    save_file(damaged, str(folder / "model.safetensors"))
+    what = "1 NaN and 0 infinite" if bad != bad else "0 NaN and 1 infinite"
+    with pytest.raises(InputError, match=f"backbone.layers.1.mlp.fc1.weight holds {what}"):
+        load_backbone(folder)
+
+
 def test_unequal_shared_frequencies_are_an_error(tmp_path, source, hf_tensors):
     folder = _folder(tmp_path, source, "freq")
     state = _lightning(hf_tensors, False)

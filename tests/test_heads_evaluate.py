@@ -153,3 +153,46 @@ def test_repeat_folders_skip_copies_that_are_not_seed_runs(tmp_path):
         (tmp_path / name).mkdir()
     (tmp_path / SUMMARY_FILE).write_text("{}\n")
     assert [p.name for p in repeat_run_dirs(tmp_path)] == ["seed-2", "seed-10"]
+
+
+def _with_run_json(trained, tmp_path, edit):
+    """A copy of the trained run whose run.json is ``edit(original)``."""
+    import shutil
+
+    folder = tmp_path / "edited"
+    shutil.copytree(trained, folder)
+    info = json.loads((trained / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps(edit(info)))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda info: [info], "must hold a JSON object, not a list"),
+        (lambda info: {**info, "store": ["x"]}, "store must be an object"),
+        (lambda info: {**info, "store": {**info["store"], "identity": "x"}}, "store.identity"),
+        (
+            lambda info: {
+                **info,
+                "store": {**info["store"], "identity": {**info["store"]["identity"], "config": 3}},
+            },
+            "store.identity.config must be an object",
+        ),
+        (lambda info: {**info, "store": {**info["store"], "options": [1]}}, "store.options"),
+        (lambda info: {**info, "metrics": [1, 2]}, "metrics must be an object"),
+        (lambda info: {**info, "metrics": {"test": "good"}}, "metrics.test must be an object"),
+        (lambda info: {**info, "threshold": "0.5"}, "threshold must be an object"),
+        (lambda info: {**info, "threshold": {"value": "x"}}, "threshold.value must be a number"),
+        (lambda info: {**info, "target_scale": {"mean": "0"}}, "target_scale"),
+    ],
+)
+def test_malformed_run_json_is_a_clear_error_naming_the_file_and_key(
+    trained, tmp_path, tiny_dataset_dir, heads_tiny_store, edit, message
+):
+    folder = _with_run_json(trained, tmp_path, edit)
+    with pytest.raises(InputError, match=message) as info:
+        load_run(folder)
+    assert str(folder / "run.json") in str(info.value)
+    with pytest.raises(InputError, match=message):
+        evaluate_run(folder, tiny_dataset_dir, heads_tiny_store, device="cpu")

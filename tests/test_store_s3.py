@@ -1,12 +1,21 @@
 """Zarr stores in object storage: a local S3-compatible server (moto's server mode on 127.0.0.1,
 started by the fixture, stopped at teardown) holds copies of real stores; info, verify, train,
-evaluate and sweep read them by ``s3://`` URL and agree with the local store.
+evaluate and sweep read them by ``s3://`` URL and agree with the local store. ``embed`` writes
+into ``s3://`` (two real processes, one killed mid-way) and ``memory://`` stores, equal to a
+local run bit for bit; the writer lock object and never-overwritten records are checked.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 
 import boto3
 import numpy as np
@@ -17,15 +26,28 @@ from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
 from embedhead.cli.main import main
+from embedhead.embed.config import EmbedConfig
+from embedhead.embed.run import SLOW_ENV, embed_dataset
 from embedhead.errors import ConfigError, InputError
 from embedhead.store import backend_of, open_store
 from embedhead.store.verify import store_info, verify_store
-from embedhead.store.zarr_backend import STORAGE_OPTIONS_ENV, is_url, storage_options
+from embedhead.store.zarr_backend import (
+    LOCK_OBJECT,
+    STORAGE_OPTIONS_ENV,
+    is_url,
+    lock_object,
+    put_object,
+    read_records,
+    storage_options,
+    store_exists,
+    url_fs,
+)
 
 torch.set_num_threads(1)
 
 BUCKET = "embedhead-test"
 FAST = ["--epochs", "2", "--batch-size", "8", "--device", "cpu", "--quiet"]
+BATCH_TOKENS = 150
 
 
 def _free_port() -> int:
@@ -151,17 +173,187 @@ def test_missing_url_store_and_bad_options_are_clear_errors(s3_endpoint, monkeyp
     assert result.exit_code != 0 and "absent.zarr" in result.output
 
 
-def test_embedding_into_a_url_is_refused_without_writing_anything(
+def _s3fs(endpoint: str) -> s3fs.S3FileSystem:
+    return s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
+
+
+def _committed(url: str) -> int:
+    """Sequences a reader sees in the store at ``url`` (folded + commit records), 0 if none."""
+    try:
+        with open_store(url) as store:
+            return len(store)
+    except (InputError, OSError):
+        return 0
+
+
+def _embed_cmd(dataset, backbone, store) -> list[str]:
+    return [
+        sys.executable, "-m", "embedhead", "embed", str(dataset), "--backbone", str(backbone),
+        "--store", str(store), "--device", "cpu", "--dtype", "float32",
+        "--batch-tokens", str(BATCH_TOKENS), "--quiet",
+    ]  # fmt: skip
+
+
+def _assert_same_store(got: str | Path, ref: str | Path) -> None:
+    """Same ids, and bit-identical positions and pooled rows per id."""
+    with open_store(got) as a, open_store(ref) as b:
+        assert sorted(a.ids()) == sorted(b.ids()) and len(b) > 0
+        differ = [s for s in b.ids() if not np.array_equal(a.get(s), b.get(s))]
+        assert not differ, f"{len(differ)} sequences differ: {differ[:5]}"
+        np.testing.assert_array_equal(a.get_pooled(b.ids()), b.get_pooled(b.ids()))
+
+
+@pytest.mark.slow
+def test_embed_into_s3_two_processes_kill_resume_then_read_back(
     s3_endpoint, tiny_dataset_dir, tiny_backbone_dir, tmp_path, monkeypatch
 ):
-    monkeypatch.chdir(tmp_path)
-    url = f"s3://{BUCKET}/new.zarr"
-    result = CliRunner().invoke(
-        main, ["embed", str(tiny_dataset_dir), "--backbone", str(tiny_backbone_dir), "--store",
-               url, "--device", "cpu"],
+    """Two real `embedhead embed` processes on one s3:// store: the second is refused while
+    the first holds the lock; the first is killed mid-way; a rerun takes over the dead
+    process's lock, resumes, and equals a local clean run bit for bit; every reading command
+    then works on it."""
+    monkeypatch.chdir(tmp_path)  # a URL mistaken for a path would show up as ./s3:
+    url = f"s3://{BUCKET}/killed.zarr"
+    fs = _s3fs(s3_endpoint)
+    env = {**os.environ, SLOW_ENV: "2.5", "OMP_NUM_THREADS": "1"}  # ~26 batches: > 60 s
+    cmd = _embed_cmd(tiny_dataset_dir, tiny_backbone_dir, url)
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600  # a loaded machine starts python + torch slowly
+    while _committed(url) < 3 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    second = subprocess.run(cmd, env={**env, SLOW_ENV: "0"}, capture_output=True, text=True)
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "another process is writing this store" in second.stderr
+    assert f"{BUCKET}/killed.zarr/{LOCK_OBJECT}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert first.poll() is None, "the first run ended before the kill"
+    os.kill(first.pid, signal.SIGKILL)
+    out = first.communicate()[0].decode()
+    assert first.returncode == -signal.SIGKILL, out
+    done = _committed(url)
+    assert 0 < done < 40, f"kill landed outside the run ({done} committed): {out}"
+    assert fs.exists(f"{BUCKET}/killed.zarr/{LOCK_OBJECT}")  # left behind by the killed run
+    assert fs.ls(f"{BUCKET}/killed.zarr/commits")  # its batches, committed as records
+
+    rerun = subprocess.run(cmd, env={**env, SLOW_ENV: "0"}, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    fs.invalidate_cache()
+    assert not fs.exists(f"{BUCKET}/killed.zarr/{LOCK_OBJECT}")
+    assert not fs.find(f"{BUCKET}/killed.zarr/commits")  # folded into the index
+    assert list(tmp_path.iterdir()) == []
+
+    clean = tmp_path.parent / f"{tmp_path.name}-clean.zarr"
+    config = EmbedConfig(dtype="float32", device="cpu", batch_tokens=BATCH_TOKENS, progress=False)
+    embed_dataset(tiny_dataset_dir, clean, tiny_backbone_dir, config)
+    _assert_same_store(url, clean)
+    with open_store(url) as remote, open_store(clean) as local:
+        assert remote.attrs["backbone_key"] == local.attrs["backbone_key"]
+        assert remote.attrs["n_sequences"] == 40
+
+    again = embed_dataset(tiny_dataset_dir, url, tiny_backbone_dir, config)
+    assert again.stats.n_embedded == 0 and again.store_sequences == 40
+
+    result = _invoke("store", "info", url)
+    assert result.exit_code == 0 and "sequences      40" in result.output
+    result = _invoke("store", "verify", url, "--dataset", tiny_dataset_dir)
+    assert result.exit_code == 0 and "OK" in result.output
+    runs = {}
+    for name, store in (("local", clean), ("s3", url)):
+        out = tmp_path.parent / f"{tmp_path.name}-run-{name}"
+        result = _invoke("train", tiny_dataset_dir, "--store", store, "--out", out, *FAST)
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads((out / "run.json").read_text())
+    assert runs["s3"]["metrics"] == runs["local"]["metrics"]
+    result = _invoke(
+        "evaluate", tmp_path.parent / f"{tmp_path.name}-run-local", "--dataset",
+        tiny_dataset_dir, "--store", url, "--json", "--device", "cpu",
     )  # fmt: skip
-    assert result.exit_code != 0
-    assert "object storage is not supported yet" in result.output
-    assert list(tmp_path.iterdir()) == []  # no local "s3:" folder either
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
-    assert not fs.exists(f"{BUCKET}/new.zarr")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == runs["local"]["metrics"]["test"]
+    sweeps = {}
+    for name, store in (("local", clean), ("s3", url)):
+        out = tmp_path.parent / f"{tmp_path.name}-sweep-{name}"
+        result = _invoke(
+            "sweep", tiny_dataset_dir, "--store", store, "--out", out, "--trials", 1,
+            "--head", "pooled", "--epochs", 1, "--workers", 1, "--seed", 1,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        sweeps[name] = json.loads((out / "best.json").read_text())
+    assert sweeps["s3"] == sweeps["local"]
+
+
+def test_embed_into_a_memory_url_equals_local_and_leaves_no_lock(
+    tiny_dataset_dir, tiny_backbone_dir, heads_tiny_store
+):
+    url = f"memory://embedhead-{uuid.uuid4().hex[:8]}/tiny.zarr"
+    config = EmbedConfig(progress=False, device="cpu")  # heads_tiny_store's options
+    summary = embed_dataset(tiny_dataset_dir, url, tiny_backbone_dir, config)
+    assert summary.stats.n_embedded == 40 and summary.store_sequences == 40
+    _assert_same_store(url, heads_tiny_store)
+    fs, root = url_fs(url)
+    names = {k.rsplit("/", 1)[-1] for k in fs.ls(root, detail=False)}
+    assert names == {"zarr.json", "positions", "pooled", "ids", "offsets", "lengths"}
+    assert read_records(url).n == 0
+
+
+def test_a_live_lock_refuses_a_dead_local_one_is_taken_over(tiny_dataset_dir, tiny_backbone_dir):
+    url = f"memory://embedhead-{uuid.uuid4().hex[:8]}/locked.zarr"
+    fs, root = url_fs(url)
+    key = f"{root}/{LOCK_OBJECT}"
+    config = EmbedConfig(progress=False, device="cpu", pooled_only=True)
+    other_host = {"host": "another-machine", "pid": os.getpid(), "since": "then", "token": "t"}
+    fs.pipe_file(key, json.dumps(other_host).encode())
+    with pytest.raises(ConfigError, match=r"another process is writing.*another-machine"):
+        embed_dataset(tiny_dataset_dir, url, tiny_backbone_dir, config)
+    assert not store_exists(url) and fs.cat_file(key) == json.dumps(other_host).encode()
+    lock = lock_object(url + "-other")  # this process holds it: alive, so refused
+    with pytest.raises(ConfigError, match=f"pid {os.getpid()}"):
+        lock_object(url + "-other")
+    lock.release()
+    lock_object(url + "-other").release()  # free again
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    gone = {"host": socket.gethostname(), "pid": int(dead.stdout), "since": "then", "token": "d"}
+    fs.pipe_file(key, json.dumps(gone).encode())
+    summary = embed_dataset(tiny_dataset_dir, url, tiny_backbone_dir, config)
+    assert summary.store_sequences == 40 and not fs.exists(key)
+
+
+def test_records_are_never_overwritten_at_a_url():
+    url = f"memory://embedhead-{uuid.uuid4().hex[:8]}/r.zarr/commits/b1.npz"
+    put_object(url, b"first")
+    with pytest.raises(FileExistsError):
+        put_object(url, b"second")
+    fs, key = url_fs(url)
+    assert fs.cat_file(key) == b"first"
+
+
+def test_store_merge_of_a_url_is_a_clear_error():
+    result = _invoke("store", "merge", f"s3://{BUCKET}/x.zarr")
+    assert result.exit_code != 0 and "store merge" in result.output
+
+
+@pytest.mark.slow
+def test_two_torchrun_ranks_write_into_one_s3_store(
+    s3_endpoint, tiny_dataset_dir, tiny_backbone_dir, tmp_path
+):
+    """Both ranks write chunks and records straight into the s3:// store (rank 0 holds the lock
+    object and folds); the result equals a one-process local run bit for bit."""
+    url = f"s3://{BUCKET}/torchrun.zarr"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        *_embed_cmd(tiny_dataset_dir, tiny_backbone_dir, url)[1:],
+    ]  # fmt: skip
+    result = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+        timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    fs = _s3fs(s3_endpoint)
+    assert not fs.exists(f"{BUCKET}/torchrun.zarr/{LOCK_OBJECT}")
+    assert not fs.find(f"{BUCKET}/torchrun.zarr/commits")
+    clean = tmp_path / "one.zarr"
+    config = EmbedConfig(dtype="float32", device="cpu", batch_tokens=BATCH_TOKENS, progress=False)
+    embed_dataset(tiny_dataset_dir, clean, tiny_backbone_dir, config)
+    _assert_same_store(url, clean)
+    assert list(tmp_path.iterdir()) == [clean]  # no local "s3:" folder

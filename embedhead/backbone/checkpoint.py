@@ -170,7 +170,8 @@ def canonical_state_dict(raw: dict[str, Tensor], path: Path) -> dict[str, Tensor
 def check_state_dict(
     state: dict[str, Tensor], expected: dict[str, torch.Size], path: Path
 ) -> dict[str, Tensor]:
-    """Missing/unknown keys, shape mismatches and non-float tensors are InputErrors.
+    """Missing/unknown keys, shape mismatches, non-float tensors and NaN/inf values are
+    InputErrors naming the tensor.
 
     Returns the tensors as contiguous float32 in the order of ``expected``.
     """
@@ -198,7 +199,16 @@ def check_state_dict(
             )
         if not tensor.is_floating_point():
             raise InputError(f"{key} holds {tensor.dtype}, expected floating point", path)
-        out[key] = tensor.to(torch.float32).contiguous()
+        value = tensor.to(torch.float32).contiguous()
+        finite = torch.isfinite(value)
+        if not bool(finite.all()):
+            nan = int(torch.isnan(value).sum())
+            raise InputError(
+                f"{key} holds {nan} NaN and {int((~finite).sum()) - nan} infinite value(s): "
+                "damaged weights (they would give NaN embeddings)",
+                path,
+            )
+        out[key] = value
     return out
 
 

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import PretrainedConfig
 
 from embedhead.errors import ConfigError, InputError
@@ -173,9 +174,56 @@ def config_from_file(path: str | Path) -> HyenaDNAConfig:
         )
     data.pop("model_type", None)
     data.pop("auto_map", None)  # points at remote code that embedhead never runs
-    config = HyenaDNAConfig(**data)
+    check_generic_fields(data, path)
+    try:
+        config = HyenaDNAConfig(**data)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # transformers' own keys
+        raise ConfigError(f"{path}: config.json is not a valid configuration ({exc})") from exc
     validate_config(config, path)
     return config
+
+
+def _int_like(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, str) and value.lstrip("-").isdigit()
+
+
+def check_generic_fields(data: dict[str, Any], path: Path) -> None:
+    """ConfigError naming the file and key for ill-typed keys that ``transformers`` reads
+    itself (``id2label``, ``label2id``, ``num_labels``, ``torch_dtype`` / ``dtype``): the
+    backbone ignores them, but a wrong type would crash the configuration class."""
+    id2label = data.get("id2label")
+    if id2label is not None and (
+        not isinstance(id2label, dict)
+        or not all(_int_like(k) and isinstance(v, str) for k, v in id2label.items())
+    ):
+        raise ConfigError(
+            f"{path}: id2label must be an object of integer keys to label strings "
+            f'(e.g. {{"0": "LABEL_0"}}), got {id2label!r}'
+        )
+    label2id = data.get("label2id")
+    if label2id is not None and (
+        not isinstance(label2id, dict) or not all(_int_like(v) for v in label2id.values())
+    ):
+        raise ConfigError(
+            f"{path}: label2id must be an object of label strings to integers, got {label2id!r}"
+        )
+    num_labels = data.get("num_labels")
+    if "num_labels" in data and (
+        not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 1
+    ):
+        raise ConfigError(f"{path}: num_labels must be a positive integer, got {num_labels!r}")
+    for key in ("torch_dtype", "dtype"):
+        value = data.get(key)
+        if value is None or value == "auto":
+            continue
+        dtype = getattr(torch, value, None) if isinstance(value, str) else None
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ConfigError(
+                f"{path}: {key} must name a floating-point torch dtype (float32, float16, "
+                f"bfloat16, ...) or be null, got {value!r}"
+            )
 
 
 #: Fields the original (Lightning) ``config.json`` does not carry: constants of the original code.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ import click
 
 from embedhead.embed.config import DEVICES
 from embedhead.errors import EmbedheadError
+from embedhead.fileio import require_utf8_name
 from embedhead.heads.config import HEAD_KINDS, TASKS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,11 +30,20 @@ def library_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _require_utf8_paths(kwargs.values())
             return func(*args, **kwargs)
         except EmbedheadError as exc:
             raise click.ClickException(str(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def _require_utf8_paths(values: Iterable[Any]) -> None:
+    """Every string (or path) argument of a command must be valid UTF-8 (file names)."""
+    for value in values:
+        for item in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(item, str | bytes | os.PathLike):
+                require_utf8_name(item)
 
 
 def field_default(cls: type, name: str) -> Any:

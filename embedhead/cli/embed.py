@@ -33,7 +33,8 @@ COMMANDS: list[click.Command] = []
     "store",
     required=True,
     type=click.Path(path_type=str),
-    help="Store to create or extend: STORE.zarr (folder) or STORE.h5 (file).",
+    help="Store to create or extend: STORE.zarr (folder), STORE.h5 (file), or a .zarr at an "
+    "fsspec URL (s3://bucket/STORE.zarr; credentials from the AWS_* environment).",
 )
 @click.option(
     "--dtype",
@@ -161,9 +162,10 @@ def _space_check(
         format_bytes,
     )
     from embedhead.store import open_store
+    from embedhead.store.zarr_backend import is_url, store_exists
 
     present = None
-    if os.path.exists(store):
+    if store_exists(store):
         reader = open_store(store)
         ids = set(reader.ids())
         reader.close()
@@ -179,7 +181,10 @@ def _space_check(
     rank0 = os.environ.get("RANK", "0") == "0"
     if rank0 and not quiet:
         click.echo(estimate.describe(), err=True)
-    if check:
+    if check and is_url(store):
+        if rank0 and not quiet:
+            click.echo("free space at the store: not checked (object storage)", err=True)
+    elif check:
         free = check_free_space(estimate, store)
         if rank0 and not quiet:
             click.echo(f"free space at the store: {format_bytes(free)}", err=True)

@@ -60,6 +60,7 @@ from embedhead.store import (
 )
 from embedhead.store.access import open_zarr_writer
 from embedhead.store.base import StoreWriter
+from embedhead.store.zarr_backend import is_url, store_exists
 
 SLOW_ENV = "EMBEDHEAD_TEST_BATCH_SLEEP"
 """Test hook: seconds to sleep after each backbone call (lets tests kill a run mid-way)."""
@@ -487,7 +488,7 @@ def _census(source: Path, max_length: int | None, max_seq_len: int) -> _Census:
 
 
 def _check_stored_ids(
-    store_path: Path, source: Path, census: _Census, attrs: dict[str, Any]
+    store_path: str | Path, source: Path, census: _Census, attrs: dict[str, Any]
 ) -> None:
     """InputError when an id already in the store names a sequence of another length.
 
@@ -495,7 +496,7 @@ def _check_stored_ids(
     hand-made FASTA; dataset ids are content hashes) would otherwise keep its old embedding.
     """
 
-    if not store_path.exists():
+    if not store_exists(store_path):
         return
     with open_store(store_path) as store:
         check_compatible(store.attrs, attrs, store_path)  # other options: IncompatibleError
@@ -541,7 +542,7 @@ def embed_dataset(
     config.validate()
     backend_of(store_path, write=True)
     source = Path(source)
-    store_path = Path(store_path)
+    store_path = store_path if is_url(store_path) else Path(store_path)  # URL: s3://b/x.zarr
     ctx = dist_context()
     device = ctx.device_for(config.device)
     if config.precision != "float32" and not device.startswith("cuda"):
@@ -587,7 +588,7 @@ def embed_dataset(
         )
 
     if ctx.world_size == 1:
-        if backend_of(store_path) == "zarr" and part_paths(store_path):
+        if backend_of(store_path) == "zarr" and not is_url(store_path) and part_paths(store_path):
             merge_parts(store_path)  # leftovers of an interrupted format-1 distributed run
         with open_writer(store_path, attrs) as writer:
             regions, rows, skipped = plan_regions(
@@ -609,7 +610,7 @@ def embed_dataset(
 
 def _run_distributed(
     ctx: DistContext,
-    store_path: Path,
+    store_path: str | Path,
     attrs: dict[str, Any],
     plan: list[list[Shape]],
     pooled_only: bool,
@@ -621,14 +622,15 @@ def _run_distributed(
 
     ctx.init()
     try:
-        if store_path.exists():  # every rank refuses an incompatible store before any barrier
+        if store_exists(store_path):  # every rank refuses an incompatible store before a barrier
             with open_store(store_path) as store:
                 check_compatible(store.attrs, attrs, store_path)
         mine = lambda index: index % ctx.world_size == ctx.rank  # noqa: E731
         if backend_of(store_path) == "zarr":
             writer = None
             if ctx.rank == 0:
-                merge_parts(store_path)  # leftovers of an interrupted format-1 run
+                if not is_url(store_path):
+                    merge_parts(store_path)  # leftovers of an interrupted format-1 run
                 writer = open_zarr_writer(store_path, attrs)  # creates, locks, folds at close
             ctx.barrier()
             if writer is None:
@@ -659,7 +661,7 @@ def _run_distributed(
             merge_parts(store_path)  # leftovers of an interrupted run
         ctx.barrier()
         stored: set[str] = set()
-        if store_path.exists():
+        if store_exists(store_path):
             with open_store(store_path) as store:
                 stored = set(store.ids())
         with open_writer(store_path, attrs, part=ctx.rank) as journal:

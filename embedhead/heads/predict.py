@@ -25,12 +25,17 @@ training validation split; regression heads write ``score`` in ``norm_score`` un
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import math
+import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,8 +207,8 @@ def _embed_missing(
         expect_backbone_key=options.get("backbone_key"),  # the head's backbone, checked first
         **kwargs,
     )
-    with tempfile.TemporaryDirectory(prefix="embedhead-predict-") as tmp:
-        fasta = Path(tmp) / "missing.fa"
+    with temp_dir() as tmp:
+        fasta = tmp / "missing.fa"
         with open(fasta, "w") as fh:
             for sid, seq in sequences.items():
                 fh.write(f">{sid}\n{seq}\n")
@@ -239,9 +244,11 @@ def predict_pairs(
     inputs = _as_inputs(pairs)
     sequences = {sequence_id(p.seq1): p.seq1 for p in inputs}
     sequences.update({sequence_id(p.seq2): p.seq2 for p in inputs})
-    tmp_dir = None if store_path is not None else tempfile.mkdtemp(prefix="embedhead-predict-")
-    path = Path(store_path) if store_path is not None else Path(str(tmp_dir)) / "predict.zarr"
-    try:
+    with contextlib.ExitStack() as stack:
+        if store_path is None:  # a temporary store, removed on every exit path
+            path = stack.enter_context(temp_dir()) / "predict.zarr"
+        else:
+            path = Path(store_path)
         options = _store_options(path, run)
         if max_length is not None:
             options["max_length"] = max_length
@@ -253,9 +260,62 @@ def predict_pairs(
             _embed_missing(missing, path, backbone_source, device, options)
         with open_store(path) as store:
             return _score(run, store, inputs, path, device)
+
+
+TEMP_PREFIX = "embedhead-predict-"
+OWNER_FILE = "owner"
+"""Inside each temporary folder of ``predict``: ``<host> <pid>`` of the process using it."""
+_ORPHAN_AGE_S = 3600.0
+
+
+@contextmanager
+def temp_dir() -> Iterator[Path]:
+    """A private temporary folder (``$TMPDIR/embedhead-predict-*``), removed on every exit;
+    folders left by killed runs (owner pid gone on this host, or no owner file and an hour old)
+    are removed first."""
+    remove_stale_temp_dirs()
+    tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    try:
+        (tmp / OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        yield tmp
     finally:
-        if tmp_dir is not None:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temp_dirs() -> list[Path]:
+    """Remove the temporary folders of ``predict`` runs that died; returns those removed."""
+    removed = []
+    host = socket.gethostname()
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            owner = (folder / OWNER_FILE).read_text().split()
+        except FileNotFoundError:
+            owner = []
+        except OSError:
+            continue
+        if len(owner) == 2 and owner[0] == host and owner[1].isdigit():
+            stale = not _running(int(owner[1]))
+        elif len(owner) == 2:
+            stale = False  # another host's (shared /tmp): never ours to judge
+        else:
+            try:
+                stale = time.time() - folder.stat().st_mtime > _ORPHAN_AGE_S
+            except OSError:
+                continue
+        if stale and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _as_inputs(

@@ -138,4 +138,51 @@ def load_run(path: str | Path) -> LoadedRun:
         raise InputError(f"weights do not match config.json: {exc}", folder / HEAD_FILE) from exc
     head.eval()
     info = read_json(folder / RUN_FILE)
+    check_run_info(info, folder / RUN_FILE)
     return LoadedRun(folder, head, head_config, train_config, info)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_run_info(info: Any, path: Path) -> None:
+    """InputError naming ``run.json`` and the key when its content has the wrong shape.
+
+    ``run.json`` must be an object; where present, ``store`` an object whose ``identity`` is an
+    object with a ``config`` object and whose ``options`` is an object; ``threshold`` an object
+    whose ``value`` is a number or null; ``target_scale`` numbers ``mean`` / ``std``; ``metrics``
+    an object of ``{split: {metric: value}}``.
+    """
+    if not isinstance(info, dict):
+        raise InputError(f"run.json must hold a JSON object, not a {type(info).__name__}", path)
+
+    def wrong(key: str, want: str) -> InputError:
+        return InputError(f"{key} must be {want} (damaged or hand-edited run)", path)
+
+    store = info.get("store", {})
+    if not isinstance(store, dict):
+        raise wrong("store", "an object")
+    identity = store.get("identity", {})
+    if not isinstance(identity, dict):
+        raise wrong("store.identity", "an object")
+    if "config" in identity and not isinstance(identity["config"], dict):
+        raise wrong("store.identity.config", "an object")
+    if not isinstance(store.get("options", {}), dict):
+        raise wrong("store.options", "an object")
+    threshold = info.get("threshold", {})
+    if not isinstance(threshold, dict):
+        raise wrong("threshold", "an object")
+    if threshold.get("value") is not None and not _is_number(threshold["value"]):
+        raise wrong("threshold.value", "a number or null")
+    scale = info.get("target_scale")
+    if scale is not None and (
+        not isinstance(scale, dict) or not all(_is_number(scale.get(k)) for k in ("mean", "std"))
+    ):
+        raise wrong("target_scale", 'an object of numbers "mean" and "std"')
+    metrics = info.get("metrics", {})
+    if not isinstance(metrics, dict):
+        raise wrong("metrics", "an object of {split: {metric: value}}")
+    for split, values in metrics.items():
+        if not isinstance(values, dict):
+            raise wrong(f"metrics.{split}", "an object of {metric: value}")

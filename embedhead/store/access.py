@@ -27,6 +27,7 @@ from embedhead.store.zarr_backend import (
     ZarrStoreWriter,
     create_zarr_store,
     is_url,
+    store_exists,
 )
 
 _MUST_MATCH = ("backbone_key", "d_model", "dtype", "pooled_only", "max_length", "precision")
@@ -37,11 +38,9 @@ _ATTR_DEFAULTS: dict[str, Any] = {"precision": "float32"}
 def backend_of(path: str | Path, *, write: bool = False) -> str:
     """'zarr' or 'hdf5' from the path's (or URL's) suffix; ConfigError for anything else.
 
-    An object-storage URL must name a ``.zarr`` store (HDF5 stores are local files);
-    ``write=True``: a URL is refused (see :func:`refuse_url_writes`).
+    An object-storage URL must name a ``.zarr`` store (HDF5 stores are local files; that holds
+    for ``write=True`` too: Zarr stores at a URL are written in place).
     """
-    if write:
-        refuse_url_writes(path)
     if is_url(path):
         name = str(path).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         suffix = Path(name).suffix.lower()
@@ -62,12 +61,12 @@ def backend_of(path: str | Path, *, write: bool = False) -> str:
 
 
 def refuse_url_writes(path: str | Path) -> None:
-    """ConfigError for a store URL: writing into object storage is not supported yet."""
+    """ConfigError for a store URL where only local stores work (``store merge``: shards of
+    format-1 distributed runs are local folders)."""
     if is_url(path):
         raise ConfigError(
-            f"{path}: writing a store into object storage is not supported yet (reading is); "
-            "embed into a local .zarr folder, then copy it up (e.g. `aws s3 cp --recursive "
-            "ds.zarr s3://bucket/ds.zarr`)"
+            f"{path}: a store at a URL has no local shards to merge (runs write into it "
+            "directly); `store merge` is for local stores"
         )
 
 
@@ -147,9 +146,13 @@ def open_zarr_writer(
     """Create (atomically) or reopen a ``.zarr`` store for appending, checking compatibility.
 
     ``owner=False``: a torchrun rank other than 0 writing into the store rank 0 holds.
+    A URL (``s3://bucket/x.zarr``, pass it as ``str``) is created under its lock object.
     """
-    path = Path(path)
-    if not path.exists():
+    if is_url(path):
+        if owner and not store_exists(path):
+            create_zarr_store(path, attrs)
+    elif not Path(path).exists():
+        path = Path(path)
         try:
             create_zarr_store(path, attrs)
         except OSError:
@@ -174,7 +177,11 @@ def open_writer(path: str | Path, attrs: dict[str, Any], *, part: int | None = N
     other options.
     """
     backend = backend_of(path)
-    refuse_url_writes(path)
+    if is_url(path):  # a .zarr store (backend_of refuses anything else at a URL)
+        if store_exists(path):
+            with open_store(path) as existing:
+                check_compatible(existing.attrs, attrs, path)
+        return open_zarr_writer(path, attrs)
     path = Path(path)
     if backend == "hdf5" and path.exists():
         with open_store(path) as existing:

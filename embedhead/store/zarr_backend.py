@@ -22,20 +22,25 @@ metadata read), so every later read is one request per stored chunk.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
 import os
 import re
 import shutil
+import socket
 import sys
+import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numcodecs
 import numpy as np
 import zarr
@@ -86,6 +91,35 @@ def storage_options(url: str) -> dict[str, Any]:
         client.setdefault("endpoint_url", endpoint)
         options["client_kwargs"] = client
     return options
+
+
+def url_fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """(filesystem, root key without a trailing slash) of a store URL, with its listing cache
+    dropped (other processes add and remove objects under it)."""
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(f"{url}: cannot use this URL ({exc})") from exc
+    root = str(root).rstrip("/")
+    fs.invalidate_cache(root)
+    return fs, root
+
+
+def store_exists(path: str | Path) -> bool:
+    """Whether a store is there: a local path exists; at a URL, the group metadata is written
+    with its ``format_version`` (a creation killed half-way counts as absent and is redone)."""
+    if not is_url(path):
+        return Path(path).exists()
+    fs, root = url_fs(str(path))
+    try:
+        meta = json.loads(fs.cat_file(f"{root}/zarr.json"))
+    except FileNotFoundError:
+        return False
+    except ValueError:
+        return True  # damaged metadata: let the reader report it
+    except OSError as exc:
+        raise InputError(f"cannot open the store ({type(exc).__name__}: {exc})", path) from exc
+    return isinstance(meta, dict) and "format_version" in (meta.get("attributes") or {})
 
 
 def _open_group(path: str | Path, mode: str) -> zarr.Group:
@@ -252,18 +286,41 @@ class Records:
         return len(self.ids)
 
 
-def _records_dir(path: str | Path) -> Path:
+def _records_dir(path: str | Path) -> Path | str:
+    """``STORE/commits``: a local folder, or an object prefix (a URL string) for a URL store."""
+    if is_url(path):
+        return f"{str(path).rstrip('/')}/{layout.COMMITS}"
     return Path(path) / layout.COMMITS
+
+
+def record_path(path: str | Path, name: str) -> Path | str:
+    """Where the commit record ``name`` of store ``path`` lives (local path or URL)."""
+    folder = _records_dir(path)
+    return f"{folder}/{name}" if isinstance(folder, str) else folder / name
+
+
+def _record_names(path: str | Path) -> tuple[list[str], Any]:
+    """(sorted record names, name -> what ``np.load`` opens) of a store's ``commits/``."""
+    folder = _records_dir(path)
+    if isinstance(folder, str):
+        fs, root = url_fs(folder)
+        try:
+            keys = fs.glob(f"{root}/*.npz")
+        except OSError as exc:
+            raise InputError(f"cannot list commit records ({exc})", path) from exc
+        names = sorted(str(k).rsplit("/", 1)[-1] for k in keys)
+        return names, lambda name: io.BytesIO(fs.cat_file(f"{root}/{name}"))
+    names = sorted(p.name for p in folder.glob("*.npz")) if folder.is_dir() else []
+    return names, lambda name: folder / name
 
 
 def read_records(path: str | Path, d_model: int | None = None) -> Records:
     """Every complete commit record under ``STORE/commits/`` (a damaged one: InputError)."""
-    folder = _records_dir(path)
-    names = sorted(p.name for p in folder.glob("*.npz")) if folder.is_dir() else []
+    names, source = _record_names(path)
     parts: list[tuple[int, str, dict[str, np.ndarray]]] = []
     for name in names:
         try:
-            with np.load(folder / name, allow_pickle=False) as doc:
+            with np.load(source(name), allow_pickle=False) as doc:
                 part = {k: doc[k] for k in ("ids", "offsets", "lengths", "pooled")}
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(
@@ -404,8 +461,17 @@ def _unfolded(group: zarr.Group, records: Records, path: str | Path) -> Records:
     )
 
 
-def put_object(path: Path, data: bytes | memoryview) -> None:
-    """Write one small object whole (an object-store PUT; locally a temp file + replace)."""
+def put_object(path: Path | str, data: bytes | memoryview) -> None:
+    """Write one small object whole (an object-store PUT; locally a temp file + replace).
+
+    At a URL: one PUT that never overwrites (an exclusive create where the filesystem has one:
+    FileExistsError when the object exists).
+    """
+    if isinstance(path, str) and is_url(path):
+        fs, key = url_fs(path)
+        create_object(fs, key, bytes(data))
+        return
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     with open(tmp, "wb") as fh:
@@ -413,8 +479,167 @@ def put_object(path: Path, data: bytes | memoryview) -> None:
     os.replace(tmp, path)
 
 
+def create_object(fs: fsspec.AbstractFileSystem, key: str, data: bytes) -> None:
+    """PUT ``data`` at ``key`` unless an object is there (FileExistsError).
+
+    Uses the filesystem's exclusive create (S3 ``If-None-Match: *``; memory://); a filesystem
+    without one gets an exists check first, which is not atomic.
+    """
+    try:
+        fs.pipe_file(key, data, mode="create")
+    except (TypeError, NotImplementedError):
+        if fs.exists(key):
+            raise FileExistsError(key) from None
+        fs.pipe_file(key, data)
+
+
+def remove_object(path: Path | str) -> None:
+    """Delete one file or object; absent is fine."""
+    if isinstance(path, str) and is_url(path):
+        fs, key = url_fs(path)
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(key)
+        return
+    Path(path).unlink(missing_ok=True)
+
+
+LOCK_OBJECT = "writer.lock"
+"""The lock object of a store at a URL (``STORE/writer.lock``, JSON: host, pid, since, token)."""
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """The folding writer's lock on a store at a URL: an object created exclusively."""
+
+    url: str
+    body: bytes
+
+    def release(self) -> None:
+        """Remove the lock object if it is still this lock's."""
+        fs, key = url_fs(self.url)
+        try:
+            if fs.cat_file(key) == self.body:
+                fs.rm_file(key)
+        except FileNotFoundError:
+            pass
+
+
+def _lock_holder(body: bytes) -> dict[str, Any]:
+    try:
+        holder = json.loads(body)
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _dead_here(holder: dict[str, Any]) -> bool:
+    """True when the lock was taken on this host by a process that no longer runs."""
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _busy(url: str, key: str, body: bytes) -> ConfigError:
+    holder = _lock_holder(body)
+    who = (
+        f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
+        if holder
+        else "an unreadable lock"
+    )
+    return ConfigError(
+        f"{url}: another process is writing this store (one writer per store; use torchrun "
+        f"to embed in parallel): lock object {key} is held by {who}. If that process is gone "
+        "(a machine that died), delete the lock object and rerun"
+    )
+
+
+def lock_object(url: str) -> ObjectLock:
+    """Take the writer lock of a store at a URL: create ``STORE/writer.lock`` exclusively.
+
+    A lock left by a killed process on this host (its pid is not running) is taken over; a
+    lock from another host is only ever removed by hand. ConfigError when the store is busy.
+    """
+    fs, root = url_fs(url)
+    key = f"{root}/{LOCK_OBJECT}"
+    body = json.dumps(
+        {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "token": uuid.uuid4().hex,
+        }
+    ).encode()
+    try:
+        create_object(fs, key, body)
+    except FileExistsError:
+        held = fs.cat_file(key)
+        if not _dead_here(_lock_holder(held)):
+            raise _busy(url, key, held) from None
+        _take_over(url, fs, key, held, body)
+    except OSError as exc:
+        what = f"{type(exc).__name__}: {exc}"
+        raise InputError(f"cannot create the lock object {key} ({what})", url) from exc
+    now = fs.cat_file(key)
+    if now != body:  # a filesystem that ignored the exclusive create, and lost the race
+        raise _busy(url, key, now)
+    return ObjectLock(f"{url.rstrip('/')}/{LOCK_OBJECT}", body)
+
+
+def _take_over(url: str, fs: fsspec.AbstractFileSystem, key: str, held: bytes, body: bytes) -> None:
+    """Replace a dead process's lock; takeovers on this host are serialised by a local flock
+    (``$TMPDIR/embedhead-url-lock-<hash>``), and the new lock is still an exclusive create."""
+    name = f"embedhead-url-lock-{uuid.uuid5(uuid.NAMESPACE_URL, url).hex[:16]}"
+    fd = os.open(os.path.join(tempfile.gettempdir(), name), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = fs.cat_file(key)
+        except FileNotFoundError:
+            current = b""
+        if current and current != held:
+            raise _busy(url, key, current)
+        if current:
+            fs.rm_file(key)
+        try:
+            create_object(fs, key, body)
+        except FileExistsError:
+            raise _busy(url, key, fs.cat_file(key)) from None
+    finally:
+        os.close(fd)
+
+
+def _create_url_store(url: str, attrs: dict[str, Any]) -> None:
+    """Create an empty store at a URL under its lock: the metadata of a store built in a local
+    temporary folder is uploaded, the root ``zarr.json`` (with ``format_version``) last, so a
+    creation killed half-way reads as no store and is redone by the next writer."""
+    lock = lock_object(url)
+    try:
+        if store_exists(url):
+            return
+        fs, root = url_fs(url)
+        with tempfile.TemporaryDirectory(prefix="embedhead-new-store-") as tmp:
+            local = Path(tmp) / "new.zarr"
+            create_zarr_store(local, attrs)
+            top = local / "zarr.json"
+            for file in sorted(p for p in local.rglob("*") if p.is_file() and p != top):
+                fs.pipe_file(f"{root}/{file.relative_to(local).as_posix()}", file.read_bytes())
+            fs.pipe_file(f"{root}/zarr.json", top.read_bytes())
+    finally:
+        lock.release()
+
+
 def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
     """Create an empty store atomically (built in a temporary folder, then renamed)."""
+    if is_url(path):
+        _create_url_store(str(path), attrs)
+        return
     path = Path(path)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     d_model, dtype = int(attrs["d_model"]), str(attrs["dtype"])
@@ -442,11 +667,14 @@ def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def lock_folder(path: str | Path) -> int:
+def lock_folder(path: str | Path) -> int | ObjectLock:
     """Exclusive advisory lock on a store folder (released when the fd closes or the process dies).
 
-    Returns the fd; ConfigError when another process holds the lock.
+    Returns the fd (a URL store: its :class:`ObjectLock`); ConfigError when another process
+    holds the lock.
     """
+    if is_url(path):
+        return lock_object(str(path))
     fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -472,7 +700,7 @@ class ZarrStoreWriter(StoreWriter):
     def __init__(self, path: str | Path, *, owner: bool = True) -> None:
         self.path = str(path)
         self._owner = owner
-        self._lock: int | None = lock_folder(path) if owner else None
+        self._lock: int | ObjectLock | None = lock_folder(path) if owner else None
         try:
             self._open(path)
         except BaseException:
@@ -480,9 +708,11 @@ class ZarrStoreWriter(StoreWriter):
             raise
 
     def _unlock(self) -> None:
-        if self._lock is not None:
+        if isinstance(self._lock, ObjectLock):
+            self._lock.release()
+        elif self._lock is not None:
             os.close(self._lock)
-            self._lock = None
+        self._lock = None
 
     def _open(self, path: str | Path) -> None:
         reader = ZarrEmbeddingStore(path)
@@ -500,7 +730,7 @@ class ZarrStoreWriter(StoreWriter):
         if not self.pooled_only:
             self._positions = self._writable(layout.POSITIONS)
             folder = Path(path) / layout.POSITIONS
-            if _ChunkFiles.usable(folder, self._positions):
+            if not is_url(path) and _ChunkFiles.usable(folder, self._positions):
                 self._chunks = _ChunkFiles(folder, self._positions)
         self.chunk_rows = int(
             (self._positions or _member_array(self._group, layout.POOLED, path)).chunks[0]
@@ -571,7 +801,7 @@ class ZarrStoreWriter(StoreWriter):
             lengths=np.asarray(lengths, dtype=np.int64),
             pooled=np.ascontiguousarray(pooled),
         )
-        put_object(_records_dir(self.path) / f"{key}.npz", buf.getvalue())
+        put_object(record_path(self.path, f"{key}.npz"), buf.getvalue())
         with self._mutex:
             self._ids.update(ids)
 
@@ -633,7 +863,7 @@ class ZarrStoreWriter(StoreWriter):
                 }
             )
         for key in read_records(self.path, self.d_model).keys:  # folded ones included
-            (_records_dir(self.path) / key).unlink(missing_ok=True)
+            remove_object(record_path(self.path, key))
         return records.n
 
     def close(self) -> None:
