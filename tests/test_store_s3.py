@@ -268,7 +268,8 @@ def test_embed_into_s3_two_processes_kill_resume_then_read_back(
         tiny_dataset_dir, "--store", url, "--json", "--device", "cpu",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == runs["local"]["metrics"]["test"]
+    stored = runs["local"]["metrics"]["test"]  # evaluate adds bins and the reliability curve
+    assert {k: v for k, v in json.loads(result.output).items() if k in stored} == stored
     sweeps = {}
     for name, store in (("local", clean), ("s3", url)):
         out = tmp_path.parent / f"{tmp_path.name}-sweep-{name}"
