@@ -1,0 +1,147 @@
+"""Batched trials (embedhead.heads.batched): K heads in one pass == K lone trainings."""
+
+import math
+
+import optuna
+import pytest
+import torch
+
+from embedhead.dataset import load_dataset
+from embedhead.errors import ConfigError
+from embedhead.heads.batched import batch_key, fit_batched, group_members
+from embedhead.heads.data import load_head_data
+from embedhead.heads.train import NonFiniteLossError, fit, make_configs
+
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def data_of(related_dataset_dir, related_fake_store):
+    cache = {}
+
+    def load(kind, task="classification"):
+        if (kind, task) not in cache:
+            cache[kind, task] = load_head_data(
+                load_dataset(related_dataset_dir), related_fake_store, kind=kind, task=task
+            )
+        return cache[kind, task]
+
+    return load
+
+
+def members(kind, task, configs):
+    return [make_configs(64, {"head": kind, "task": task, **c}) for c in configs]
+
+
+def assert_same_fit(got, want):
+    assert got.best_epoch == want.best_epoch
+    assert len(got.history) == len(want.history)
+    for a, b in zip(got.history, want.history, strict=True):
+        assert a["epoch"] == b["epoch"]
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=TOL, rel=TOL)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=TOL, rel=TOL)
+    assert got.metrics.keys() == want.metrics.keys()
+    for split in want.metrics:
+        for key, value in want.metrics[split].items():
+            if isinstance(value, float) and not math.isnan(value):
+                assert got.metrics[split][key] == pytest.approx(value, abs=TOL, rel=TOL), (
+                    split,
+                    key,
+                )
+    if want.threshold is not None:
+        assert got.threshold == pytest.approx(want.threshold, abs=TOL)
+    for (name, a), (_, b) in zip(
+        got.head.state_dict().items(), want.head.state_dict().items(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=TOL, rtol=TOL), name
+
+
+VARIED = [  # same depth, different widths, lr, weight decay, dropout, epochs, patience, keep
+    {"lr": 3e-3, "weight_decay": 1e-4, "dropout": 0.3, "hidden_sizes": [32, 8]},
+    {"lr": 1e-2, "weight_decay": 0.0, "dropout": 0.0, "hidden_sizes": [16, 16], "keep": "last"},
+    {"lr": 1e-3, "weight_decay": 1e-2, "dropout": 0.5, "hidden_sizes": [8, 24], "epochs": 2},
+    {"lr": 5e-3, "weight_decay": 1e-3, "dropout": 0.2, "hidden_sizes": [32, 4], "patience": 1},
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "task", "extra"),
+    [
+        ("pooled", "classification", {}),
+        ("thesis", "classification", {"conv_channels": 8}),
+        ("thesis", "regression", {"conv_channels": 8, "kernel_size": 3}),
+        ("pooled", "regression", {"threshold": "youden"}),
+    ],
+)
+def test_a_batched_group_equals_lone_trainings(data_of, kind, task, extra):
+    configs = [
+        {"epochs": 4, "batch_size": 16, "seed": 3, "patience": 0, **extra, **c} for c in VARIED
+    ]
+    group = members(kind, task, configs)
+    assert len({batch_key(h, t) for h, t in group}) == 1
+    data = data_of(kind, task)
+    got = fit_batched(group, data)
+    want = [fit(h, t, data) for h, t in group]
+    for g, w in zip(got, want, strict=True):
+        assert not isinstance(g, Exception), g
+        assert_same_fit(g, w)
+    # the members really differ (different configs trained, not K copies of one)
+    assert len({round(g.metrics["val"]["loss"], 6) for g in got}) == len(got)
+
+
+def test_per_member_dropout_masks_are_the_lone_runs_masks(data_of):
+    # one member with heavy dropout, alone vs with company: the company changes nothing
+    group = members("pooled", "classification", [
+        {"epochs": 2, "dropout": 0.6, "hidden_sizes": [32], "lr": 1e-2, "patience": 0},
+        {"epochs": 2, "dropout": 0.1, "hidden_sizes": [8], "lr": 1e-3, "patience": 0},
+    ])  # fmt: skip
+    data = data_of("pooled")
+    alone = fit_batched(group[:1], data)[0]
+    together = fit_batched(group, data)[0]
+    lone_fit = fit(*group[0], data)
+    assert not isinstance(alone, Exception) and not isinstance(together, Exception)
+    assert_same_fit(together, alone)
+    assert_same_fit(together, lone_fit)
+    # with dropout the run differs from a dropout-free one: the masks were really applied
+    no_drop = fit(*members("pooled", "classification", [
+        {"epochs": 2, "dropout": 0.0, "hidden_sizes": [32], "lr": 1e-2, "patience": 0}
+    ])[0], data)  # fmt: skip
+    assert abs(no_drop.history[0]["train_loss"] - together.history[0]["train_loss"]) > 1e-4
+
+
+def test_pruned_and_diverging_members_leave_the_others_untouched(data_of):
+    data = data_of("pooled")
+    group = members("pooled", "classification", [
+        {"epochs": 3, "lr": 3e-3, "hidden_sizes": [16], "patience": 0},
+        {"epochs": 3, "lr": 1e30, "hidden_sizes": [16], "patience": 0},  # loss turns non-finite
+        {"epochs": 3, "lr": 1e-2, "hidden_sizes": [16], "patience": 0},  # pruned after epoch 1
+        {"epochs": 3, "lr": 1e-3, "hidden_sizes": [16], "patience": 0},
+    ])  # fmt: skip
+    seen: list[int] = []
+
+    def prune_at_1(row):
+        seen.append(row["epoch"])
+        if row["epoch"] == 1:
+            raise optuna.TrialPruned("pruned at epoch 1")
+
+    got = fit_batched(group, data, progress=[None, None, prune_at_1, None])
+    assert isinstance(got[1], NonFiniteLossError) and "lr" in str(got[1])
+    assert isinstance(got[2], optuna.TrialPruned) and seen == [1]
+    with pytest.raises(NonFiniteLossError):
+        fit(*group[1], data)
+    for k in (0, 3):
+        assert not isinstance(got[k], Exception)
+        assert_same_fit(got[k], fit(*group[k], data))
+
+
+def test_members_of_different_shapes_are_refused_and_grouped_apart(data_of):
+    group = members("pooled", "classification", [
+        {"hidden_sizes": [16]}, {"hidden_sizes": [16, 4]}, {"hidden_sizes": [32]},
+        {"hidden_sizes": [8], "seed": 1}, {"hidden_sizes": [8]},
+    ])  # fmt: skip
+    with pytest.raises(ConfigError, match="batch key"):
+        fit_batched(group[:2], data_of("pooled"))
+    assert group_members(group, 8) == [[0, 2, 4], [1], [3]]
+    assert group_members(group, 2) == [[0, 2], [4], [1], [3]]
+    with pytest.raises(ConfigError):
+        group_members(group, 0)
