@@ -375,7 +375,7 @@ def test_data_loaded_on_cuda_by_auto_runs_in_process(
 
     seen = []
 
-    def record_workers(plan, data, fit_fn, workers, progress):
+    def record_workers(plan, data, fit_fn, workers, progress, batch_fn=None):
         seen.append(workers)
 
     monkeypatch.setattr(heads_train, "load_head_data", load_on_fake_cuda)
@@ -415,12 +415,19 @@ def test_random_sampler_gives_trial_i_its_seeded_config(related_dataset_dir, sto
     }
 
 
-def test_pruned_trials_are_recorded_and_never_ranked(related_dataset_dir, store, tmp_path):
+@pytest.mark.parametrize("batch_trials", [1, 2])
+def test_pruned_trials_are_recorded_and_never_ranked(
+    related_dataset_dir, store, tmp_path, batch_trials
+):
     # lr 1e-7 learns nothing in a few epochs; once 5 trials finished, the median pruner stops
-    # such trials after their second epoch
+    # such trials after their second epoch (batched: members of one batch are pruned by the
+    # trials finished before it, and the others of the batch go on)
     space = SearchSpace.from_spec({"lr": [1e-7, 3e-2]})
     base = {**BASE, "epochs": 6}
-    config = SweepConfig(space=space, n_trials=10, base=base, workers=1, sampler="random", seed=3)
+    config = SweepConfig(
+        space=space, n_trials=10, base=base, workers=1, sampler="random", seed=3,
+        batch_trials=batch_trials,
+    )  # fmt: skip
     result = run_sweep(related_dataset_dir, store, tmp_path / "s", config)
     pruned = [r for r in result.ranked if r["status"] == "pruned"]
     assert pruned and all(r["params"]["lr"] == 1e-7 and r["rank"] is None for r in pruned)
