@@ -1,13 +1,20 @@
 """Batched trials (embedhead.heads.batched): K heads in one pass == K lone trainings."""
 
+import json
 import math
+import shutil
 
 import optuna
 import pytest
 import torch
+from click.testing import CliRunner
+from conftest import write_related_dataset
 
+from embedhead.cli.main import main
 from embedhead.dataset import load_dataset
 from embedhead.errors import ConfigError
+from embedhead.experiments.study import STUDY_FILE, open_storage
+from embedhead.experiments.sweep import SearchSpace, SweepConfig, run_sweep
 from embedhead.heads.batched import batch_key, fit_batched, group_members
 from embedhead.heads.data import load_head_data
 from embedhead.heads.train import NonFiniteLossError, fit, make_configs
@@ -145,3 +152,88 @@ def test_members_of_different_shapes_are_refused_and_grouped_apart(data_of):
     assert group_members(group, 2) == [[0, 2], [4], [1], [3]]
     with pytest.raises(ConfigError):
         group_members(group, 0)
+
+
+# ----------------------------------------------------------------------------- in a sweep
+def _by_trial(result):
+    return {r["trial"]: r for r in result.ranked}
+
+
+def test_a_batched_sweep_gives_the_one_at_a_time_sweeps_results(
+    related_dataset_dir, related_fake_store, tmp_path
+):
+    # widths vary (zero-padded), depth 1..2 (grouped apart), lr / weight decay / dropout vary
+    space = SearchSpace.from_spec({
+        "lr": {"dist": "loguniform", "low": 1e-3, "high": 3e-2},
+        "weight_decay": {"dist": "loguniform", "low": 1e-6, "high": 1e-2},
+        "dropout": {"dist": "uniform", "low": 0.0, "high": 0.5},
+        "layers": {"dist": "randint", "low": 1, "high": 2},
+        "units": {"dist": "randint", "low": 4, "high": 24},
+    })  # fmt: skip
+    base = {"head": "pooled", "epochs": 3, "patience": 0, "batch_size": 16}
+
+    def sweep(out, k):
+        config = SweepConfig(space=space, n_trials=7, repeats=2, base=base, workers=1,
+                             sampler="random", pruner="none", batch_trials=k)  # fmt: skip
+        return run_sweep(related_dataset_dir, related_fake_store, tmp_path / out, config)
+
+    one, batched = sweep("one", 1), sweep("batched", 4)
+    payload = json.loads((tmp_path / "batched" / "sweep.json").read_text())
+    assert payload["batch_trials"] == 4
+    study = optuna.load_study(
+        study_name="embedhead-sweep", storage=open_storage(tmp_path / "batched" / STUDY_FILE)
+    )
+    done = [t for t in study.trials if "discarded" not in t.user_attrs]
+    assert [t.user_attrs.get("batched") for t in done] == [4] * 4 + [3] * 3  # asked at once
+    a, b = _by_trial(one), _by_trial(batched)
+    assert a.keys() == b.keys() == set(range(7))
+    for trial in a:
+        assert a[trial]["params"] == b[trial]["params"]
+        assert b[trial]["status"] == "ok" and b[trial]["n_repeats"] == 2
+        for key in ("val_mean", "val_std", "test_mean", "test_std"):
+            assert b[trial][key] == pytest.approx(a[trial][key], abs=TOL), (trial, key)
+    assert [r["trial"] for r in one.ranked] == [r["trial"] for r in batched.ranked]
+
+
+# ----------------------------------------------------------------------------- inputs
+def test_a_sweep_refuses_to_resume_on_another_backbone_or_dataset(
+    related_dataset_dir, related_fake_store, related_store, tmp_path
+):
+    space = SearchSpace.from_spec({"lr": [1e-2, 3e-3]})
+    base = {"head": "pooled", "epochs": 1, "hidden_sizes": [8]}
+    out = tmp_path / "sweep"
+
+    def sweep(store, n, dataset=related_dataset_dir):
+        config = SweepConfig(space=space, n_trials=n, base=base, workers=1)
+        return run_sweep(dataset, store, out, config)
+
+    sweep(related_store, 2)
+    payload = json.loads((out / "sweep.json").read_text())
+    inputs = payload["inputs"]
+    assert inputs["store"] == str(related_store)
+    assert inputs["backbone"]["key"] and inputs["backbone"]["weight_hash"]
+    assert len(inputs["dataset_fingerprint"]) == 64
+    # another backbone (the k-mer stand-in) on the same dataset: refused, naming both
+    with pytest.raises(ConfigError, match=r"\(backbone(, store options)? differ\)") as err:
+        sweep(related_fake_store, 3)
+    message = str(err.value)
+    assert str(related_store) in message and "'kmer-fake'" in message
+    assert inputs["backbone"]["key"][:12] in message
+    # the same store moved elsewhere: the same embeddings, accepted
+    moved = tmp_path / "moved.zarr"
+    shutil.copytree(related_store, moved)
+    assert sweep(moved, 3).n_trained == 1
+    # another dataset (other pairs) with the same store: refused, naming both
+    other = write_related_dataset(tmp_path / "other", seed=5)
+    with pytest.raises(ConfigError, match="dataset fingerprint differ") as err:
+        sweep(related_store, 4, dataset=other)
+    assert str(other) in str(err.value) and str(related_dataset_dir) in str(err.value)
+    # the same refusal from the command line: exit 1, the study left as it was
+    before = (out / "sweep.json").read_bytes()
+    result = CliRunner().invoke(main, ["sweep", str(related_dataset_dir), "--store",
+                                       str(related_store), "--out", str(out), "--trials", "4",
+                                       "--head", "pooled", "--epochs", "1", "--quiet"])  # fmt: skip
+    assert result.exit_code == 1 and "differ" in result.output, result.output
+    assert (out / "sweep.json").read_bytes() == before
+    study = optuna.load_study(study_name="embedhead-sweep", storage=open_storage(out / STUDY_FILE))
+    assert sum("discarded" not in t.user_attrs for t in study.trials) == 3

@@ -297,7 +297,8 @@ def describe_inputs(inputs: Mapping[str, Any]) -> str:
     options = inputs.get("store_options")
     shown = f", options {json.dumps(options, sort_keys=True)}" if options else ""
     return (
-        f"store {inputs.get('store')} (backbone {inputs.get('backbone_name')!r}, identity {digest}"
+        f"store {inputs.get('store') or '(an open reader)'} "
+        f"(backbone {inputs.get('backbone_name')!r}, identity {digest}"
         f"{shown}), dataset {inputs.get('dataset')} (fingerprint "
         f"{str(inputs.get('dataset_fingerprint'))[:12]})"
     )
