@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from embedhead.dataset import PairRecord, pair_of_sequences, sequence_id, write_dataset
+from embedhead.experiments.config import SWEEP_BATCH_TRIALS
 
 
 def make_dataset(out: Path, n_pairs: int, length: int, seed: int) -> Path:
@@ -129,11 +130,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--head", choices=["thesis", "pooled"], default="thesis")
     parser.add_argument("--workers", type=int, default=0, help="sweep workers (0 = per core)")
+    parser.add_argument(
+        "--batch-trials",
+        type=int,
+        default=SWEEP_BATCH_TRIALS,
+        help="trials asked at once and trained together when their heads have one shape "
+        "(embedhead.heads.batched); 1 = one at a time",
+    )
     parser.add_argument("--subprocess", action="store_true", help="sequential = CLI processes")
     parser.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"])
     parser.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
     parser.add_argument("--compare-samplers", action="store_true", help="TPE vs random (demo)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds of --compare-samplers")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of --compare-samplers")
     parser.add_argument(
         "--seq-threads",
         type=int,
@@ -180,6 +188,7 @@ def main() -> None:
                 workers=args.workers,
                 sampler=args.sampler,
                 pruner=args.pruner,
+                batch_trials=args.batch_trials,
             ),
         )
         sweep_s = time.perf_counter() - t0
@@ -223,7 +232,7 @@ def main() -> None:
     workers = args.workers or min(os.cpu_count() or 1, 8)
     print(
         f"sweep ({args.trials} trials, {ok} ok, {pruned} pruned, {args.sampler}/{args.pruner}, "
-        f"one load, {workers} workers): {sweep_s:8.2f} s"
+        f"one load, {workers} workers, batches of {args.batch_trials}): {sweep_s:8.2f} s"
     )
     print(f"sequential ({args.trials} {kind}): {seq_s:8.2f} s")
     print(f"ratio sweep / sequential: {sweep_s / seq_s:.3f}  (target <= 0.25)")

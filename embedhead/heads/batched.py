@@ -136,8 +136,18 @@ def _conv(head: SiameseHead) -> nn.Conv1d:
     return conv
 
 
+ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, as fit uses them
+ADAM_EPS = 1e-8
+
+
 class _Stack:
-    """The forward pass of several members at once (shapes: module docstring)."""
+    """The stacked parameters of the active members, their forward pass and their Adam.
+
+    Parameters are leaves of shape (K, ...) (zero-padded to the widest member), so a step costs
+    one grouped matmul per layer and one vectorised Adam update per tensor, whatever K. Adam is
+    ``torch.optim.Adam``'s single-tensor arithmetic, op for op, with each member's own ``lr`` and
+    ``weight_decay`` broadcast over its slice; padded entries have zero gradient and stay zero.
+    """
 
     def __init__(self, members: Sequence[_Member]) -> None:
         self.members = list(members)
@@ -152,41 +162,106 @@ class _Stack:
         self.in_width = 4 * (
             head.config.channels if isinstance(head, ThesisHead) else first.d_model
         )
+        self.same_padding = head.same_padding if isinstance(head, ThesisHead) else (0, 0)
+        self.kernel_size = first.kernel_size
+        with torch.no_grad():
+            self.params: list[torch.Tensor] = []
+            if self.kind == "thesis":
+                convs = [_conv(m.head) for m in self.members]
+                self.params += [
+                    torch.stack([c.weight.detach() for c in convs]),  # (K, C, D, k)
+                    torch.stack([c.bias.detach() for c in convs if c.bias is not None]),  # (K, C)
+                ]
+            for i in range(depth + 1):
+                out_w = self.widths[i] if i < depth else 1
+                in_w = self.in_width if i == 0 else self.widths[i - 1]
+                ws, bs = [], []
+                for m in self.members:
+                    lin = _linears(m.head)[i]
+                    w, b = lin.weight.detach(), lin.bias.detach()
+                    ws.append(F.pad(w, (0, in_w - w.shape[1], 0, out_w - w.shape[0])))
+                    bs.append(F.pad(b, (0, out_w - b.shape[0])))
+                self.params += [torch.stack(ws), torch.stack(bs)]
+        for p in self.params:
+            p.requires_grad_(True)
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.steps = 0
+        device = self.params[0].device
+        self.lr = [float(m.config.lr) for m in self.members]
+        self.weight_decay = torch.tensor(
+            [float(m.config.weight_decay) for m in self.members], device=device
+        )
+
+    def keep(self, index: Sequence[int]) -> None:
+        """Keep only the members at ``index`` (their parameters and Adam state)."""
+        idx = torch.tensor(list(index), dtype=torch.long, device=self.params[0].device)
+        with torch.no_grad():
+            self.params = [p.detach()[idx].clone().requires_grad_(True) for p in self.params]
+        self.exp_avg = [t[idx].clone() for t in self.exp_avg]
+        self.exp_avg_sq = [t[idx].clone() for t in self.exp_avg_sq]
+        self.members = [self.members[i] for i in index]
+        self.lr = [self.lr[i] for i in index]
+        self.weight_decay = self.weight_decay[idx].clone()
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One Adam step of every member (torch.optim.Adam's single-tensor update)."""
+        self.steps += 1
+        beta1, beta2 = ADAM_BETAS
+        bias_correction1 = 1 - beta1**self.steps
+        bias_correction2_sqrt = (1 - beta2**self.steps) ** 0.5
+        device = self.params[0].device
+        neg_step = torch.tensor([-lr / bias_correction1 for lr in self.lr], device=device)
+        use_decay = bool((self.weight_decay != 0).any())
+        for p, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+            grad = p.grad
+            if grad is None:
+                continue
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            if use_decay:
+                grad = grad + self.weight_decay.view(shape) * p
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(ADAM_EPS)
+            p.add_(neg_step.view(shape) * exp_avg / denom)
+
+    def store_into(self, k: int, head: SiameseHead) -> None:
+        """Copy member k's (unpadded) parameters into its real head."""
+        with torch.no_grad():
+            params = iter(self.params)
+            if self.kind == "thesis":
+                conv = _conv(head)
+                conv.weight.copy_(next(params)[k])
+                bias = next(params)[k]
+                if conv.bias is not None:
+                    conv.bias.copy_(bias)
+            for lin in _linears(head):
+                w, b = next(params)[k], next(params)[k]
+                lin.weight.copy_(w[: lin.weight.shape[0], : lin.weight.shape[1]])
+                lin.bias.copy_(b[: lin.bias.shape[0]])
 
     def _encode(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Thesis: x (B, L, D), mask (B, L) -> (K, B, C), as ThesisHead.encode for each member."""
-        heads = [m.head for m in self.members]
-        assert all(isinstance(h, ThesisHead) for h in heads)
-        convs = [_conv(h) for h in heads]
-        weight = torch.cat([c.weight for c in convs])  # (K*C, D, k)
-        bias = torch.cat([c.bias for c in convs if c.bias is not None])  # (K*C,)
-        first = heads[0]
-        assert isinstance(first, ThesisHead)
+        w, b = self.params[0], self.params[1]
+        k, c = w.shape[0], w.shape[1]
+        weight, bias = w.reshape(k * c, *w.shape[2:]), b.reshape(k * c)  # (K*C, D, k), (K*C,)
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         keep = mask.to(x.dtype)
-        if first.config.kernel_size == 1:
+        if self.kernel_size == 1:
             h = self.act(F.linear(x, weight.squeeze(-1), bias))  # (B, L, K*C)
         else:
             x = x * keep.unsqueeze(-1)
-            inputs = F.pad(x.transpose(1, 2), first.same_padding)
+            inputs = F.pad(x.transpose(1, 2), self.same_padding)
             h = self.act(F.conv1d(inputs, weight, bias)).transpose(1, 2)
         total = torch.bmm(keep.unsqueeze(1), h).squeeze(1)  # (B, K*C)
         pooled = total / keep.sum(dim=1, keepdim=True).clamp(min=1.0)
-        return pooled.view(x.shape[0], len(heads), -1).transpose(0, 1)  # (K, B, C)
-
-    def _layer(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stacked zero-padded weights (K, out, in) and biases (K, out) of hidden layer i
-        (i = len(widths): the output layer)."""
-        out_w = self.widths[i] if i < len(self.widths) else 1
-        in_w = self.in_width if i == 0 else self.widths[i - 1]
-        weights, biases = [], []
-        for m in self.members:
-            lin = _linears(m.head)[i]
-            w, b = lin.weight, lin.bias
-            weights.append(F.pad(w, (0, in_w - w.shape[1], 0, out_w - w.shape[0])))
-            biases.append(F.pad(b, (0, out_w - b.shape[0])))
-        return torch.stack(weights), torch.stack(biases)
+        return pooled.view(x.shape[0], k, c).transpose(0, 1)  # (K, B, C)
 
     def _dropout(self, h: torch.Tensor, i: int) -> torch.Tensor:
         """h (K, B, H_i): each member's own mask of its own width, drawn from its generator."""
@@ -203,26 +278,26 @@ class _Stack:
 
     def forward(self, batch: PairBatch, train: bool) -> torch.Tensor:
         """One batch -> raw outputs (K, B)."""
+        layers = self.params[2:] if self.kind == "thesis" else self.params
+        w, bias = layers[0], layers[1]
         if self.kind == "thesis":
             a, b = self._encode(batch.x1, batch.m1), self._encode(batch.x2, batch.m2)
             h = torch.cat([a, b, (a - b).abs(), a * b], dim=-1)  # (K, B, 4C)
-            w, bias = self._layer(0)
             h = torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
         else:
             a, b = batch.x1, batch.x2
             feats = torch.cat([a, b, (a - b).abs(), a * b], dim=-1)  # (B, 4D), shared
-            w, bias = self._layer(0)
             k, width = w.shape[0], w.shape[1]
             h = F.linear(feats, w.reshape(k * width, -1), bias.reshape(-1))  # (B, K*H_1)
             h = h.view(feats.shape[0], k, width).transpose(0, 1)  # (K, B, H_1)
         for i in range(len(self.widths)):
             if i > 0:
-                w, bias = self._layer(i)
+                w, bias = layers[2 * i], layers[2 * i + 1]
                 h = torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
             h = self.act(h)
             if train:
                 h = self._dropout(h, i)
-        w, bias = self._layer(len(self.widths))
+        w, bias = layers[-2], layers[-1]
         return torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2)).squeeze(-1)  # (K, B)
 
     def scaled(self, targets: torch.Tensor) -> torch.Tensor:
@@ -262,6 +337,15 @@ def _predict(stack: _Stack, source: PairSource, batch_size: int) -> tuple[np.nda
     k = len(stack.members)
     out = np.concatenate(outputs, axis=1) if outputs else np.zeros((k, 0), dtype=np.float32)
     return out, [t / max(len(source), 1) for t in totals]
+
+
+def _drop_done(stack: _Stack) -> None:
+    """Members that ended (stopped, pruned, diverged) leave the stack."""
+    index = [k for k, m in enumerate(stack.members) if not m.done]
+    if len(index) < len(stack.members) and index:
+        stack.keep(index)
+    elif not index:
+        stack.members = []
 
 
 def _fail_nonfinite(member: _Member, value: float, epoch: int, where: str) -> None:
@@ -332,54 +416,39 @@ def fit_batched(
             std = float(y.std())
             member.head.set_target_scale(float(y.mean()), std if std > 0 else 1.0)
             member.best_state = {k: v.detach().clone() for k, v in member.head.state_dict().items()}
-    optimiser = torch.optim.Adam(
-        [
-            {
-                "params": list(m.head.parameters()),
-                "lr": m.config.lr,
-                "weight_decay": m.config.weight_decay,
-            }
-            for m in state
-        ]
-    )
+    stack = _Stack(state)
     generator = torch.Generator().manual_seed(config0.seed)  # the batch order, shared
     max_epochs = max(m.config.epochs for m in state)
     for epoch in range(1, max_epochs + 1):
-        active = [m for m in state if not m.done]
-        if not active:
+        _drop_done(stack)
+        if not stack.members:
             break
         order = train.epoch_order(generator, config0.batch_size)
-        for m in active:
+        for m in stack.members:
             m.total = 0.0
         for batch in train.batches(config0.batch_size, order):
-            active = [m for m in active if not m.done]
-            if not active:
+            _drop_done(stack)
+            if not stack.members:
                 break
-            stack = _Stack(active)
             raw = stack.forward(batch, train=True)
             losses = stack.losses(raw, stack.scaled(batch.targets))
             values = losses.detach().cpu().tolist()
-            keep = []
-            for k, (m, value) in enumerate(zip(active, values, strict=True)):
+            finite = []
+            for k, (m, value) in enumerate(zip(stack.members, values, strict=True)):
                 if not np.isfinite(value):
                     _fail_nonfinite(m, value, epoch, "training")
                 else:
-                    keep.append(k)
+                    finite.append(k)
                     m.total += value * raw.shape[1]
-            optimiser.zero_grad()
-            if keep:
-                losses[keep].sum().backward()
-            for m in active:
-                if m.done:  # its slice of the stacked gradient is zero: no update at all
-                    for p in m.head.parameters():
-                        p.grad = None
-            optimiser.step()
-        active = [m for m in state if not m.done]
-        if not active:
+            stack.zero_grad()
+            if finite:  # a diverged member's slice gets no gradient; it leaves the stack next
+                losses[finite].sum().backward()
+                stack.step()
+        _drop_done(stack)
+        if not stack.members:
             break
-        stack = _Stack(active)
         val_outputs, val_losses = _predict(stack, val, config0.eval_batch_size)
-        for k, m in enumerate(active):
+        for k, m in enumerate(stack.members):
             if not np.isfinite(val_losses[k]):
                 _fail_nonfinite(m, val_losses[k], epoch, "validation")
                 continue
@@ -398,6 +467,7 @@ def fit_batched(
                     continue
             if val_losses[k] < m.best_loss:
                 m.best_loss, m.best_epoch, m.since_best = val_losses[k], epoch, 0
+                stack.store_into(k, m.head)
                 m.best_state = {n: v.detach().clone() for n, v in m.head.state_dict().items()}
             else:
                 m.since_best += 1
@@ -405,6 +475,11 @@ def fit_batched(
                     m.done = True
             if epoch >= m.config.epochs:
                 m.done = True
+            if m.done and m.outcome is None:
+                stack.store_into(k, m.head)  # the last epoch's weights
+    for k, m in enumerate(stack.members):  # still active after the last epoch
+        if m.outcome is None:
+            stack.store_into(k, m.head)
     finished = [m for m in state if m.outcome is None]
     for m in finished:
         if m.config.keep == "last":
@@ -414,7 +489,7 @@ def fit_batched(
         m.head.eval()
     results: dict[int, FitResult] = {}
     if finished:
-        stack = _Stack(finished)
+        stack = _Stack(finished)  # the kept weights, stacked again for one evaluation pass
         predicted = {
             name: _predict(stack, source, config0.eval_batch_size)
             for name, source in data.splits.items()
