@@ -138,6 +138,14 @@ def main() -> None:
         "(embedhead.heads.batched); 1 = one at a time",
     )
     parser.add_argument("--subprocess", action="store_true", help="sequential = CLI processes")
+    parser.add_argument(
+        "--space",
+        choices=["thesis", "fixed-shape"],
+        default="thesis",
+        help="thesis: the default space (layers 1..4, units 256..1024: few trials share a shape); "
+        "fixed-shape: lr, weight decay and dropout only (every trial has one shape, the case "
+        "batched trials are for)",
+    )
     parser.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"])
     parser.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
     parser.add_argument("--compare-samplers", action="store_true", help="TPE vs random (demo)")
@@ -158,8 +166,12 @@ def main() -> None:
 
     from embedhead.backbone.presets import write_random_checkpoint
     from embedhead.embed.run import EmbedConfig, embed_dataset
-    from embedhead.experiments.sweep import SweepConfig, run_sweep
+    from embedhead.experiments.sweep import DEFAULT_SPACE_SPEC, SearchSpace, SweepConfig, run_sweep
     from embedhead.heads.train import run_training
+
+    spec = dict(DEFAULT_SPACE_SPEC)
+    if args.space == "fixed-shape":
+        spec = {k: v for k, v in spec.items() if k not in ("layers", "units")}
 
     base = {"head": args.head, "epochs": args.epochs, "patience": 0, "conv_channels": 32}
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp_name:
@@ -174,7 +186,7 @@ def main() -> None:
         print(
             f"setup: {args.pairs} pairs, RANDOM tiny backbone (d_model 64), "
             f"embedded in {time.perf_counter() - t0:.1f} s; head {args.head}, "
-            f"{args.epochs} epoch(s) per trial, default thesis search space"
+            f"{args.epochs} epoch(s) per trial, {args.space} search space"
         )
 
         t0 = time.perf_counter()
@@ -183,6 +195,7 @@ def main() -> None:
             store,
             tmp / "sweep",
             SweepConfig(
+                space=SearchSpace.from_spec(spec),
                 n_trials=args.trials,
                 base=base,
                 workers=args.workers,

@@ -143,13 +143,14 @@ def test_pruned_and_diverging_members_leave_the_others_untouched(data_of):
 
 def test_members_of_different_shapes_are_refused_and_grouped_apart(data_of):
     group = members("pooled", "classification", [
-        {"hidden_sizes": [16]}, {"hidden_sizes": [16, 4]}, {"hidden_sizes": [32]},
-        {"hidden_sizes": [8], "seed": 1}, {"hidden_sizes": [8]},
+        {"hidden_sizes": [16]}, {"hidden_sizes": [16, 4]}, {"hidden_sizes": [18]},
+        {"hidden_sizes": [8], "seed": 1}, {"hidden_sizes": [19]}, {"hidden_sizes": [64]},
     ])  # fmt: skip
     with pytest.raises(ConfigError, match="batch key"):
         fit_batched(group[:2], data_of("pooled"))
-    assert group_members(group, 8) == [[0, 2, 4], [1], [3]]
-    assert group_members(group, 2) == [[0, 2], [4], [1], [3]]
+    # same depth and seed, widths within MAX_PAD_RATIO: together; 64 would waste compute
+    assert group_members(group, 8) == [[0, 2, 4], [5], [1], [3]]
+    assert group_members(group, 2) == [[0, 2], [4], [5], [1], [3]]
     with pytest.raises(ConfigError):
         group_members(group, 0)
 
@@ -168,7 +169,7 @@ def test_a_batched_sweep_gives_the_one_at_a_time_sweeps_results(
         "weight_decay": {"dist": "loguniform", "low": 1e-6, "high": 1e-2},
         "dropout": {"dist": "uniform", "low": 0.0, "high": 0.5},
         "layers": {"dist": "randint", "low": 1, "high": 2},
-        "units": {"dist": "randint", "low": 4, "high": 24},
+        "units": {"dist": "randint", "low": 20, "high": 24},  # within MAX_PAD_RATIO
     })  # fmt: skip
     base = {"head": "pooled", "epochs": 3, "patience": 0, "batch_size": 16}
 

@@ -23,7 +23,8 @@ exactly what :func:`embedhead.heads.train.fit` would give it alone (to float rou
 What members must share (:func:`batch_key`): head kind, task, ``d_model``, conv channels and
 kernel size, activation, number of hidden layers, and everything that fixes the order of the
 batches and the initialisation: ``seed``, ``batch_size``, ``train_size``, ``eval_batch_size``.
-Hidden *widths* may differ: narrower members are zero-padded to the widest. That is exact, not
+Hidden *widths* may differ: narrower members are zero-padded to the widest (the sweep groups only
+widths within :data:`MAX_PAD_RATIO` of each other, :func:`group_members`). That is exact, not
 an approximation: a padded unit has zero weights in and out and zero bias, so its activation is
 ``act(0) = 0`` (relu, gelu, tanh), it adds nothing downstream and no gradient reaches the real
 weights through it; the padding is a constant, never a parameter.
@@ -62,7 +63,7 @@ from embedhead.heads.metrics import (
 from embedhead.heads.models import ACTIVATIONS, SiameseHead, ThesisHead, build_head
 from embedhead.heads.train import FitResult, NonFiniteLossError
 
-__all__ = ["BatchKey", "batch_key", "fit_batched", "group_members"]
+__all__ = ["MAX_PAD_RATIO", "BatchKey", "batch_key", "fit_batched", "group_members"]
 
 ProgressFn = Callable[[dict[str, Any]], None]
 BatchKey = tuple[Any, ...]
@@ -88,19 +89,36 @@ def batch_key(head: HeadConfig, train: TrainConfig) -> BatchKey:
     )
 
 
+MAX_PAD_RATIO = 1.25
+"""group_members puts trials together only when, layer by layer, the widest member is at most
+this factor wider than the narrowest: padding is exact but costs the compute of the widest."""
+
+
 def group_members(
     members: Sequence[tuple[HeadConfig, TrainConfig]], max_size: int
 ) -> list[list[int]]:
     """Indices of ``members`` grouped by :func:`batch_key` (first-seen order), at most
-    ``max_size`` per group."""
+    ``max_size`` per group, and only widths within :data:`MAX_PAD_RATIO` of each other."""
     if max_size < 1:
         raise ConfigError(f"batch size of trials must be >= 1, not {max_size}")
     groups: dict[BatchKey, list[list[int]]] = {}
+
+    def fits(chunk: list[int], widths: tuple[int, ...]) -> bool:
+        if len(chunk) >= max_size:
+            return False
+        for layer, width in enumerate(widths):
+            column = [members[j][0].hidden_sizes[layer] for j in chunk] + [width]
+            if max(column) > MAX_PAD_RATIO * min(column):
+                return False
+        return True
+
     for i, (head, train) in enumerate(members):
-        chunks = groups.setdefault(batch_key(head, train), [[]])
-        if len(chunks[-1]) >= max_size:
-            chunks.append([])
-        chunks[-1].append(i)
+        chunks = groups.setdefault(batch_key(head, train), [])
+        home = next((c for c in chunks if fits(c, head.hidden_sizes)), None)
+        if home is None:
+            chunks.append([i])
+        else:
+            home.append(i)
     return [chunk for chunks in groups.values() for chunk in chunks]
 
 
