@@ -15,7 +15,11 @@ samplers, pruning and how interrupted trials are recovered): sampler ``tpe`` (de
 ``median`` (default), ``hyperband`` or ``none``, fed by the per-epoch validation metric of the
 first repeat. Repeat ``r`` of a trial trains with seed ``train_seed + r``; the trial's value is
 the mean validation metric. Trials share ONE load of the data per process; ``workers > 1`` forks
-processes after the load (copy-on-write), each joining the same study.
+processes after the load (copy-on-write), each joining the same study. ``batch_trials`` K > 1:
+each process asks for K trials at once and trains those of one head shape together, in one pass
+over the data (:mod:`embedhead.heads.batched`; same results as one at a time, to float rounding).
+The study records the store, backbone identity and dataset fingerprint (:func:`sweep_inputs`);
+resuming it on another backbone, store layout or dataset is refused.
 
 Output folder::
 
