@@ -3,17 +3,21 @@
 import json
 import math
 import shutil
+import socket
+import subprocess
+import sys
 
 import optuna
 import pytest
 import torch
 from click.testing import CliRunner
 from conftest import write_related_dataset
+from optuna.trial import TrialState
 
 from embedhead.cli.main import main
 from embedhead.dataset import load_dataset
 from embedhead.errors import ConfigError
-from embedhead.experiments.study import STUDY_FILE, open_storage
+from embedhead.experiments.study import STUDY_FILE, open_storage, recover_interrupted
 from embedhead.experiments.sweep import SearchSpace, SweepConfig, run_sweep
 from embedhead.heads.batched import batch_key, fit_batched, group_members
 from embedhead.heads.data import load_head_data
@@ -238,3 +242,26 @@ def test_a_sweep_refuses_to_resume_on_another_backbone_or_dataset(
     assert (out / "sweep.json").read_bytes() == before
     study = optuna.load_study(study_name="embedhead-sweep", storage=open_storage(out / STUDY_FILE))
     assert sum("discarded" not in t.user_attrs for t in study.trials) == 3
+
+
+def test_a_killed_batch_retries_only_what_the_budget_needs(tmp_path):
+    # budget 5: trials 0-3 done, trial 4 training and trial 5 (asked with it, beyond the budget)
+    # both left RUNNING by a process killed with -9: only trial 4 is tried again
+    study = optuna.create_study(storage=open_storage(tmp_path / STUDY_FILE), study_name="s")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for _ in range(4):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-3, 1e-2)
+        study.tell(trial, 0.5)
+    for _ in range(2):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-3, 1e-2)
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", gone.pid)
+    assert recover_interrupted(study, budget=5) == 1
+    reasons = [t.user_attrs.get("discarded") for t in study.trials]
+    assert reasons == [None] * 4 + ["interrupted", "surplus", None]
+    assert study.trials[6].state == TrialState.WAITING
+    assert study.trials[6].system_attrs["fixed_params"] == study.trials[4].params
+    assert recover_interrupted(study, budget=5) == 0  # nothing left to recover

@@ -336,26 +336,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def recover_interrupted(study: optuna.Study) -> int:
+def recover_interrupted(study: optuna.Study, budget: int | None = None) -> int:
     """Trials left RUNNING by a dead process of this host -> discarded, their configs enqueued.
 
     Returns how many were re-enqueued. When two processes recover the same trial, Optuna's
-    storage lets only one finish it, and only that one enqueues the retry.
+    storage lets only one finish it, and only that one enqueues the retry. With ``budget``, a
+    dead trial whose retry would exceed it (one asked beyond the budget, e.g. the next of a
+    batch, killed before it was marked surplus) is marked ``discarded: "surplus"`` instead.
     """
     host = socket.gethostname()
     storage = study._storage
-    n = 0
+    dead = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
         if t.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
             continue
+        dead.append(t)
+    dead_ids = {t._trial_id for t in dead}
+    n = 0
+    for t in sorted(dead, key=lambda t: t.number):
+        live = sum(
+            1
+            for x in study.get_trials(deepcopy=False)
+            if not is_discarded(x) and x._trial_id not in dead_ids
+        )
+        reason = "surplus" if budget is not None and live >= budget else "interrupted"
         try:
-            storage.set_trial_user_attr(t._trial_id, "discarded", "interrupted")
+            storage.set_trial_user_attr(t._trial_id, "discarded", reason)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             continue
-        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
-        n += 1
+        if reason == "interrupted":
+            study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+            n += 1
     return n
 
 
@@ -632,7 +645,7 @@ def run_trials(
     by ``fit_fn`` (:func:`run_one`).
     """
     study = load_study(plan, parallel=parallel)
-    recover_interrupted(study)
+    recover_interrupted(study, plan.budget)
     k = plan.batch_trials if batch_fn is not None else 1
     n = 0
     while True:

@@ -519,7 +519,7 @@ def run_sweep(
         inputs=inputs,
     )
     study = load_study(plan, parallel=plan.storage_shared)
-    recover_interrupted(study)
+    recover_interrupted(study, plan.budget)
     n_before = len(counted_trials(study))
     live = [t for t in study.get_trials(deepcopy=False) if not is_discarded(t)]
     if len(live) < budget or any(t.state == TrialState.WAITING for t in live):
