@@ -123,12 +123,14 @@ def library_defaults() -> dict[str, dict[str, Any]]:
         "seed": field(SweepConfig, "seed"),
         "sampler": field(SweepConfig, "sampler"),
         "pruner": field(SweepConfig, "pruner"),
+        "batch_trials": field(SweepConfig, "batch_trials"),
     }
     for name, key in (("trials", "n_trials"), ("repeats", "repeats"), ("workers", "workers")):
         assert keyword(sweep_from_files, key) == sweep[name]
     assert keyword(sweep_from_files, "seed") == sweep["seed"]
     assert keyword(sweep_from_files, "sampler") == sweep["sampler"]
     assert keyword(sweep_from_files, "pruner") == sweep["pruner"]
+    assert keyword(sweep_from_files, "batch_trials") == sweep["batch_trials"]
     return {
         "prepare": prep,
         "simulate": sim,

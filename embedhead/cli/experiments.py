@@ -23,6 +23,7 @@ from embedhead.experiments.config import (
     MODELS,
     PRUNERS,
     SAMPLERS,
+    SWEEP_BATCH_TRIALS,
     SWEEP_PRUNER,
     SWEEP_REPEATS,
     SWEEP_SAMPLER,
@@ -100,6 +101,14 @@ def _echo_top(ranked: list[dict[str, Any]], metric: str, top: int = 5) -> None:
     help="Local processes on the study (sharing one data load, copy-on-write); 0 = one per core.",
 )
 @click.option(
+    "--batch-trials",
+    type=click.IntRange(min=1),
+    default=SWEEP_BATCH_TRIALS,
+    show_default=True,
+    help="Trials each process asks for at once; those with the same head shape (kind, depth, "
+    "conv) train together in one pass over the data. 1 = one trial at a time.",
+)
+@click.option(
     "--sampler",
     type=click.Choice(SAMPLERS),
     default=SWEEP_SAMPLER,
@@ -142,6 +151,7 @@ def sweep_command(
     preset: str | None,
     metric: str | None,
     workers: int,
+    batch_trials: int,
     sampler: str,
     pruner: str,
     storage: str | None,
@@ -206,6 +216,7 @@ def sweep_command(
         pruner=pruner,
         storage=storage,
         study_name=study_name,
+        batch_trials=batch_trials,
         progress=progress,
     )
     click.echo(

@@ -17,6 +17,7 @@ __all__ = [
     "MODELS",
     "PRUNERS",
     "SAMPLERS",
+    "SWEEP_BATCH_TRIALS",
     "SWEEP_PRUNER",
     "SWEEP_REPEATS",
     "SWEEP_SAMPLER",
@@ -32,6 +33,9 @@ SWEEP_SEED = 0
 SWEEP_REPEATS = 1
 SWEEP_WORKERS = 0
 """Trials trained at once; 0: one per CPU core (at most 8)."""
+SWEEP_BATCH_TRIALS = 4
+"""Trials each process asks for at once; those of one head shape train in one pass over the data
+(``embedhead.heads.batched``); 1: one trial at a time."""
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 SWEEP_SAMPLER = "tpe"

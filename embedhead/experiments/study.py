@@ -49,17 +49,20 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from embedhead.errors import ConfigError, EmbedheadError
 from embedhead.experiments.config import PRUNERS, SAMPLERS
-from embedhead.heads.config import HeadConfig
+from embedhead.heads.batched import group_members
+from embedhead.heads.config import HeadConfig, TrainConfig
 from embedhead.heads.presets import expand_preset
 from embedhead.heads.train import make_configs
 
 STUDY_FILE = "study.journal"
 DEFAULT_STUDY_NAME = "embedhead-sweep"
 SPEC_ATTR = "embedhead_spec"
+INPUTS_ATTR = "embedhead_inputs"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 SHORTHANDS = ("layers", "units")
 
 FitFn = Callable[..., Any]
+BatchFitFn = Callable[..., list[Any]]  # heads.batched.fit_batched's signature
 ProgressFn = Callable[[dict[str, Any]], None]
 # a space entry: ("float", low, high, log) | ("int", low, high) | ("choice", values, encoded)
 Entry = tuple[Any, ...]
@@ -136,16 +139,17 @@ class TrialSeededSampler(optuna.samplers.RandomSampler):
 
 
 def make_sampler(
-    name: str, seed: int, entries: Mapping[str, Entry], *, parallel: bool
+    name: str, seed: int, entries: Mapping[str, Entry], *, parallel: bool, batch: int = 1
 ) -> optuna.samplers.BaseSampler:
     """``tpe`` (startup trials drawn like ``random``), ``random`` or ``grid`` (choices and integer
-    ranges only). ``parallel``: other processes share the study, so TPE lies about running trials
-    (constant liar) and TPE/grid mix the process id into their seed."""
+    ranges only). ``parallel``: other processes share the study, so TPE/grid mix the process id
+    into their seed. TPE lies about running trials (constant liar) when other processes share the
+    study or ``batch`` > 1 trials are asked at once, so it does not propose K near-copies."""
     own_seed = seed if not parallel else int(zlib.crc32(f"{seed}-{os.getpid()}".encode()))
     if name == "random":
         return TrialSeededSampler(seed)
     if name == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=own_seed, constant_liar=parallel)
+        sampler = optuna.samplers.TPESampler(seed=own_seed, constant_liar=parallel or batch > 1)
         sampler._random_sampler = TrialSeededSampler(seed)  # startup trials == `random`'s
         return sampler
     if name == "grid":
@@ -242,6 +246,8 @@ class StudyPlan:
     max_epochs: int
     spec: dict[str, Any] = field(default_factory=dict)
     storage_shared: bool = False  # other processes or machines may be on this study
+    batch_trials: int = 1  # trials asked at once and trained together (heads.batched)
+    inputs: dict[str, Any] = field(default_factory=dict)  # store, backbone, dataset (see below)
 
 
 def load_study(plan: StudyPlan, *, parallel: bool) -> optuna.Study:
@@ -252,7 +258,9 @@ def load_study(plan: StudyPlan, *, parallel: bool) -> optuna.Study:
             storage=open_storage(plan.storage),
             study_name=plan.study_name,
             direction="minimize" if plan.direction == "min" else "maximize",
-            sampler=make_sampler(plan.sampler, plan.seed, plan.entries, parallel=parallel),
+            sampler=make_sampler(
+                plan.sampler, plan.seed, plan.entries, parallel=parallel, batch=plan.batch_trials
+            ),
             pruner=make_pruner(plan.pruner, plan.max_epochs),
             load_if_exists=True,
         )
@@ -264,6 +272,7 @@ def load_study(plan: StudyPlan, *, parallel: bool) -> optuna.Study:
             f"study {plan.study_name!r} optimises in direction {study.direction.name.lower()}; "
             "choose another --study-name"
         )
+    check_inputs(study, plan)
     old = study.user_attrs.get(SPEC_ATTR)
     if old is None:
         study.set_user_attr(SPEC_ATTR, plan.spec)
@@ -277,6 +286,46 @@ def load_study(plan: StudyPlan, *, parallel: bool) -> optuna.Study:
     return study
 
 
+# ----------------------------------------------------------------------------- sweep inputs
+INPUT_KEYS = ("backbone", "store_options", "dataset_fingerprint")  # must match on resume
+
+
+def describe_inputs(inputs: Mapping[str, Any]) -> str:
+    """``store S (backbone NAME, weights HASH), dataset D (fingerprint F)`` for messages."""
+    backbone = inputs.get("backbone") or {}
+    digest = str(backbone.get("key") or backbone.get("weight_hash") or "?")[:12]
+    options = inputs.get("store_options")
+    shown = f", options {json.dumps(options, sort_keys=True)}" if options else ""
+    return (
+        f"store {inputs.get('store') or '(an open reader)'} "
+        f"(backbone {inputs.get('backbone_name')!r}, identity {digest}"
+        f"{shown}), dataset {inputs.get('dataset')} (fingerprint "
+        f"{str(inputs.get('dataset_fingerprint'))[:12]})"
+    )
+
+
+def check_inputs(study: optuna.Study, plan: StudyPlan) -> None:
+    """Record what the sweep trains on (store path, backbone identity, dataset fingerprint) in
+    the study, or refuse (ConfigError naming both) when the study was run on another backbone,
+    store layout or dataset. The store's path is recorded but not compared: a moved or copied
+    store with the same backbone identity and options holds the same embeddings."""
+    if not plan.inputs:
+        return
+    old = study.user_attrs.get(INPUTS_ATTR)
+    if old is None:
+        study.set_user_attr(INPUTS_ATTR, plan.inputs)
+        return
+    differ = [k for k in INPUT_KEYS if old.get(k) != plan.inputs.get(k)]
+    if differ:
+        what = ", ".join(k.replace("_", " ") for k in differ)
+        raise ConfigError(
+            f"study {plan.study_name!r} in {plan.storage} was run on {describe_inputs(old)}, "
+            f"not on {describe_inputs(plan.inputs)} ({what} differ); trials on other embeddings "
+            "or pairs cannot be ranked together: use the original store and dataset, or a new "
+            "--out / --study-name"
+        )
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -287,26 +336,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def recover_interrupted(study: optuna.Study) -> int:
+def recover_interrupted(study: optuna.Study, budget: int | None = None) -> int:
     """Trials left RUNNING by a dead process of this host -> discarded, their configs enqueued.
 
     Returns how many were re-enqueued. When two processes recover the same trial, Optuna's
-    storage lets only one finish it, and only that one enqueues the retry.
+    storage lets only one finish it, and only that one enqueues the retry. With ``budget``, a
+    dead trial whose retry would exceed it (one asked beyond the budget, e.g. the next of a
+    batch, killed before it was marked surplus) is marked ``discarded: "surplus"`` instead.
     """
     host = socket.gethostname()
     storage = study._storage
-    n = 0
+    dead = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
         if t.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
             continue
+        dead.append(t)
+    dead_ids = {t._trial_id for t in dead}
+    n = 0
+    for t in sorted(dead, key=lambda t: t.number):
+        live = sum(
+            1
+            for x in study.get_trials(deepcopy=False)
+            if not is_discarded(x) and x._trial_id not in dead_ids
+        )
+        reason = "surplus" if budget is not None and live >= budget else "interrupted"
         try:
-            storage.set_trial_user_attr(t._trial_id, "discarded", "interrupted")
+            storage.set_trial_user_attr(t._trial_id, "discarded", reason)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             continue
-        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
-        n += 1
+        if reason == "interrupted":
+            study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+            n += 1
     return n
 
 
@@ -400,15 +462,7 @@ def run_one(
             )
             reporter = _epoch_reporter(trial, plan.metric) if r == 0 else None
             result = fit_fn(head_config, train_config, data, progress=reporter)
-            repeats.append(
-                {
-                    "seed": train_config.seed,
-                    "val": _scalars(result.metrics.get("val", {})),
-                    "test": _scalars(result.metrics.get("test", {})),
-                    "best_epoch": result.best_epoch,
-                    "epochs_run": len(result.history),
-                }
-            )
+            repeats.append(_repeat_record(train_config, result))
         record["repeats"] = repeats
         trial.set_user_attr("repeats", repeats)
         vals = [rep["val"].get(plan.metric) for rep in repeats]
@@ -444,6 +498,126 @@ def run_one(
     return record
 
 
+def _repeat_record(train_config: TrainConfig, result: Any) -> dict[str, Any]:
+    return {
+        "seed": train_config.seed,
+        "val": _scalars(result.metrics.get("val", {})),
+        "test": _scalars(result.metrics.get("test", {})),
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+    }
+
+
+@dataclass
+class _Running:
+    """One trial of a batch while it trains."""
+
+    trial: Trial
+    record: dict[str, Any]
+    overrides: dict[str, Any] = field(default_factory=dict)
+    repeats: list[dict[str, Any]] = field(default_factory=list)
+    state: TrialState | None = None  # set once the trial has ended (pruned or failed)
+
+
+def run_batch(
+    study: optuna.Study,
+    trials: Sequence[Trial],
+    plan: StudyPlan,
+    data: Any,
+    batch_fn: BatchFitFn,
+    progress: ProgressFn | None,
+) -> list[dict[str, Any]]:
+    """Train several asked trials together, tell Optuna about each, return their records.
+
+    Repeat ``r`` of every trial is trained with seed ``train_seed + r``; trials whose heads
+    share :func:`embedhead.heads.batched.batch_key` (up to ``plan.batch_trials`` of them) train
+    in one pass over the data. A pruned member stops (its other repeats are not run) while the
+    others go on; a failed member is recorded with its error. ``elapsed_s`` of each trial is
+    the batch's wall time divided by the number of trials in it.
+    """
+    start = time.perf_counter()
+    runs = [_Running(t, {"trial": t.number}) for t in trials]
+    try:
+        for run in runs:
+            try:
+                params = suggest(run.trial, plan.entries)
+                run.overrides = params_to_overrides(params, plan.base)
+                run.record.update(params=params, overrides=run.overrides)
+                run.trial.set_user_attr("params", params)
+                run.trial.set_user_attr("overrides", run.overrides)
+                make_configs(data.d_model, run.overrides)
+            except EmbedheadError as exc:
+                run.record["error"], run.state = str(exc), TrialState.FAIL
+        for r in range(plan.repeats):
+            live = [run for run in runs if run.state is None]
+            configs = [
+                make_configs(data.d_model, {**run.overrides, "seed": plan.train_seed + r})
+                for run in live
+            ]
+            for group in group_members(configs, plan.batch_trials):
+                members = [live[i] for i in group]
+                reporters = [
+                    _epoch_reporter(m.trial, plan.metric) if r == 0 else None for m in members
+                ]
+                try:
+                    outcomes = batch_fn([configs[i] for i in group], data, progress=reporters)
+                except EmbedheadError as exc:  # e.g. train_size larger than the split: all fail
+                    outcomes = [exc] * len(group)
+                for i, member, outcome in zip(group, members, outcomes, strict=True):
+                    _take_outcome(member, configs[i][1], outcome)
+        for run in runs:
+            if run.state is not None:
+                continue
+            run.record["repeats"] = run.repeats
+            run.trial.set_user_attr("repeats", run.repeats)
+            vals = [rep["val"].get(plan.metric) for rep in run.repeats]
+            mean = _mean([math.nan if v is None else v for v in vals])
+            if math.isfinite(mean):
+                run.state = TrialState.COMPLETE
+                run.record["value"] = mean
+            else:
+                run.record["error"] = f"validation {plan.metric} is not finite"
+                run.state = TrialState.FAIL
+    except Exception as exc:  # a bug: record it on every unfinished trial, then let it surface
+        for run in runs:
+            run.trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            study.tell(run.trial, state=TrialState.FAIL)
+        raise
+    except BaseException:  # Ctrl-C, SystemExit: try these configurations again on resume
+        for run in runs:
+            run.trial.set_user_attr("discarded", "interrupted")
+            study.tell(run.trial, state=TrialState.FAIL)
+            study.enqueue_trial(dict(run.trial.params), user_attrs={"retry_of": run.trial.number})
+        raise
+    elapsed = round((time.perf_counter() - start) / max(len(runs), 1), 4)
+    for run in runs:
+        state = run.state or TrialState.FAIL
+        value = run.record.pop("value", None)
+        run.record.update(elapsed_s=elapsed, status=_status(state))
+        run.trial.set_user_attr("elapsed_s", elapsed)
+        run.trial.set_user_attr("batched", len(runs))
+        if "error" in run.record:
+            run.trial.set_user_attr("error", run.record["error"])
+        study.tell(run.trial, value if state == TrialState.COMPLETE else None, state=state)
+        if progress is not None:
+            progress(run.record)
+    return [run.record for run in runs]
+
+
+def _take_outcome(run: _Running, train_config: TrainConfig, outcome: Any) -> None:
+    """One member's outcome of one repeat -> the trial's repeats, or its end (pruned/failed)."""
+    if isinstance(outcome, optuna.TrialPruned):
+        run.state = TrialState.PRUNED
+        run.record["pruned"] = str(outcome)
+        run.trial.set_user_attr("pruned_epoch", int(str(outcome).rsplit(" ", 1)[-1]))
+    elif isinstance(outcome, EmbedheadError):  # a NaN loss at a too-high learning rate, ...
+        run.record["error"], run.state = str(outcome), TrialState.FAIL
+    elif isinstance(outcome, BaseException):
+        raise outcome
+    else:
+        run.repeats.append(_repeat_record(train_config, outcome))
+
+
 def _status(state: TrialState) -> str:
     return {TrialState.COMPLETE: "ok", TrialState.PRUNED: "pruned"}.get(state, "failed")
 
@@ -462,21 +636,38 @@ def run_trials(
     *,
     parallel: bool,
     progress: ProgressFn | None = None,
+    batch_fn: BatchFitFn | None = None,
 ) -> int:
-    """Join the study and train trials until the budget is used up; returns how many ran here."""
+    """Join the study and train trials until the budget is used up; returns how many ran here.
+
+    With ``batch_fn`` (:func:`embedhead.heads.batched.fit_batched`) and ``plan.batch_trials``
+    K > 1, K trials are asked at once and trained by :func:`run_batch`; otherwise one at a time
+    by ``fit_fn`` (:func:`run_one`).
+    """
     study = load_study(plan, parallel=parallel)
-    recover_interrupted(study)
+    recover_interrupted(study, plan.budget)
+    k = plan.batch_trials if batch_fn is not None else 1
     n = 0
     while True:
-        trial = study.ask()
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
-        if not in_budget(study, trial.number, plan.budget):
-            trial.set_user_attr("discarded", "surplus")
-            study.tell(trial, state=TrialState.FAIL)
+        asked: list[Trial] = []
+        exhausted = False
+        while len(asked) < k:
+            trial = study.ask()
+            trial.set_user_attr("host", socket.gethostname())
+            trial.set_user_attr("pid", os.getpid())
+            if not in_budget(study, trial.number, plan.budget):
+                trial.set_user_attr("discarded", "surplus")
+                study.tell(trial, state=TrialState.FAIL)
+                exhausted = True
+                break
+            asked.append(trial)
+        if batch_fn is not None and k > 1 and asked:
+            run_batch(study, asked, plan, data, batch_fn, progress)
+        elif asked:
+            run_one(study, asked[0], plan, data, fit_fn, progress)
+        n += len(asked)
+        if exhausted:
             return n
-        run_one(study, trial, plan, data, fit_fn, progress)
-        n += 1
 
 
 def check_bounds(entries: Mapping[str, Entry], base: Mapping[str, Any], where: str) -> None:

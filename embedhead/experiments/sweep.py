@@ -15,7 +15,11 @@ samplers, pruning and how interrupted trials are recovered): sampler ``tpe`` (de
 ``median`` (default), ``hyperband`` or ``none``, fed by the per-epoch validation metric of the
 first repeat. Repeat ``r`` of a trial trains with seed ``train_seed + r``; the trial's value is
 the mean validation metric. Trials share ONE load of the data per process; ``workers > 1`` forks
-processes after the load (copy-on-write), each joining the same study.
+processes after the load (copy-on-write), each joining the same study. ``batch_trials`` K > 1:
+each process asks for K trials at once and trains those of one head shape together, in one pass
+over the data (:mod:`embedhead.heads.batched`; same results as one at a time, to float rounding).
+The study records the store, backbone identity and dataset fingerprint (:func:`sweep_inputs`);
+resuming it on another backbone, store layout or dataset is refused.
 
 Output folder::
 
@@ -29,6 +33,7 @@ Output folder::
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -45,11 +50,12 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from embedhead.dataset import Dataset, load_dataset
+from embedhead.dataset import INFO_FILE, Dataset, load_dataset
 from embedhead.errors import ConfigError, EmbedheadError
 from embedhead.experiments.config import (
     PRUNERS,
     SAMPLERS,
+    SWEEP_BATCH_TRIALS,
     SWEEP_PRUNER,
     SWEEP_REPEATS,
     SWEEP_SAMPLER,
@@ -61,6 +67,7 @@ from embedhead.experiments.study import (
     DEFAULT_STUDY_NAME,
     SHORTHANDS,
     STUDY_FILE,
+    BatchFitFn,
     Entry,
     StudyPlan,
     check_bounds,
@@ -83,6 +90,8 @@ from embedhead.fileio import (
     to_jsonable,
     write_json,
 )
+from embedhead.heads.batched import fit_batched
+from embedhead.heads.data import STORE_OPTIONS
 from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 from embedhead.heads.train import (
     fit,
@@ -296,12 +305,19 @@ class SweepConfig:
     pruner: str = SWEEP_PRUNER
     storage: str | None = None
     study_name: str = DEFAULT_STUDY_NAME
+    batch_trials: int = SWEEP_BATCH_TRIALS
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
             raise ConfigError(f"trials must be a positive integer, not {self.n_trials!r}")
         if not isinstance(self.repeats, int) or self.repeats < 1:
             raise ConfigError(f"repeats must be a positive integer, not {self.repeats!r}")
+        if (
+            not isinstance(self.batch_trials, int)
+            or isinstance(self.batch_trials, bool)
+            or self.batch_trials < 1
+        ):
+            raise ConfigError(f"batch_trials must be a positive integer, not {self.batch_trials!r}")
         if not isinstance(self.workers, int) or self.workers < 0:
             raise ConfigError(f"workers must be >= 0, not {self.workers!r}")
         if self.sampler not in SAMPLERS:
@@ -354,15 +370,25 @@ def _worker_main() -> None:
         _SHARED["fit"],
         parallel=True,
         progress=_SHARED["progress"],
+        batch_fn=_SHARED["batch"],
     )
 
 
-def _run_workers(plan: StudyPlan, data: Any, fit_fn: FitFn, workers: int, progress: Any) -> None:
+def _run_workers(
+    plan: StudyPlan,
+    data: Any,
+    fit_fn: FitFn,
+    workers: int,
+    progress: Any,
+    batch_fn: BatchFitFn | None = None,
+) -> None:
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        run_trials(plan, data, fit_fn, parallel=plan.storage_shared, progress=progress)
+        run_trials(
+            plan, data, fit_fn, parallel=plan.storage_shared, progress=progress, batch_fn=batch_fn
+        )
         return
     _warm_up()
-    _SHARED.update(plan=plan, data=data, fit=fit_fn, progress=progress)
+    _SHARED.update(plan=plan, data=data, fit=fit_fn, progress=progress, batch=batch_fn)
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_worker_main, daemon=False) for _ in range(workers)]
     try:
@@ -399,6 +425,42 @@ def _spec_payload(
     )
 
 
+def dataset_fingerprint(ds: Dataset) -> str:
+    """SHA-256 of the dataset's ``dataset.json`` bytes and of its pairs table."""
+    digest = hashlib.sha256()
+    info = ds.path / INFO_FILE
+    digest.update(info.read_bytes() if info.is_file() else b"")
+    digest.update(ds.fingerprint.encode())
+    return digest.hexdigest()
+
+
+def sweep_inputs(ds: Dataset, reader: Any, store: Any) -> dict[str, Any]:
+    """What a sweep trains on, recorded in its study and compared on resume: the store's path,
+    its backbone identity (store attribute ``backbone_key``, ``weight_hash``, ``config``; the
+    name is shown, not compared), its layout options, and the dataset's path and fingerprint."""
+    identity = dict(reader.identity)
+    attrs = dict(getattr(reader, "attrs", None) or {})
+    path = str(store) if isinstance(store, str | Path) else getattr(reader, "path", None)
+    return dict(
+        to_jsonable(
+            {
+                "store": None if path is None else str(path),
+                "backbone_name": identity.get("name"),
+                "backbone": {
+                    "key": attrs.get("backbone_key"),
+                    "weight_hash": identity.get("weight_hash"),
+                    "config": identity.get("config"),
+                },
+                "store_options": {
+                    k: attrs[k] for k in STORE_OPTIONS if k in attrs and k != "backbone_key"
+                },
+                "dataset": str(ds.path),
+                "dataset_fingerprint": dataset_fingerprint(ds),
+            }
+        )
+    )
+
+
 def run_sweep(
     dataset: Dataset | str | Path,
     store: Any,
@@ -406,13 +468,18 @@ def run_sweep(
     config: SweepConfig | None = None,
     *,
     fit_fn: FitFn | None = None,
+    batch_fit_fn: BatchFitFn | None = None,
     progress: ProgressFn | None = None,
 ) -> SweepResult:
     """Run (or resume, or join) a sweep; see the module docstring for what lands in ``out_dir``.
 
     ``store`` is an open store (anything with the heads' ``StoreReader`` interface) or a path.
     ``fit_fn(head_config, train_config, data, progress=...) -> FitResult`` defaults to
-    :func:`embedhead.heads.train.fit`. ``progress`` gets each finished trial's record.
+    :func:`embedhead.heads.train.fit`; ``batch_fit_fn`` (members, data, progress=[...]) to
+    :func:`embedhead.heads.batched.fit_batched`, used when ``config.batch_trials`` > 1. A
+    custom ``fit_fn`` without a ``batch_fit_fn`` trains one trial at a time. ``progress`` gets
+    each finished trial's record. Resuming a study that was run on another backbone, store layout
+    or dataset is a ConfigError naming both.
     """
     config = config or SweepConfig()
     start = time.perf_counter()
@@ -425,8 +492,13 @@ def run_sweep(
     budget = config.n_trials
     if config.sampler == "grid":
         budget = min(budget, grid_size(space.entries))
+    with use_store(store) as reader:
+        inputs = sweep_inputs(ds, reader, store)
     out = make_out_dir(out_dir)
     storage = config.storage or str(out / STUDY_FILE)
+    batch_fn = (
+        batch_fit_fn if batch_fit_fn is not None else (fit_batched if fit_fn is None else None)
+    )
     plan = StudyPlan(
         storage=storage,
         study_name=config.study_name,
@@ -443,9 +515,11 @@ def run_sweep(
         max_epochs=base_train.epochs,
         spec=_spec_payload(config, ds, metric, base_train.seed),
         storage_shared=config.storage is not None,
+        batch_trials=config.batch_trials if batch_fn is not None else 1,
+        inputs=inputs,
     )
     study = load_study(plan, parallel=plan.storage_shared)
-    recover_interrupted(study)
+    recover_interrupted(study, plan.budget)
     n_before = len(counted_trials(study))
     live = [t for t in study.get_trials(deepcopy=False) if not is_discarded(t)]
     if len(live) < budget or any(t.state == TrialState.WAITING for t in live):
@@ -460,7 +534,7 @@ def run_sweep(
                 workers = 1
             if any(t.state == TrialState.RUNNING for t in live):
                 plan = replace(plan, storage_shared=True)  # other processes are on this study
-            _run_workers(plan, data, fit_fn or fit, workers, progress)
+            _run_workers(plan, data, fit_fn or fit, workers, progress, batch_fn)
     study = load_study(plan, parallel=True)
     counted = counted_trials(study)
     ranked = rank_rows([trial_row(t, metric) for t in counted], metric)
@@ -496,6 +570,8 @@ def run_sweep(
             "space": space.spec,
             "base": dict(config.base),
             "dataset": str(ds.path),
+            "inputs": inputs,
+            "batch_trials": plan.batch_trials,
             "n_running": running,
             "best": None if best is None else {"trial": best["trial"], "config": best_config},
             "history": _history(counted),
@@ -548,6 +624,7 @@ def sweep_from_files(
     pruner: str = SWEEP_PRUNER,
     storage: str | None = None,
     study_name: str | None = None,
+    batch_trials: int = SWEEP_BATCH_TRIALS,
     progress: ProgressFn | None = None,
 ) -> SweepResult:
     """``embedhead sweep``: space file (or the default), base config file + flag overrides."""
@@ -568,5 +645,6 @@ def sweep_from_files(
         pruner=pruner,
         storage=storage,
         study_name=study_name or DEFAULT_STUDY_NAME,
+        batch_trials=batch_trials,
     )
     return run_sweep(dataset, store, out_dir, config, progress=progress)
