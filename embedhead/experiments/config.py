@@ -33,9 +33,10 @@ SWEEP_SEED = 0
 SWEEP_REPEATS = 1
 SWEEP_WORKERS = 0
 """Trials trained at once; 0: one per CPU core (at most 8)."""
-SWEEP_BATCH_TRIALS = 4
+SWEEP_BATCH_TRIALS = 1
 """Trials each process asks for at once; those of one head shape train in one pass over the data
-(``embedhead.heads.batched``); 1: one trial at a time."""
+(``embedhead.heads.batched``); 1: one trial at a time. Default 1: on CPU batching measured slower
+in the default (thesis) space, where few trials share a shape (benchmarks/bench_sweep.py)."""
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 SWEEP_SAMPLER = "tpe"
