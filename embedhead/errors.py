@@ -63,3 +63,8 @@ class StoreDamaged(InputError):
         self.rows = rows
         self.reason = reason or message
         super().__init__(message, path)
+
+
+class StoreWriteError(EmbedheadError):
+    """Writing a store failed in the file system (disk full, permission denied, a file that
+    vanished). What was committed before stays; the same command resumes once it is fixed."""

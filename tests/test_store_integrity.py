@@ -10,6 +10,8 @@ place) is caught by verify's pooled-vs-positions check.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import shutil
 from pathlib import Path
@@ -21,7 +23,7 @@ import zarr
 from click.testing import CliRunner
 
 from embedhead.cli.main import main as cli
-from embedhead.errors import InputError, StoreDamaged
+from embedhead.errors import ConfigError, InputError, StoreDamaged, StoreWriteError
 from embedhead.store import layout, open_store, open_writer
 from embedhead.store.verify import verify_store
 from embedhead.store.zarr_backend import ZarrEmbeddingStore
@@ -232,3 +234,72 @@ def test_archives_without_checksums_still_open_and_verify():
 
 def test_store_damaged_is_an_input_error():
     assert issubclass(StoreDamaged, InputError)
+
+
+def _one(sid: str, value: float) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    x = np.full((5, D), value, np.float32)
+    return [sid], [x], x[:1]
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_disk_full_is_one_clear_error_and_resume_works(tmp_path, monkeypatch, suffix):
+    import embedhead.store.zarr_backend as zarr_backend
+
+    path = tmp_path / f"s{suffix}"
+    attrs = make_attrs(D, "float32")
+    with open_writer(path, attrs) as writer:
+        writer.write(*_one("a", 1.0))
+    real = zarr_backend.put_object
+
+    def full(target, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(zarr_backend, "put_object", full)
+    writer = open_writer(path, attrs)
+    with pytest.raises(StoreWriteError, match=r"No space left on device.*rerun the same command"):
+        writer.write(*_one("b", 2.0))
+        writer.commit()
+    writer.abandon()
+    monkeypatch.setattr(zarr_backend, "put_object", real)  # space freed
+    with open_writer(path, attrs) as writer:
+        assert "a" in writer and "b" not in writer
+        writer.write(*_one("b", 2.0))
+    with open_store(path) as store:
+        assert store.ids() == ["a", "b"]
+        np.testing.assert_array_equal(store.get("b"), np.full((5, D), 2.0, np.float32))
+
+
+def test_rerun_on_a_complete_h5_does_not_rewrite_it(tmp_path):
+    path = tmp_path / "s.h5"
+    attrs = make_attrs(D, "float32")
+    with open_writer(path, attrs) as writer:
+        writer.write(*_one("a", 1.0))
+    before = path.stat()
+    with open_writer(path, attrs) as writer:
+        assert "a" in writer  # nothing new to write
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_hdf5_lock_is_held_through_the_final_rebuild(tmp_path, monkeypatch):
+    import embedhead.store.hdf5_backend as hdf5_backend
+
+    path = tmp_path / "s.h5"
+    attrs = make_attrs(D, "float32")
+    real = hdf5_backend.publish
+    seen: list[str] = []
+
+    def publish_with_a_second_writer(tmp, target):
+        try:  # a second embed starting while the first rebuilds the file
+            open_writer(target, attrs).abandon()
+        except ConfigError as exc:
+            seen.append(str(exc))
+        assert tmp.exists()  # the first one's temporary file is untouched
+        real(tmp, target)
+
+    monkeypatch.setattr(hdf5_backend, "publish", publish_with_a_second_writer)
+    with open_writer(path, attrs) as writer:
+        writer.write(*_one("a", 1.0))
+    assert seen and "another process is writing" in seen[0]
+    with open_store(path) as store:
+        assert store.ids() == ["a"]

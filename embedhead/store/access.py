@@ -252,6 +252,8 @@ def _merge_into_hdf5(path: Path, attrs: dict[str, Any], readers: list[EmbeddingS
     with open_store(path) as existing:
         check_compatible(existing.attrs, attrs, path)
         before = len(existing)
+        if not any(sid not in existing for reader in readers for sid in reader.ids()):
+            return 0  # nothing new (a rerun on a complete file): the file is not rewritten
         n, _ = assemble_hdf5(path, _stored_attrs(existing.attrs), [existing, *readers])
     return n - before
 
@@ -302,8 +304,14 @@ class Hdf5JournalWriter(StoreWriter):
         self._journal.commit()
 
     def close(self) -> None:
-        self._journal.close()
-        merge_parts(self.path)
+        """Fold the journal and rebuild the ``.h5`` file, holding the journal's lock until the
+        new file is in place (a second ``embed`` started meanwhile is refused, and never sees
+        or deletes this one's temporary file)."""
+        self._journal.close(keep_lock=True)
+        try:
+            merge_parts(self.path)
+        finally:
+            self._journal.abandon()  # releases the lock
 
     def abandon(self) -> None:
         self._journal.abandon()

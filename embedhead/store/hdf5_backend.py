@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from embedhead.errors import InputError, StoreDamaged
+from embedhead.errors import InputError, StoreDamaged, StoreWriteError
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, RawBlock, select_block
 
@@ -236,7 +236,13 @@ def assemble_hdf5(
             final = {**attrs, layout.N_SEQUENCES: n, layout.N_POSITIONS: p}
             for key, value in layout.attrs_to_hdf5(final).items():
                 f.attrs[key] = value
-        publish(tmp, target)
+        publish(tmp, target)  # the h5py file is closed before this (and before any raise)
+    except OSError as exc:  # disk full, permission denied, the temporary file vanished
+        what = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StoreWriteError(
+            f"{target}: cannot write the store: {what}. The old file and the journal are "
+            "kept; free space / fix permissions, then rerun the same command to finish"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return n, p

@@ -43,7 +43,7 @@ from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, ZstdCodec
 from zarr.core.array_spec import ArrayConfigParams
 from zarr.storage import LocalStore
 
-from embedhead.errors import ConfigError, InputError, StoreDamaged
+from embedhead.errors import ConfigError, InputError, StoreDamaged, StoreWriteError
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, StoreWriter
 
@@ -338,6 +338,16 @@ class ZarrEmbeddingStore(EmbeddingStore):
     def close(self) -> None:
         """Drop the cached array handles (zarr opens files per read)."""
         self._arrays.clear()
+
+
+def write_failed(path: str | Path, exc: OSError) -> StoreWriteError:
+    """The one error of a failed store write (disk full, permission denied, vanished file)."""
+    what = os.strerror(exc.errno) if exc.errno else str(exc)
+    where = f" ({exc.filename})" if exc.filename else ""
+    return StoreWriteError(
+        f"{path}: cannot write the store: {what}{where}. Everything committed so far is kept; "
+        "free space / fix permissions, then rerun the same command to resume"
+    )
 
 
 def _why(exc: BaseException) -> str:
@@ -671,10 +681,13 @@ class ZarrStoreWriter(StoreWriter):
             raise ValueError(f"region {start}+{region.shape[0]} is not chunk-aligned")
         if start + region.shape[0] > self.end:
             raise ValueError(f"region {start}+{region.shape[0]} lies outside the reservation")
-        if self._chunks is not None:
-            self._chunks.write(start // self.chunk_rows, region, self.chunk_rows)
-        else:
-            self._positions[start : start + region.shape[0]] = region
+        try:
+            if self._chunks is not None:
+                self._chunks.write(start // self.chunk_rows, region, self.chunk_rows)
+            else:
+                self._positions[start : start + region.shape[0]] = region
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
 
     def commit_batch(
         self,
@@ -693,7 +706,10 @@ class ZarrStoreWriter(StoreWriter):
             lengths=np.asarray(lengths, dtype=np.int64),
             pooled=np.ascontiguousarray(pooled),
         )
-        put_object(_records_dir(self.path) / f"{key}.npz", buf.getvalue())
+        try:
+            put_object(_records_dir(self.path) / f"{key}.npz", buf.getvalue())
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
         with self._mutex:
             self._ids.update(ids)
 
@@ -728,6 +744,12 @@ class ZarrStoreWriter(StoreWriter):
 
     def fold(self) -> int:
         """Append every pending record to the index arrays (offset order); returns how many."""
+        try:
+            return self._fold()
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
+
+    def _fold(self) -> int:
         records = _unfolded(self._group, read_records(self.path, self.d_model), self.path)
         attrs: dict[str, Any] = dict(self._group.attrs)
         n = int(attrs.get(layout.N_SEQUENCES, 0))
@@ -758,8 +780,12 @@ class ZarrStoreWriter(StoreWriter):
             (_records_dir(self.path) / key).unlink(missing_ok=True)
         return records.n
 
-    def close(self) -> None:
-        """Commit; the owner folds the records and trims arrays to their exact sizes."""
+    def close(self, *, keep_lock: bool = False) -> None:
+        """Commit; the owner folds the records and trims arrays to their exact sizes.
+
+        ``keep_lock``: stay locked (an HDF5 journal rebuilding its file); ``abandon()`` then
+        releases the lock.
+        """
         self.commit()
         if self._owner:
             self.fold()
@@ -777,7 +803,8 @@ class ZarrStoreWriter(StoreWriter):
                 arr = _member_array(self._group, name, self.path)
                 if arr.shape[0] != rows:
                     arr.resize((rows, *arr.shape[1:]))
-        self._unlock()
+        if not keep_lock:
+            self._unlock()
 
     def abandon(self) -> None:
         """Keep what is committed (records); uncommitted regions are left as unused rows."""
