@@ -303,3 +303,39 @@ def test_hdf5_lock_is_held_through_the_final_rebuild(tmp_path, monkeypatch):
     assert seen and "another process is writing" in seen[0]
     with open_store(path) as store:
         assert store.ids() == ["a"]
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_reused_id_with_other_content_of_the_same_length_is_caught(
+    tmp_path, suffix, tiny_backbone_dir
+):
+    from embedhead.embed.config import EmbedConfig
+    from embedhead.embed.run import embed_dataset
+    from tests.test_embed import QUIET, write_fasta
+
+    store = tmp_path / f"s{suffix}"
+    first = write_fasta(tmp_path / "a.fa.gz", [("x", "ACGTACGTAC"), ("y", "GGGGCCCC")])
+    embed_dataset(first, store, tiny_backbone_dir, EmbedConfig(**QUIET))
+    with open_store(store) as opened:
+        hashes = opened.content_hashes()
+    assert hashes == {"x": layout.content_hash("ACGTACGTAC"), "y": layout.content_hash("GGGGCCCC")}
+    assert verify_store(store, first).ok
+    # "x" now names another sequence of the same length: refused, nothing written
+    second = write_fasta(tmp_path / "b.fa.gz", [("x", "TTTTACGTAC"), ("z", "ACGTTT")])
+    with pytest.raises(InputError, match=r"'x' is stored .* for another sequence"):
+        embed_dataset(second, store, tiny_backbone_dir, EmbedConfig(**QUIET))
+    with open_store(store) as opened:
+        assert sorted(opened.ids()) == ["x", "y"]
+    report = verify_store(store, second)
+    assert any(p.startswith("x: the store holds another sequence") for p in report.problems)
+
+
+def test_stores_without_hashes_skip_the_check_and_verify_says_so():
+    archives = Path(__file__).resolve().parent / "data" / "archives"
+    for suffix in (".zarr", ".h5"):
+        with open_store(archives / f"store{suffix}") as store:
+            assert store.content_hashes() is None
+        report = verify_store(archives / f"store{suffix}", archives / "dataset")
+        assert report.ok, report.problems
+        assert any("no content hashes" in n for n in report.notes)
+        assert "note: store has no content hashes" in report.describe()

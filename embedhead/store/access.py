@@ -274,6 +274,9 @@ class Hdf5JournalWriter(StoreWriter):
     def __contains__(self, sid: object) -> bool:
         return sid in self._existing or sid in self._journal
 
+    def set_content_hashes(self, hashes: dict[str, str]) -> None:
+        self._journal.set_content_hashes(hashes)
+
     def write_raw(
         self,
         ids: Sequence[str],

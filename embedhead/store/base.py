@@ -203,6 +203,11 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
         """Read every stored chunk of every array: one line per damaged chunk (array, rows)."""
         return []
 
+    def content_hashes(self) -> dict[str, str] | None:
+        """id -> content hash (:func:`layout.content_hash`) of every entry that has one; None
+        for a store written before hashes existed (no ``hashes`` array)."""
+        return None
+
     def rows_used(self, start: int, stop: int) -> bool:
         """True when a committed sequence has rows in ``positions[start:stop]`` (O(log N))."""
         spans = getattr(self, "_spans", None)
@@ -438,6 +443,9 @@ class StoreWriter(_StoreAttrs, abc.ABC):
     """
 
     chunk_rows: int = 1
+
+    def set_content_hashes(self, hashes: dict[str, str]) -> None:
+        """id -> content hash of the sequences this run may write (stored with each commit)."""
 
     @abc.abstractmethod
     def reserve(self, rows: int) -> int:

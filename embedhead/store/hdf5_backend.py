@@ -105,6 +105,13 @@ class Hdf5EmbeddingStore(EmbeddingStore):
             return block if hi - lo == rows.size else block[rows - lo]
         return np.asarray(self._read(layout.POOLED, lo, hi, rows))
 
+    def content_hashes(self) -> dict[str, str] | None:
+        if layout.HASHES not in self._file:
+            return None
+        raw = self._read(layout.HASHES, 0, len(self)) if len(self) else []
+        texts = [h.decode() if isinstance(h, bytes) else str(h) for h in raw]
+        return {sid: h for sid, h in zip(self._ids, texts, strict=True) if h}
+
     def chunk_problems(self) -> list[str]:
         """Read every chunk of every dataset; one line per damaged chunk (array, rows)."""
         problems: list[str] = []
@@ -215,7 +222,13 @@ def assemble_hdf5(
                     name, shape=(0,), maxshape=(None,), chunks=(layout.INDEX_CHUNK,),
                     dtype="int64", **packed,
                 )  # fmt: skip
-            for source in sources:
+            hashes = [source.content_hashes() for source in sources]
+            if any(h is not None for h in hashes):
+                f.create_dataset(
+                    layout.HASHES, shape=(0,), maxshape=(None,), chunks=(layout.INDEX_CHUNK,),
+                    dtype=h5py.string_dtype("utf-8"),
+                )  # fmt: skip
+            for source, known in zip(sources, hashes, strict=True):
                 for block in raw_blocks(source):
                     ids, lens, positions, pooled = select_block(
                         block, [sid not in seen for sid in block[0]]
@@ -231,6 +244,9 @@ def assemble_hdf5(
                     _append(f[layout.IDS], np.asarray(ids, dtype=object))
                     _append(f[layout.OFFSETS], offsets)
                     _append(f[layout.LENGTHS], lens)
+                    if layout.HASHES in f:
+                        got = [(known or {}).get(sid, "") for sid in ids]
+                        _append(f[layout.HASHES], np.asarray(got, dtype=object))
                     n += len(ids)
                     p += int(lens.sum())
             final = {**attrs, layout.N_SEQUENCES: n, layout.N_POSITIONS: p}

@@ -24,6 +24,7 @@ import numpy as np
 
 from embedhead.dataset import source_records
 from embedhead.errors import StoreDamaged
+from embedhead.store import layout
 from embedhead.store.access import backend_of, open_store, part_paths
 from embedhead.store.zarr_backend import is_url, storage_options
 
@@ -112,19 +113,22 @@ class VerifyReport:
     path: str
     n_checked: int
     problems: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
+    """What could not be checked (e.g. content hashes of a store written before they existed)."""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def describe(self, limit: int = 20) -> str:
+        notes = [f"  note: {n}" for n in self.notes]
         if self.ok:
-            return f"{self.path}: OK ({self.n_checked} sequences checked)"
+            return "\n".join([f"{self.path}: OK ({self.n_checked} sequences checked)", *notes])
         shown = list(self.problems[:limit])
         if len(self.problems) > limit:
             shown.append(f"... and {len(self.problems) - limit} more")
         head = f"{self.path}: {len(self.problems)} problem(s) in {self.n_checked} sequences"
-        return "\n".join([head, *("  " + p for p in shown)])
+        return "\n".join([head, *("  " + p for p in shown), *notes])
 
 
 def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyReport:
@@ -171,9 +175,18 @@ def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyRe
                         f"{sid}: pooled vector is not the mean of its positions rows (rows "
                         "overwritten or a chunk copied over another)"
                     )
+        notes: list[str] = []
         if source is not None:
-            problems.extend(_check_presence(store, Path(source)))
-        return VerifyReport(path=str(path), n_checked=len(ids), problems=tuple(problems))
+            hashes = store.content_hashes()
+            if hashes is None:
+                notes.append(
+                    "store has no content hashes (written before they existed): a reused id "
+                    "naming other content of the same length cannot be detected"
+                )
+            problems.extend(_check_presence(store, Path(source), hashes or {}))
+        return VerifyReport(
+            path=str(path), n_checked=len(ids), problems=tuple(problems), notes=tuple(notes)
+        )
 
 
 _MEAN_TOLERANCE = {"float32": 1e-4, "float16": 4e-3, "bfloat16": 3e-2}
@@ -187,13 +200,19 @@ def _mean_matches(rows: np.ndarray, pooled: np.ndarray, tolerance: float) -> boo
     return bool(np.abs(mean - pooled).max(initial=0.0) <= tolerance * scale)
 
 
-def _check_presence(store: Any, source: Path) -> list[str]:
+def _check_presence(store: Any, source: Path, hashes: dict[str, str]) -> list[str]:
     max_length = store.attrs.get("max_length")
     problems: list[str] = []
     for sid, seq in source_records(source):
-        expected = len(seq) if max_length is None else min(len(seq), int(max_length))
+        if max_length is not None:
+            seq = seq[: int(max_length)]
         if sid not in store:
             problems.append(f"{sid}: missing from the store")
-        elif store.length(sid) != expected:
-            problems.append(f"{sid}: {store.length(sid)} positions stored, expected {expected}")
+        elif store.length(sid) != len(seq):
+            problems.append(f"{sid}: {store.length(sid)} positions stored, expected {len(seq)}")
+        elif sid in hashes and hashes[sid] != layout.content_hash(seq):
+            problems.append(
+                f"{sid}: the store holds another sequence under this id (content hash "
+                f"{hashes[sid]}, the dataset's {layout.content_hash(seq)})"
+            )
     return problems

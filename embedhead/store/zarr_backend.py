@@ -20,6 +20,7 @@ metadata read), so every later read is one request per stored chunk.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import io
 import json
@@ -311,11 +312,22 @@ class ZarrEmbeddingStore(EmbeddingStore):
         except _DAMAGE as exc:
             raise self._damaged(layout.POOLED, lo, hi, _why(exc)) from exc
 
+    def content_hashes(self) -> dict[str, str] | None:
+        if layout.HASHES not in self._group:
+            return None
+        folded = len(self) - self._pending.n
+        self._check_present(layout.HASHES, 0, folded)
+        stored = [str(h) for h in self._read(layout.HASHES, 0, folded)] if folded else []
+        pairs = zip(self._ids, stored + self._pending.hashes, strict=True)
+        return {sid: h for sid, h in pairs if h}
+
     def chunk_problems(self) -> list[str]:
         """Read every stored chunk of every array; one line per damaged chunk (array, rows)."""
         problems: list[str] = []
         folded = len(self) - self._pending.n
         names = [layout.IDS, layout.OFFSETS, layout.LENGTHS, layout.POOLED]
+        if layout.HASHES in self._group:
+            names.append(layout.HASHES)
         for name in names + ([] if self.pooled_only else [layout.POSITIONS]):
             array = self._array(name)
             rows = int(array.chunks[0])
@@ -414,6 +426,8 @@ class Records:
     offsets: np.ndarray
     lengths: np.ndarray
     pooled: np.ndarray
+    hashes: list[str] = dataclasses.field(default_factory=list)
+    """Content hash per entry ("" for records written before hashes existed)."""
 
     @property
     def n(self) -> int:
@@ -433,6 +447,8 @@ def read_records(path: str | Path, d_model: int | None = None) -> Records:
         try:
             with np.load(folder / name, allow_pickle=False) as doc:
                 part = {k: doc[k] for k in ("ids", "offsets", "lengths", "pooled")}
+                n = part["ids"].shape[0]
+                part["hashes"] = doc["hashes"] if "hashes" in doc.files else np.full(n, "")
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(
                 f"commit record {name} is unreadable (damaged store: {exc})", path
@@ -449,6 +465,7 @@ def read_records(path: str | Path, d_model: int | None = None) -> Records:
         offsets=np.concatenate([p["offsets"] for _, _, p in parts]).astype(np.int64),
         lengths=np.concatenate([p["lengths"] for _, _, p in parts]).astype(np.int64),
         pooled=np.concatenate([p["pooled"] for _, _, p in parts]),
+        hashes=[str(h) for _, _, p in parts for h in p["hashes"]],
     )
 
 
@@ -527,6 +544,7 @@ def _unfolded(group: zarr.Group, records: Records, path: str | Path) -> Records:
         offsets=records.offsets[keep],
         lengths=records.lengths[keep],
         pooled=records.pooled[keep],
+        hashes=[h for h, k in zip(records.hashes, keep, strict=True) if k],
     )
 
 
@@ -567,6 +585,10 @@ def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
                 name, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype="int64",
                 compressors=_INDEX_CODECS,
             )  # fmt: skip
+        group.create_array(
+            layout.HASHES, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype=str,
+            compressors=_INDEX_CODECS,
+        )  # fmt: skip
         group.attrs.update({**attrs, layout.N_SEQUENCES: 0, layout.N_POSITIONS: 0})
         os.rename(tmp, path)
     finally:
@@ -627,6 +649,7 @@ class ZarrStoreWriter(StoreWriter):
         self._run = uuid.uuid4().hex[:12]
         self._batches = 0
         self._pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
+        self._hashes: dict[str, str] = {}
         self._positions: zarr.Array | None = None
         self._chunks: _ChunkFiles | None = None
         if not self.pooled_only:
@@ -647,6 +670,9 @@ class ZarrStoreWriter(StoreWriter):
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def set_content_hashes(self, hashes: dict[str, str]) -> None:
+        self._hashes = dict(hashes)
 
     @property
     def end(self) -> int:
@@ -705,6 +731,7 @@ class ZarrStoreWriter(StoreWriter):
             offsets=np.asarray(offsets, dtype=np.int64),
             lengths=np.asarray(lengths, dtype=np.int64),
             pooled=np.ascontiguousarray(pooled),
+            hashes=np.asarray([self._hashes.get(s, "") for s in ids], dtype=str),
         )
         try:
             put_object(_records_dir(self.path) / f"{key}.npz", buf.getvalue())
@@ -762,7 +789,10 @@ class ZarrStoreWriter(StoreWriter):
                 (layout.IDS, np.asarray(records.ids, dtype=str)),
                 (layout.OFFSETS, records.offsets),
                 (layout.LENGTHS, records.lengths),
+                (layout.HASHES, np.asarray(records.hashes, dtype=str)),
             ):
+                if name == layout.HASHES and name not in self._group:
+                    continue  # a store written before hashes existed keeps its layout
                 arr = _member_array(self._group, name, self.path).with_config(_WRITE_CONFIG)
                 if arr.shape[0] != n + m:
                     arr.resize((n + m, *arr.shape[1:]))
@@ -797,8 +827,11 @@ class ZarrStoreWriter(StoreWriter):
                 (layout.IDS, n),
                 (layout.OFFSETS, n),
                 (layout.LENGTHS, n),
+                (layout.HASHES, n),
             ):
                 if name == layout.POSITIONS and self.pooled_only:
+                    continue
+                if name == layout.HASHES and name not in self._group:
                     continue
                 arr = _member_array(self._group, name, self.path)
                 if arr.shape[0] != rows:
