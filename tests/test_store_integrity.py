@@ -178,14 +178,17 @@ def test_gap_chunks_no_sequence_uses_may_be_absent(tmp_path):
     path = tmp_path / "s.zarr"
     rng = np.random.default_rng(0)
     x = rng.standard_normal((100, D)).astype(np.float32)
+    with open_writer(path, make_attrs(D, "float32")) as writer:
+        writer.write(["a"], [x], x.mean(0, keepdims=True))
     writer = open_writer(path, make_attrs(D, "float32"))
     writer.reserve(3000)  # a run killed after reserving, before writing
     writer.abandon()
     with open_writer(path, make_attrs(D, "float32")) as writer:
-        writer.write(["a"], [x], x.mean(0, keepdims=True))
+        writer.write(["b"], [x * 2], x.mean(0, keepdims=True) * 2)
     with open_store(path) as store:
-        assert store.offsets()[0] >= 3000
+        assert store.offsets()[1] >= 3000
         np.testing.assert_array_equal(store.get("a"), x)
+        np.testing.assert_array_equal(store.get("b"), x * 2)
         for k in range(store.n_blocks()):
             store.read_block(k)
     assert verify_store(path).ok
@@ -339,3 +342,17 @@ def test_stores_without_hashes_skip_the_check_and_verify_says_so():
         assert report.ok, report.problems
         assert any("no content hashes" in n for n in report.notes)
         assert "note: store has no content hashes" in report.describe()
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_a_failed_first_embed_leaves_no_store(tmp_path, suffix):
+    path = tmp_path / f"s{suffix}"
+    writer = open_writer(path, make_attrs(D, "float32"))
+    writer.write(*_one("a", 1.0))  # written, never committed: the run fails here
+    writer.abandon()
+    assert not path.exists() and not (tmp_path / f"s{suffix}.parts").exists()
+    # another backbone may now use the path
+    with open_writer(path, make_attrs(D, "float32", key="other")) as writer:
+        writer.write(*_one("a", 1.0))
+    with open_store(path) as store:
+        assert store.attrs["backbone_key"] == "other" and store.ids() == ["a"]

@@ -149,13 +149,16 @@ def open_zarr_writer(
     ``owner=False``: a torchrun rank other than 0 writing into the store rank 0 holds.
     """
     path = Path(path)
+    created = False
     if not path.exists():
         try:
             create_zarr_store(path, attrs)
+            created = True
         except OSError:
             if not path.exists():
                 raise
     writer = ZarrStoreWriter(path, owner=owner)
+    writer.created = created
     try:
         check_compatible(writer.attrs, attrs, path)
     except BaseException:
@@ -318,3 +321,6 @@ class Hdf5JournalWriter(StoreWriter):
 
     def abandon(self) -> None:
         self._journal.abandon()
+        folder = parts_dir(self.path)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # the journal was removed: a failed first run leaves nothing

@@ -623,6 +623,9 @@ class ZarrStoreWriter(StoreWriter):
     ``owner=False`` (torchrun ranks other than 0): no lock, no folding, no trimming.
     """
 
+    created = False
+    """True when this writer's process created the store (set by ``open_zarr_writer``)."""
+
     def __init__(self, path: str | Path, *, owner: bool = True) -> None:
         self.path = str(path)
         self._owner = owner
@@ -840,5 +843,14 @@ class ZarrStoreWriter(StoreWriter):
             self._unlock()
 
     def abandon(self) -> None:
-        """Keep what is committed (records); uncommitted regions are left as unused rows."""
-        self._unlock()
+        """Keep what is committed (records); uncommitted regions are left as unused rows.
+
+        A store this writer created that holds nothing committed is removed: a failed first
+        ``embed`` leaves no empty store bound to its backbone.
+        """
+        try:
+            empty = self._group.attrs.get(layout.N_SEQUENCES, 0) in (0, None)
+            if self._owner and self.created and empty and not read_records(self.path).ids:
+                shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            self._unlock()
