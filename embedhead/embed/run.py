@@ -453,17 +453,17 @@ def _check_stored_ids(
         for key, ids in census.ids_by_key.items():
             want = census.length_by_key[key]
             for sid in ids:
-                if hashes is not None and sid in hashes and hashes[sid] != key[:16]:
-                    raise InputError(
-                        f"id {sid!r} is stored in {store_path} for another sequence (content "
-                        f"hash {hashes[sid]}, here {key[:16]}): the store holds another "
-                        "sequence under that name; rename it or use another --store",
-                        source,
-                    )
                 if sid in store and store.length(sid) != want:
                     raise InputError(
                         f"id {sid!r} is stored in {store_path} with {store.length(sid)} positions "
                         f"but names a sequence of {want} nt here: the store holds another "
+                        "sequence under that name; rename it or use another --store",
+                        source,
+                    )
+                if hashes is not None and sid in hashes and hashes[sid] != key[:16]:
+                    raise InputError(
+                        f"id {sid!r} is stored in {store_path} for another sequence (content "
+                        f"hash {hashes[sid]}, here {key[:16]}): the store holds another "
                         "sequence under that name; rename it or use another --store",
                         source,
                     )
