@@ -356,3 +356,23 @@ def test_a_failed_first_embed_leaves_no_store(tmp_path, suffix):
         writer.write(*_one("a", 1.0))
     with open_store(path) as store:
         assert store.attrs["backbone_key"] == "other" and store.ids() == ["a"]
+
+
+@pytest.mark.parametrize("damage", ["lengths", "positions"])
+def test_train_refuses_a_damaged_store_with_exit_1(
+    tmp_path, tiny_dataset_dir, heads_tiny_store, damage
+):
+    store = tmp_path / "tiny.zarr"
+    shutil.copytree(heads_tiny_store, store)
+    if damage == "lengths":
+        _delete(chunk(store, layout.LENGTHS, 0))  # zarr alone would read it as zeros
+    else:
+        _flip(chunk(store, layout.POSITIONS, 0))
+    result = CliRunner().invoke(
+        cli,
+        ["train", str(tiny_dataset_dir), "--store", str(store), "--out", str(tmp_path / "run"),
+         "--epochs", "1", "--device", "cpu", "--quiet", "--head", "thesis"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "damaged store" in result.output and f"{damage} rows 0.." in result.output
+    assert not (tmp_path / "run").exists()  # nothing trained on damaged embeddings
