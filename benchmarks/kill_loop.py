@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST = "tests/test_embed_resume.py::test_killed_run_resumes_to_the_clean_result"
+BACKEND_IDS = {".h5": "hdf5", ".zarr": "zarr"}
+"""Test id of each suffix (the ``backend`` fixture of tests/conftest.py names its params)."""
 
 
 def _hog() -> None:  # pragma: no cover - a busy loop
@@ -31,12 +33,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--hogs", type=int, default=2, help="busy-looping processes")
-    parser.add_argument("--suffix", nargs="+", default=[".h5", ".zarr"])
+    parser.add_argument("--suffix", nargs="+", default=[".h5", ".zarr"], choices=BACKEND_IDS)
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout to test (default: this)")
     args = parser.parse_args()
     hogs = [mp.Process(target=_hog, daemon=True) for _ in range(args.hogs)]
     for hog in hogs:
         hog.start()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(args.root)}
     passes = {s: 0 for s in args.suffix}
     try:
         for i in range(args.runs):
@@ -44,8 +47,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 proc = subprocess.run(
                     [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                     "-p", "no:randomly", f"{TEST}[{suffix}]"],
-                    cwd=ROOT, env=env, capture_output=True, text=True,
+                     "-p", "no:randomly", f"{TEST}[{BACKEND_IDS[suffix]}]"],
+                    cwd=args.root, env=env, capture_output=True, text=True,
                 )  # fmt: skip
                 ok = proc.returncode == 0
                 passes[suffix] += ok

@@ -41,3 +41,30 @@ class ConfigError(EmbedheadError):
 
 class IncompatibleError(EmbedheadError):
     """Artifacts that must not be mixed (e.g. a store built by another backbone)."""
+
+
+class StoreDamaged(InputError):
+    """A stored chunk or index entry that is missing, truncated or fails its checksum.
+
+    ``str(err)`` names the store and what is damaged (array and row range); no reader ever
+    returns zeros or partly decoded rows in its place.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        *,
+        array: str = "",
+        rows: str = "",
+        reason: str = "",
+    ) -> None:
+        self.array = array
+        self.rows = rows
+        self.reason = reason or message
+        super().__init__(message, path)
+
+
+class StoreWriteError(EmbedheadError):
+    """Writing a store failed in the file system (disk full, permission denied, a file that
+    vanished). What was committed before stays; the same command resumes once it is fixed."""

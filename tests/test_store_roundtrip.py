@@ -14,7 +14,7 @@ import zarr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from embedhead.errors import ConfigError, IncompatibleError, InputError
+from embedhead.errors import ConfigError, IncompatibleError, InputError, StoreWriteError
 from embedhead.store import layout, merge_parts, open_store, open_writer, part_paths, parts_dir
 
 
@@ -237,7 +237,7 @@ def test_hdf5_crash_while_assembling_keeps_old_file_and_journal(tmp_path, monkey
     monkeypatch.setattr(hdf5_backend, "publish", crash)
     writer = open_writer(path, attrs)
     writer.write(["b"], [one * 2], one[:1] * 2)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(StoreWriteError, match="simulated"):
         writer.close()
     assert path.read_bytes() == before  # the live file was never touched
     assert not list(tmp_path.glob(".s.h5.tmp-*"))

@@ -502,6 +502,7 @@ def _check_stored_ids(
         check_compatible(store.attrs, attrs, store_path)  # other options: IncompatibleError
         if not len(store):
             return
+        hashes = store.content_hashes()  # None: a store written before hashes existed
         for key, ids in census.ids_by_key.items():
             want = census.length_by_key[key]
             for sid in ids:
@@ -512,6 +513,18 @@ def _check_stored_ids(
                         "sequence under that name; rename it or use another --store",
                         source,
                     )
+                if hashes is not None and sid in hashes and hashes[sid] != key[:16]:
+                    raise InputError(
+                        f"id {sid!r} is stored in {store_path} for another sequence (content "
+                        f"hash {hashes[sid]}, here {key[:16]}): the store holds another "
+                        "sequence under that name; rename it or use another --store",
+                        source,
+                    )
+
+
+def _hashes_of(census: _Census) -> dict[str, str]:
+    """id -> content hash (:func:`layout.content_hash`: the census key is the same SHA-256)."""
+    return {sid: key[:16] for key, ids in census.ids_by_key.items() for sid in ids}
 
 
 def _stream_uniques(source: Path, census: _Census, max_length: int | None) -> Iterator[Unique]:
@@ -591,6 +604,7 @@ def embed_dataset(
         if backend_of(store_path) == "zarr" and not is_url(store_path) and part_paths(store_path):
             merge_parts(store_path)  # leftovers of an interrupted format-1 distributed run
         with open_writer(store_path, attrs) as writer:
+            writer.set_content_hashes(_hashes_of(census))
             regions, rows, skipped = plan_regions(
                 plan, writer.__contains__, writer.chunk_rows, config.pooled_only
             )

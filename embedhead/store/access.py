@@ -148,6 +148,7 @@ def open_zarr_writer(
     ``owner=False``: a torchrun rank other than 0 writing into the store rank 0 holds.
     A URL (``s3://bucket/x.zarr``, pass it as ``str``) is created under its lock object.
     """
+    created = False  # a failed first run removes a store it created (local stores only)
     if is_url(path):
         if owner and not store_exists(path):
             create_zarr_store(path, attrs)
@@ -155,10 +156,12 @@ def open_zarr_writer(
         path = Path(path)
         try:
             create_zarr_store(path, attrs)
+            created = True
         except OSError:
             if not path.exists():
                 raise
     writer = ZarrStoreWriter(path, owner=owner)
+    writer.created = created
     try:
         check_compatible(writer.attrs, attrs, path)
     except BaseException:
@@ -259,6 +262,8 @@ def _merge_into_hdf5(path: Path, attrs: dict[str, Any], readers: list[EmbeddingS
     with open_store(path) as existing:
         check_compatible(existing.attrs, attrs, path)
         before = len(existing)
+        if not any(sid not in existing for reader in readers for sid in reader.ids()):
+            return 0  # nothing new (a rerun on a complete file): the file is not rewritten
         n, _ = assemble_hdf5(path, _stored_attrs(existing.attrs), [existing, *readers])
     return n - before
 
@@ -278,6 +283,9 @@ class Hdf5JournalWriter(StoreWriter):
 
     def __contains__(self, sid: object) -> bool:
         return sid in self._existing or sid in self._journal
+
+    def set_content_hashes(self, hashes: dict[str, str]) -> None:
+        self._journal.set_content_hashes(hashes)
 
     def write_raw(
         self,
@@ -309,8 +317,17 @@ class Hdf5JournalWriter(StoreWriter):
         self._journal.commit()
 
     def close(self) -> None:
-        self._journal.close()
-        merge_parts(self.path)
+        """Fold the journal and rebuild the ``.h5`` file, holding the journal's lock until the
+        new file is in place (a second ``embed`` started meanwhile is refused, and never sees
+        or deletes this one's temporary file)."""
+        self._journal.close(keep_lock=True)
+        try:
+            merge_parts(self.path)
+        finally:
+            self._journal.abandon()  # releases the lock
 
     def abandon(self) -> None:
         self._journal.abandon()
+        folder = parts_dir(self.path)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # the journal was removed: a failed first run leaves nothing

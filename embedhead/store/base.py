@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from embedhead.errors import ConfigError, InputError
+from embedhead.errors import ConfigError, InputError, StoreDamaged
 from embedhead.store import layout
 
 
@@ -124,7 +124,55 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
         self._lengths = lengths
         self._row: dict[str, int] = {sid: i for i, sid in enumerate(ids)}
         if len(self._row) != len(ids):
-            raise InputError("store index holds duplicate ids (corrupt store)", path)
+            raise StoreDamaged("store index holds duplicate ids (damaged store)", path)
+        self._check_index()
+
+    def _check_index(self) -> None:
+        """Cheap structural checks of the index (on open): StoreDamaged naming the entries.
+
+        Every length positive, offsets non-negative, increasing and non-overlapping (format 2
+        leaves gaps, never overlaps), every sequence within ``positions`` and every entry
+        within ``pooled``; ``n_positions`` not past the rows stored.
+        """
+        n = len(self._ids)
+        if n == 0:
+            return
+        offsets, lengths = self._offsets, self._lengths
+        bad = np.flatnonzero(lengths <= 0)
+        if bad.size:
+            raise self._bad_entries(bad, "length <= 0 (a zeroed or missing lengths chunk?)")
+        ends = offsets + lengths
+        bad = np.flatnonzero(offsets < 0)
+        if bad.size:
+            raise self._bad_entries(bad, "negative offset")
+        if not self.pooled_only:
+            bad = np.flatnonzero(offsets[1:] < ends[:-1]) + 1
+            if bad.size:
+                raise self._bad_entries(bad, "rows overlap the previous entry's rows")
+            rows = self._array_rows(layout.POSITIONS)
+            bad = np.flatnonzero(ends > rows)
+            if bad.size:
+                raise self._bad_entries(bad, f"rows past the end of positions ({rows} rows)")
+        pooled, folded = self._array_rows(layout.POOLED), self._pooled_entries()
+        if pooled < folded:
+            raise StoreDamaged(
+                f"store index holds {folded} entries but pooled only {pooled} rows (damaged store)",
+                self.path,
+            )
+
+    def _pooled_entries(self) -> int:
+        """Index entries whose pooled rows live in the ``pooled`` array (Zarr: the folded)."""
+        return len(self._ids)
+
+    def _bad_entries(self, bad: np.ndarray, why: str) -> StoreDamaged:
+        first = int(bad[0])
+        return StoreDamaged(
+            f"damaged store index: {bad.size} entries (first: #{first} {self._ids[first]!r}, "
+            f"offset {int(self._offsets[first])}, length {int(self._lengths[first])}): {why}",
+            self.path,
+            array="index",
+            rows=f"{first}",
+        )
 
     # -- backend primitives ----------------------------------------------------------------
     @abc.abstractmethod
@@ -146,6 +194,29 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
     @abc.abstractmethod
     def _block_rows(self) -> int:
         """Rows of ``positions`` per stored chunk (or shard): the unit one read decodes."""
+
+    @abc.abstractmethod
+    def _array_rows(self, name: str) -> int:
+        """Rows (first dimension) of stored array ``name``; InputError when it is absent."""
+
+    def chunk_problems(self) -> list[str]:
+        """Read every stored chunk of every array: one line per damaged chunk (array, rows)."""
+        return []
+
+    def content_hashes(self) -> dict[str, str] | None:
+        """id -> content hash (:func:`layout.content_hash`) of every entry that has one; None
+        for a store written before hashes existed (no ``hashes`` array)."""
+        return None
+
+    def rows_used(self, start: int, stop: int) -> bool:
+        """True when a committed sequence has rows in ``positions[start:stop]`` (O(log N))."""
+        spans = getattr(self, "_spans", None)
+        if spans is None:
+            order = np.argsort(self._offsets, kind="stable")
+            spans = self._spans = (self._offsets[order], (self._offsets + self._lengths)[order])
+        offsets, ends = spans
+        i = int(np.searchsorted(ends, start, side="right"))
+        return i < offsets.size and int(offsets[i]) < stop
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -372,6 +443,9 @@ class StoreWriter(_StoreAttrs, abc.ABC):
     """
 
     chunk_rows: int = 1
+
+    def set_content_hashes(self, hashes: dict[str, str]) -> None:
+        """id -> content hash of the sequences this run may write (stored with each commit)."""
 
     @abc.abstractmethod
     def reserve(self, rows: int) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from embedhead.errors import InputError
+from embedhead.errors import InputError, StoreDamaged, StoreWriteError
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, RawBlock, select_block
 
@@ -70,23 +70,64 @@ class Hdf5EmbeddingStore(EmbeddingStore):
         if n == 0:
             empty = np.zeros(0, dtype=np.int64)
             return [], empty, empty.copy()
-        ids = [
-            s.decode() if isinstance(s, bytes) else str(s) for s in self._dataset(layout.IDS)[:n]
-        ]
-        offsets = np.asarray(self._dataset(layout.OFFSETS)[:n], dtype=np.int64)
-        lengths = np.asarray(self._dataset(layout.LENGTHS)[:n], dtype=np.int64)
+        ids = [s.decode() if isinstance(s, bytes) else str(s) for s in self._read(layout.IDS, 0, n)]
+        offsets = np.asarray(self._read(layout.OFFSETS, 0, n), dtype=np.int64)
+        lengths = np.asarray(self._read(layout.LENGTHS, 0, n), dtype=np.int64)
         return ids, offsets, lengths
 
+    def _read(self, name: str, start: int, stop: int, rows: np.ndarray | None = None) -> Any:
+        """Rows ``start:stop`` (or the rows ``rows``) of dataset ``name``; a chunk that fails
+        its fletcher32 checksum or does not decode (h5py raises OSError): StoreDamaged."""
+        dataset = self._dataset(name)
+        try:
+            return np.asarray(dataset[start:stop] if rows is None else dataset[rows])
+        except (OSError, ValueError, RuntimeError) as exc:
+            rows_text = f"rows {start}..{stop - 1}"
+            raise StoreDamaged(
+                f"damaged store: {name} {rows_text}: {exc}; the store cannot be trusted (run "
+                "`embedhead store verify` for every damaged chunk; re-embed into a fresh --store)",
+                self.path,
+                array=name,
+                rows=rows_text,
+                reason=str(exc),
+            ) from exc
+
+    def _array_rows(self, name: str) -> int:
+        return int(self._dataset(name).shape[0])
+
     def _read_positions(self, start: int, stop: int) -> np.ndarray:
-        return np.asarray(self._dataset(layout.POSITIONS)[start:stop])
+        return np.asarray(self._read(layout.POSITIONS, start, stop))
 
     def _read_pooled(self, rows: np.ndarray) -> np.ndarray:
-        pooled = self._dataset(layout.POOLED)
         lo, hi = int(rows[0]), int(rows[-1]) + 1
         if hi - lo <= 4 * rows.size:
-            block = np.asarray(pooled[lo:hi])
+            block = np.asarray(self._read(layout.POOLED, lo, hi))
             return block if hi - lo == rows.size else block[rows - lo]
-        return np.asarray(pooled[rows])
+        return np.asarray(self._read(layout.POOLED, lo, hi, rows))
+
+    def content_hashes(self) -> dict[str, str] | None:
+        if layout.HASHES not in self._file:
+            return None
+        raw = self._read(layout.HASHES, 0, len(self)) if len(self) else []
+        texts = [h.decode() if isinstance(h, bytes) else str(h) for h in raw]
+        return {sid: h for sid, h in zip(self._ids, texts, strict=True) if h}
+
+    def chunk_problems(self) -> list[str]:
+        """Read every chunk of every dataset; one line per damaged chunk (array, rows)."""
+        problems: list[str] = []
+        n = len(self)
+        names = [layout.IDS, layout.OFFSETS, layout.LENGTHS, layout.POOLED]
+        for name in names + ([] if self.pooled_only else [layout.POSITIONS]):
+            dataset = self._dataset(name)
+            end = n if name != layout.POSITIONS else self.rows_end()
+            rows = int(dataset.chunks[0]) if dataset.chunks else max(1, end)
+            for k in range(-(-end // rows)):
+                lo, hi = k * rows, min(end, (k + 1) * rows)
+                try:
+                    self._read(name, lo, hi)
+                except StoreDamaged as exc:
+                    problems.append(f"{name} rows {lo}..{hi - 1}: {exc.reason}")
+        return problems
 
     def close(self) -> None:
         self._datasets.clear()
@@ -181,7 +222,13 @@ def assemble_hdf5(
                     name, shape=(0,), maxshape=(None,), chunks=(layout.INDEX_CHUNK,),
                     dtype="int64", **packed,
                 )  # fmt: skip
-            for source in sources:
+            hashes = [source.content_hashes() for source in sources]
+            if any(h is not None for h in hashes):
+                f.create_dataset(
+                    layout.HASHES, shape=(0,), maxshape=(None,), chunks=(layout.INDEX_CHUNK,),
+                    dtype=h5py.string_dtype("utf-8"),
+                )  # fmt: skip
+            for source, known in zip(sources, hashes, strict=True):
                 for block in raw_blocks(source):
                     ids, lens, positions, pooled = select_block(
                         block, [sid not in seen for sid in block[0]]
@@ -197,12 +244,21 @@ def assemble_hdf5(
                     _append(f[layout.IDS], np.asarray(ids, dtype=object))
                     _append(f[layout.OFFSETS], offsets)
                     _append(f[layout.LENGTHS], lens)
+                    if layout.HASHES in f:
+                        got = [(known or {}).get(sid, "") for sid in ids]
+                        _append(f[layout.HASHES], np.asarray(got, dtype=object))
                     n += len(ids)
                     p += int(lens.sum())
             final = {**attrs, layout.N_SEQUENCES: n, layout.N_POSITIONS: p}
             for key, value in layout.attrs_to_hdf5(final).items():
                 f.attrs[key] = value
-        publish(tmp, target)
+        publish(tmp, target)  # the h5py file is closed before this (and before any raise)
+    except OSError as exc:  # disk full, permission denied, the temporary file vanished
+        what = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StoreWriteError(
+            f"{target}: cannot write the store: {what}. The old file and the journal are "
+            "kept; free space / fix permissions, then rerun the same command to finish"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return n, p

@@ -30,6 +30,7 @@ Zarr keeps attributes as JSON; HDF5 keeps every root attribute as a JSON-encoded
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -50,6 +51,10 @@ IDS = "ids"
 OFFSETS = "offsets"
 LENGTHS = "lengths"
 
+HASHES = "hashes"
+"""(N,) utf-8: 16 hex digits of the SHA-256 of each stored sequence ("" when unknown); stores
+written before it existed lack the array (their content check is skipped)."""
+
 N_SEQUENCES = "n_sequences"
 N_POSITIONS = "n_positions"
 COMMITS = "commits"
@@ -64,6 +69,11 @@ PARTS_SUFFIX = ".parts"
 
 TARGET_CHUNK_BYTES = 1 << 20
 INDEX_CHUNK = 1 << 13
+
+
+def content_hash(seq: str) -> str:
+    """16 hex digits of the SHA-256 of a normalised (and truncated) sequence."""
+    return hashlib.sha256(seq.encode("ascii")).hexdigest()[:16]
 
 
 def align_up(rows: int, chunk: int) -> int:

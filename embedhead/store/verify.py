@@ -3,9 +3,13 @@
 ``store_info(path) -> StoreInfo`` (counts, bytes on disk per nucleotide, backbone, dtype).
 Both accept a local store or the fsspec URL of a ``.zarr`` store (``s3://bucket/cache.zarr``).
 ``verify_store(path, source=None) -> VerifyReport``: the index is consistent (unique ids,
-positive lengths, increasing non-overlapping offsets within ``positions``), every value of
-``positions`` and ``pooled`` is finite, and, given a dataset folder or FASTA file, every one of
-its sequences is present with the right length (truncation to ``max_length`` included).
+positive lengths, increasing non-overlapping offsets within ``positions``; a damaged index is a
+StoreDamaged on open), every stored chunk of every array reads back (checksum, codec, present:
+one problem per damaged chunk, by array and row range), every value of ``positions`` and
+``pooled`` is finite, each pooled vector is the mean of its sequence's rows (catches a chunk
+copied over another: valid checksum, wrong place), and, given a dataset folder or FASTA file,
+every one of its sequences is present with the right length (truncation to ``max_length``
+included).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import fsspec
 import numpy as np
 
 from embedhead.dataset import source_records
+from embedhead.errors import StoreDamaged
+from embedhead.store import layout
 from embedhead.store.access import backend_of, open_store, part_paths
 from embedhead.store.zarr_backend import is_url, storage_options
 
@@ -107,25 +113,33 @@ class VerifyReport:
     path: str
     n_checked: int
     problems: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
+    """What could not be checked (e.g. content hashes of a store written before they existed)."""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def describe(self, limit: int = 20) -> str:
+        notes = [f"  note: {n}" for n in self.notes]
         if self.ok:
-            return f"{self.path}: OK ({self.n_checked} sequences checked)"
+            return "\n".join([f"{self.path}: OK ({self.n_checked} sequences checked)", *notes])
         shown = list(self.problems[:limit])
         if len(self.problems) > limit:
             shown.append(f"... and {len(self.problems) - limit} more")
         head = f"{self.path}: {len(self.problems)} problem(s) in {self.n_checked} sequences"
-        return "\n".join([head, *("  " + p for p in shown)])
+        return "\n".join([head, *("  " + p for p in shown), *notes])
 
 
 def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyReport:
     """Check index consistency, finiteness, and (with ``source``) presence and lengths."""
     problems: list[str] = []
-    with open_store(path) as store:
+    try:
+        opened = open_store(path)
+    except StoreDamaged as exc:  # a damaged index: the store cannot even be listed
+        where = f"{exc.array} {exc.rows}: {exc.reason}" if exc.rows else exc.message
+        return VerifyReport(path=str(path), n_checked=0, problems=(where,))
+    with opened as store:
         ids = store.ids()
         offsets, lengths = store.offsets(), store.lengths()
         if len(set(ids)) != len(ids):
@@ -140,27 +154,65 @@ def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyRe
                 if off < exp:
                     problems.append(f"{sid}: offset {off}, expected at least {exp}")
                     break
+        damage = store.chunk_problems()
+        problems.extend(damage)
+        if damage:  # values of damaged chunks cannot be read; the list above says where
+            return VerifyReport(path=str(path), n_checked=len(ids), problems=tuple(problems))
+        tolerance = _MEAN_TOLERANCE[store.dtype]
         for chunk in store.iter_chunks(positions=not store.pooled_only):
             for i, sid in enumerate(chunk.ids):
                 if not np.isfinite(chunk.pooled[i]).all():
                     problems.append(f"{sid}: non-finite pooled embedding")
-            for sid, emb, n in zip(chunk.ids, chunk.embeddings, chunk.lengths, strict=False):
+            for i, (sid, emb, n) in enumerate(
+                zip(chunk.ids, chunk.embeddings, chunk.lengths, strict=False)
+            ):
                 if emb.shape != (n, store.d_model):
                     problems.append(f"{sid}: positions shape {emb.shape}, expected {n} rows")
                 elif not np.isfinite(emb).all():
                     problems.append(f"{sid}: non-finite per-position embeddings")
+                elif not _mean_matches(emb, chunk.pooled[i], tolerance):
+                    problems.append(
+                        f"{sid}: pooled vector is not the mean of its positions rows (rows "
+                        "overwritten or a chunk copied over another)"
+                    )
+        notes: list[str] = []
         if source is not None:
-            problems.extend(_check_presence(store, Path(source)))
-        return VerifyReport(path=str(path), n_checked=len(ids), problems=tuple(problems))
+            hashes = store.content_hashes()
+            if hashes is None:
+                notes.append(
+                    "store has no content hashes (written before they existed): a reused id "
+                    "naming other content of the same length cannot be detected"
+                )
+            problems.extend(_check_presence(store, Path(source), hashes or {}))
+        return VerifyReport(
+            path=str(path), n_checked=len(ids), problems=tuple(problems), notes=tuple(notes)
+        )
 
 
-def _check_presence(store: Any, source: Path) -> list[str]:
+_MEAN_TOLERANCE = {"float32": 1e-4, "float16": 4e-3, "bfloat16": 3e-2}
+"""Relative tolerance of pooled vs the mean of the stored rows (both rounded to the dtype)."""
+
+
+def _mean_matches(rows: np.ndarray, pooled: np.ndarray, tolerance: float) -> bool:
+    """pooled (D,) equals the mean of rows (L, D) within the storage dtype's rounding."""
+    mean = rows.astype(np.float64).mean(axis=0)
+    scale = float(np.abs(rows).max(initial=0.0)) or 1.0
+    return bool(np.abs(mean - pooled).max(initial=0.0) <= tolerance * scale)
+
+
+def _check_presence(store: Any, source: Path, hashes: dict[str, str]) -> list[str]:
     max_length = store.attrs.get("max_length")
     problems: list[str] = []
     for sid, seq in source_records(source):
-        expected = len(seq) if max_length is None else min(len(seq), int(max_length))
+        if max_length is not None:
+            seq = seq[: int(max_length)]
         if sid not in store:
             problems.append(f"{sid}: missing from the store")
-        elif store.length(sid) != expected:
-            problems.append(f"{sid}: {store.length(sid)} positions stored, expected {expected}")
+        elif store.length(sid) != len(seq):
+            problems.append(f"{sid}: {store.length(sid)} positions stored, expected {len(seq)}")
+        elif sid in hashes and hashes[sid] != layout.content_hash(seq):
+            problems.append(
+                f"{sid}: the store holds another sequence under this id (content hash "
+                f"{hashes[sid]}, the dataset's {layout.content_hash(seq)})"
+            )
     return problems

@@ -23,6 +23,7 @@ metadata read), so every later read is one request per stored chunk.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import io
 import json
@@ -30,6 +31,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import sys
 import tempfile
 import threading
@@ -41,25 +43,46 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+import google_crc32c
 import numcodecs
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec, BytesCodec
+from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, ZstdCodec
 from zarr.core.array_spec import ArrayConfigParams
 from zarr.storage import LocalStore
 
-from embedhead.errors import ConfigError, InputError
+from embedhead.errors import ConfigError, InputError, StoreDamaged, StoreWriteError
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, StoreWriter
 
 _WRITE_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
 """Whole chunks are always written: skips zarr's per-chunk "all equal to the fill value" scan."""
 
-_CODECS: dict[str, list[BloscCodec]] = {
-    "zstd": [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")],
-    "lz4": [BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")],
-    "none": [],
+_CODECS: dict[str, list[BloscCodec | Crc32cCodec]] = {
+    "zstd": [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"), Crc32cCodec()],
+    "lz4": [BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"), Crc32cCodec()],
+    "none": [Crc32cCodec()],
 }
+"""Codec chains of the embedding arrays of a new store: every chunk ends in a crc32c trailer."""
+
+_INDEX_CODECS: list[ZstdCodec | Crc32cCodec] = [ZstdCodec(level=0), Crc32cCodec()]
+"""Codecs of the index arrays of a new store (zarr's default zstd, then the crc32c trailer)."""
+
+_DAMAGE = (ValueError, RuntimeError, OSError, TypeError, EOFError)
+"""What zarr / numcodecs / blosc raise on a chunk that is truncated, zeroed or fails its crc."""
+
+
+def crc32c_trailer(data: bytes | memoryview) -> bytes:
+    """The 4-byte little-endian crc32c of ``data`` (what zarr's ``crc32c`` codec appends)."""
+    return struct.pack("<I", google_crc32c.value(np.frombuffer(data, dtype=np.uint8)))
+
+
+def strip_crc32c(data: bytes | memoryview) -> memoryview | None:
+    """``data`` without its crc32c trailer, or None when the trailer does not match."""
+    if len(data) < 4:
+        return None
+    body = memoryview(data)[:-4]
+    return body if crc32c_trailer(body) == bytes(data[-4:]) else None
 
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -159,7 +182,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
                 raise InputError("embedding store not found", path)
         self._group = _open_group(path, "r")
         self._arrays: dict[str, zarr.Array] = {}
-        self._raw: tuple[Path, bool] | bool | None = False  # raw chunk layout (False: unknown)
+        self._raw: _RawLayout | bool | None = False  # raw chunk layout (False: unknown)
         self._pending = _unfolded(self._group, read_records(path), path)
         super().__init__(str(path))
 
@@ -183,31 +206,48 @@ class ZarrEmbeddingStore(EmbeddingStore):
         array = self._array(layout.POSITIONS)
         return int((array.shards or array.chunks)[0])
 
-    def _raw_chunks(self) -> tuple[Path, bool] | None:
-        """(folder, blosc?) of ``positions`` when its chunks can be read as files and decoded
-        directly (local store, plain chunk grid, bytes [+ blosc] codecs, zero fill); else None.
+    def _raw_chunks(self) -> _RawLayout | None:
+        """How ``positions``' chunk files can be read and decoded directly (local store, plain
+        chunk grid, bytes [+ blosc] [+ crc32c] codecs, zero fill); else None.
         """
         if self._raw is False:
             self._raw = _raw_layout(self._array(layout.POSITIONS))
-        return self._raw if isinstance(self._raw, tuple) else None
+        return self._raw if isinstance(self._raw, _RawLayout) else None
+
+    def _damaged(self, name: str, start: int, stop: int, why: str) -> StoreDamaged:
+        return damaged(self.path, name, start, stop, why)
 
     def _read_block(self, k: int, start: int, stop: int) -> np.ndarray:
-        """One chunk file read and decoded without zarr's per-call machinery when possible."""
+        """One chunk file read and decoded without zarr's per-call machinery when possible.
+
+        A chunk file that is missing (inside committed rows), fails its crc32c or does not
+        decode: StoreDamaged naming the rows. A chunk no committed sequence uses reads as zeros.
+        """
         raw = self._raw_chunks()
         if raw is None:
             return self._read_positions(start, stop)
-        folder, blosc = raw
         array = self._array(layout.POSITIONS)
         rows, width = array.chunks
         try:
-            data = (folder / array.metadata.encode_chunk_key((k, 0))).read_bytes()
-        except FileNotFoundError:  # never written: zarr's fill value
-            return np.zeros((stop - start, width), dtype=array.dtype)
+            data: bytes | memoryview = (
+                raw.folder / array.metadata.encode_chunk_key((k, 0))
+            ).read_bytes()
+        except FileNotFoundError:
+            if self.rows_used(start, stop):
+                raise self._damaged(layout.POSITIONS, start, stop, "chunk file missing") from None
+            return np.zeros((stop - start, width), dtype=array.dtype)  # unused padding rows
+        except OSError as exc:
+            raise self._damaged(layout.POSITIONS, start, stop, f"unreadable: {exc}") from exc
+        if raw.crc:
+            body = strip_crc32c(data)
+            if body is None:
+                raise self._damaged(layout.POSITIONS, start, stop, "crc32c checksum mismatch")
+            data = body
         block = np.empty(rows * width, dtype=array.dtype)  # writable, decoded in place
-        if blosc:
+        if raw.blosc:
             try:
                 numcodecs.blosc.decompress(data, block)
-            except ValueError:  # not one whole chunk's worth: let zarr decide
+            except (ValueError, RuntimeError):  # not one whole chunk's worth: let zarr decide
                 return self._read_positions(start, stop)
         elif len(data) == block.nbytes:
             block.view(np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
@@ -215,15 +255,58 @@ class ZarrEmbeddingStore(EmbeddingStore):
             return self._read_positions(start, stop)
         return block.reshape(rows, width)[: stop - start]
 
+    def _missing_chunks(self, name: str, start: int, stop: int) -> list[int]:
+        """Chunks of rows ``start:stop`` of a local array whose chunk file is absent."""
+        array = self._array(name)
+        store = array.store
+        if stop <= start or not isinstance(store, LocalStore) or array.shards is not None:
+            return []
+        if not _has_crc(array):  # older stores skipped chunks equal to the fill value
+            return []
+        folder = Path(store.root) / array.path
+        rows = int(array.chunks[0])
+        rest = (0,) * (len(array.chunks) - 1)
+        keys = array.metadata.encode_chunk_key  # type: ignore[union-attr]
+        return [
+            k
+            for k in range(start // rows, -(-stop // rows))
+            if not (folder / keys((k, *rest))).is_file()
+        ]
+
+    def _check_present(self, name: str, start: int, stop: int) -> None:
+        """StoreDamaged when a chunk file of committed rows ``start:stop`` of ``name`` is gone
+        (zarr would read it as its fill value: zeros, or empty ids)."""
+        missing = self._missing_chunks(name, start, stop)
+        if missing:
+            rows = int(self._array(name).chunks[0])
+            spans = ", ".join(
+                f"{max(start, k * rows)}..{min(stop, (k + 1) * rows) - 1}" for k in missing[:5]
+            )
+            more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise self._damaged(
+                name, start, stop, f"{len(missing)} chunk file(s) missing: rows {spans}{more}"
+            )
+
+    def _read(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of array ``name`` through zarr; damage is StoreDamaged."""
+        try:
+            return np.asarray(self._array(name)[start:stop])
+        except StoreDamaged:
+            raise
+        except _DAMAGE as exc:
+            raise self._damaged(name, start, stop, _why(exc)) from exc
+
     def _read_index(self, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         n = n - self._pending.n
         if n == 0:
             ids: list[str] = []
             offsets = lengths = np.zeros(0, dtype=np.int64)
         else:
-            ids = [str(s) for s in np.asarray(self._array(layout.IDS)[:n])]
-            offsets = np.asarray(self._array(layout.OFFSETS)[:n], dtype=np.int64)
-            lengths = np.asarray(self._array(layout.LENGTHS)[:n], dtype=np.int64)
+            for name in (layout.IDS, layout.OFFSETS, layout.LENGTHS, layout.POOLED):
+                self._check_present(name, 0, n)
+            ids = [str(s) for s in self._read(layout.IDS, 0, n)]
+            offsets = np.asarray(self._read(layout.OFFSETS, 0, n), dtype=np.int64)
+            lengths = np.asarray(self._read(layout.LENGTHS, 0, n), dtype=np.int64)
         if self._pending.n:
             ids = ids + self._pending.ids
             offsets = np.concatenate([offsets, self._pending.offsets])
@@ -231,7 +314,19 @@ class ZarrEmbeddingStore(EmbeddingStore):
         return ids, offsets, lengths
 
     def _read_positions(self, start: int, stop: int) -> np.ndarray:
-        return np.asarray(self._array(layout.POSITIONS)[start:stop])
+        if stop > start and isinstance(self._array(layout.POSITIONS).store, LocalStore):
+            rows = int(self._array(layout.POSITIONS).chunks[0])
+            for k in self._missing_chunks(layout.POSITIONS, start, stop):
+                lo, hi = max(start, k * rows), min(stop, (k + 1) * rows)
+                if self.rows_used(lo, hi):
+                    raise self._damaged(layout.POSITIONS, lo, hi, "chunk file missing")
+        return self._read(layout.POSITIONS, start, stop)
+
+    def _array_rows(self, name: str) -> int:
+        return int(self._array(name).shape[0])
+
+    def _pooled_entries(self) -> int:
+        return len(self) - self._pending.n
 
     def _read_pooled(self, rows: np.ndarray) -> np.ndarray:
         folded = len(self) - self._pending.n
@@ -245,30 +340,117 @@ class ZarrEmbeddingStore(EmbeddingStore):
         pooled = self._array(layout.POOLED)
         lo, hi = int(rows[0]), int(rows[-1]) + 1
         if hi - lo == rows.size:
-            return np.asarray(pooled[lo:hi])
+            return self._read(layout.POOLED, lo, hi)
         if hi - lo <= 4 * rows.size:
-            return np.asarray(pooled[lo:hi])[rows - lo]
-        return np.asarray(pooled.get_orthogonal_selection((rows, slice(None))))
+            return self._read(layout.POOLED, lo, hi)[rows - lo]
+        try:
+            return np.asarray(pooled.get_orthogonal_selection((rows, slice(None))))
+        except _DAMAGE as exc:
+            raise self._damaged(layout.POOLED, lo, hi, _why(exc)) from exc
+
+    def content_hashes(self) -> dict[str, str] | None:
+        if layout.HASHES not in self._group:
+            return None
+        folded = len(self) - self._pending.n
+        self._check_present(layout.HASHES, 0, folded)
+        stored = [str(h) for h in self._read(layout.HASHES, 0, folded)] if folded else []
+        pairs = zip(self._ids, stored + self._pending.hashes, strict=True)
+        return {sid: h for sid, h in pairs if h}
+
+    def chunk_problems(self) -> list[str]:
+        """Read every stored chunk of every array; one line per damaged chunk (array, rows)."""
+        problems: list[str] = []
+        folded = len(self) - self._pending.n
+        names = [layout.IDS, layout.OFFSETS, layout.LENGTHS, layout.POOLED]
+        if layout.HASHES in self._group:
+            names.append(layout.HASHES)
+        for name in names + ([] if self.pooled_only else [layout.POSITIONS]):
+            array = self._array(name)
+            rows = int(array.chunks[0])
+            end = folded if name != layout.POSITIONS else self.rows_end()
+            for k in range(-(-end // rows)):
+                lo, hi = k * rows, min(end, (k + 1) * rows)
+                if name == layout.POSITIONS and not self.rows_used(lo, hi):
+                    continue  # padding / rows of a batch killed before its commit
+                try:
+                    if self._missing_chunks(name, lo, hi):
+                        raise self._damaged(name, lo, hi, "chunk file missing")
+                    if name == layout.POSITIONS:
+                        self._read_block(k, lo, hi)
+                    else:
+                        self._read(name, lo, hi)
+                except StoreDamaged as exc:
+                    problems.append(f"{name} rows {lo}..{hi - 1}: {exc.reason}")
+        return problems
 
     def close(self) -> None:
         """Drop the cached array handles (zarr opens files per read)."""
         self._arrays.clear()
 
 
-def _raw_layout(array: zarr.Array) -> tuple[Path, bool] | None:
-    """(chunk folder, blosc-compressed?) when ``array``'s chunk files can be decoded by hand."""
-    store = array.store
+def write_failed(path: str | Path, exc: OSError) -> StoreWriteError:
+    """The one error of a failed store write (disk full, permission denied, vanished file)."""
+    what = os.strerror(exc.errno) if exc.errno else str(exc)
+    where = f" ({exc.filename})" if exc.filename else ""
+    return StoreWriteError(
+        f"{path}: cannot write the store: {what}{where}. Everything committed so far is kept; "
+        "free space / fix permissions, then rerun the same command to resume"
+    )
+
+
+def _why(exc: BaseException) -> str:
+    """A codec's error, said plainly (zarr's crc32c codec raises a ValueError naming bytes)."""
+    if "checksum" in str(exc).lower():
+        return "crc32c checksum mismatch"
+    return f"does not decode ({type(exc).__name__}: {exc})"
+
+
+def damaged(path: str | Path, name: str, start: int, stop: int, why: str) -> StoreDamaged:
+    """The one error of a damaged chunk: names the store, the array and the rows."""
+    rows = f"rows {start}..{stop - 1}" if stop > start else f"row {start}"
+    return StoreDamaged(
+        f"damaged store: {name} {rows}: {why}; the store cannot be trusted (run `embedhead "
+        "store verify` for every damaged chunk; re-embed into a fresh --store)",
+        path,
+        array=name,
+        rows=rows,
+        reason=why,
+    )
+
+
+@dataclass(frozen=True)
+class _RawLayout:
+    """Chunk folder of a local array and its codec chain: bytes [+ blosc] [+ crc32c]."""
+
+    folder: Path
+    blosc: bool
+    crc: bool
+
+
+def _has_crc(array: zarr.Array) -> bool:
+    """True for an array written with checksums (its chain ends in crc32c): such stores write
+    every chunk (``write_empty_chunks``), so an absent chunk file is damage, never fill."""
     codecs = tuple(getattr(array.metadata, "codecs", ()))
-    if not isinstance(store, LocalStore) or array.shards is not None or len(codecs) not in (1, 2):
+    return bool(codecs) and isinstance(codecs[-1], Crc32cCodec)
+
+
+def _raw_layout(array: zarr.Array) -> _RawLayout | None:
+    """How ``array``'s chunk files can be decoded by hand (None: only zarr can)."""
+    store = array.store
+    codecs = list(getattr(array.metadata, "codecs", ()))
+    if not isinstance(store, LocalStore) or array.shards is not None or not codecs:
         return None
-    first = codecs[0]
-    if not isinstance(first, BytesCodec) or len(array.chunks) != 2:
+    crc = isinstance(codecs[-1], Crc32cCodec)
+    if crc:
+        codecs = codecs[:-1]
+    first = codecs[0] if codecs else None
+    if len(codecs) not in (1, 2) or not isinstance(first, BytesCodec) or len(array.chunks) != 2:
         return None
     if first.endian is not None and first.endian.value != sys.byteorder:
         return None
     if not all(isinstance(c, BloscCodec) for c in codecs[1:]) or float(array.fill_value) != 0.0:
         return None
-    return Path(store.root) / array.path, len(codecs) == 2
+    return _RawLayout(Path(store.root) / array.path, blosc=len(codecs) == 2, crc=crc)
 
 
 @dataclass(frozen=True)
@@ -280,6 +462,8 @@ class Records:
     offsets: np.ndarray
     lengths: np.ndarray
     pooled: np.ndarray
+    hashes: list[str] = dataclasses.field(default_factory=list)
+    """Content hash per entry ("" for records written before hashes existed)."""
 
     @property
     def n(self) -> int:
@@ -322,6 +506,8 @@ def read_records(path: str | Path, d_model: int | None = None) -> Records:
         try:
             with np.load(source(name), allow_pickle=False) as doc:
                 part = {k: doc[k] for k in ("ids", "offsets", "lengths", "pooled")}
+                n = part["ids"].shape[0]
+                part["hashes"] = doc["hashes"] if "hashes" in doc.files else np.full(n, "")
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(
                 f"commit record {name} is unreadable (damaged store: {exc})", path
@@ -338,6 +524,7 @@ def read_records(path: str | Path, d_model: int | None = None) -> Records:
         offsets=np.concatenate([p["offsets"] for _, _, p in parts]).astype(np.int64),
         lengths=np.concatenate([p["lengths"] for _, _, p in parts]).astype(np.int64),
         pooled=np.concatenate([p["pooled"] for _, _, p in parts]),
+        hashes=[str(h) for _, _, p in parts for h in p["hashes"]],
     )
 
 
@@ -349,9 +536,10 @@ class _ChunkFiles:
 
     :meth:`encode` turns one chunk (``chunk_rows``, D) into its stored bytes exactly as the
     array's codec chain says (little-endian bytes, then optionally Blosc with the array's
-    parameters: any zarr reader decodes the result); it is the only place chunk bytes are
-    made. Used only when the chain is one of those; anything else (sharding, checksums,
-    remote stores) goes through zarr. Blosc and file writes release the GIL, so writer threads
+    parameters, then optionally the 4-byte little-endian crc32c trailer of zarr's ``crc32c``
+    codec: any zarr reader decodes the result); it is the only place chunk bytes are
+    made. Used only when the chain is one of those; anything else (sharding, remote
+    stores) goes through zarr. Blosc, crc32c and file writes release the GIL, so writer threads
     encode and write in parallel (in a thread other than the main one numcodecs' Blosc uses
     its context API: no global lock, one blosc thread per call).
 
@@ -366,6 +554,7 @@ class _ChunkFiles:
     def __init__(self, folder: Path, array: zarr.Array) -> None:
         self._folder = folder
         self._keys = array.metadata.chunk_key_encoding  # type: ignore[union-attr]
+        self._crc = isinstance(array.metadata.codecs[-1], Crc32cCodec)  # type: ignore[union-attr]
         self._blosc: numcodecs.Blosc | None = None
         for codec in array.metadata.codecs:  # type: ignore[union-attr]
             if isinstance(codec, BloscCodec):
@@ -381,9 +570,11 @@ class _ChunkFiles:
 
     @staticmethod
     def usable(folder: Path, array: zarr.Array) -> bool:
-        """True for a local v3 array whose codecs are bytes(little) [+ blosc] only."""
-        codecs = getattr(array.metadata, "codecs", None)
-        if not folder.is_dir() or codecs is None or not codecs:
+        """True for a local v3 array whose codecs are bytes(little) [+ blosc] [+ crc32c]."""
+        codecs = list(getattr(array.metadata, "codecs", None) or ())
+        if codecs and isinstance(codecs[-1], Crc32cCodec):
+            codecs = codecs[:-1]
+        if not folder.is_dir() or not codecs:
             return False
         first, rest = codecs[0], codecs[1:]
         little = isinstance(first, BytesCodec) and str(
@@ -392,10 +583,12 @@ class _ChunkFiles:
         return little and all(isinstance(c, BloscCodec) for c in rest) and len(rest) <= 1
 
     def encode(self, block: np.ndarray) -> bytes | memoryview:
-        """One chunk (rows, D), C-contiguous little-endian -> the bytes stored for it."""
-        if self._blosc is not None:
-            return self._blosc.encode(block)  # type: ignore[no-any-return]
-        return block.data.cast("B")
+        """One chunk (rows, D), C-contiguous little-endian -> the bytes stored for it:
+        little-endian rows [-> blosc] [+ crc32c trailer]."""
+        data = self._blosc.encode(block) if self._blosc is not None else block.data.cast("B")
+        if self._crc:
+            return b"".join((data, crc32c_trailer(data)))
+        return data  # type: ignore[no-any-return]
 
     def write(self, first_chunk: int, region: np.ndarray, chunk_rows: int) -> None:
         little = region.dtype.newbyteorder("<")
@@ -458,6 +651,7 @@ def _unfolded(group: zarr.Group, records: Records, path: str | Path) -> Records:
         offsets=records.offsets[keep],
         lengths=records.lengths[keep],
         pooled=records.pooled[keep],
+        hashes=[h for h, k in zip(records.hashes, keep, strict=True) if k],
     )
 
 
@@ -657,9 +851,19 @@ def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
             layout.POOLED, shape=(0, d_model), chunks=(rows, d_model), dtype=sdt,
             compressors=codecs, fill_value=0, config=_WRITE_CONFIG,
         )  # fmt: skip
-        group.create_array(layout.IDS, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype=str)
+        group.create_array(
+            layout.IDS, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype=str,
+            compressors=_INDEX_CODECS,
+        )  # fmt: skip
         for name in (layout.OFFSETS, layout.LENGTHS):
-            group.create_array(name, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype="int64")
+            group.create_array(
+                name, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype="int64",
+                compressors=_INDEX_CODECS,
+            )  # fmt: skip
+        group.create_array(
+            layout.HASHES, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype=str,
+            compressors=_INDEX_CODECS,
+        )  # fmt: skip
         group.attrs.update({**attrs, layout.N_SEQUENCES: 0, layout.N_POSITIONS: 0})
         os.rename(tmp, path)
     finally:
@@ -697,6 +901,9 @@ class ZarrStoreWriter(StoreWriter):
     ``owner=False`` (torchrun ranks other than 0): no lock, no folding, no trimming.
     """
 
+    created = False
+    """True when this writer's process created the store (set by ``open_zarr_writer``)."""
+
     def __init__(self, path: str | Path, *, owner: bool = True) -> None:
         self.path = str(path)
         self._owner = owner
@@ -725,6 +932,7 @@ class ZarrStoreWriter(StoreWriter):
         self._run = uuid.uuid4().hex[:12]
         self._batches = 0
         self._pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
+        self._hashes: dict[str, str] = {}
         self._positions: zarr.Array | None = None
         self._chunks: _ChunkFiles | None = None
         if not self.pooled_only:
@@ -745,6 +953,9 @@ class ZarrStoreWriter(StoreWriter):
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def set_content_hashes(self, hashes: dict[str, str]) -> None:
+        self._hashes = dict(hashes)
 
     @property
     def end(self) -> int:
@@ -779,10 +990,13 @@ class ZarrStoreWriter(StoreWriter):
             raise ValueError(f"region {start}+{region.shape[0]} is not chunk-aligned")
         if start + region.shape[0] > self.end:
             raise ValueError(f"region {start}+{region.shape[0]} lies outside the reservation")
-        if self._chunks is not None:
-            self._chunks.write(start // self.chunk_rows, region, self.chunk_rows)
-        else:
-            self._positions[start : start + region.shape[0]] = region
+        try:
+            if self._chunks is not None:
+                self._chunks.write(start // self.chunk_rows, region, self.chunk_rows)
+            else:
+                self._positions[start : start + region.shape[0]] = region
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
 
     def commit_batch(
         self,
@@ -800,8 +1014,12 @@ class ZarrStoreWriter(StoreWriter):
             offsets=np.asarray(offsets, dtype=np.int64),
             lengths=np.asarray(lengths, dtype=np.int64),
             pooled=np.ascontiguousarray(pooled),
+            hashes=np.asarray([self._hashes.get(s, "") for s in ids], dtype=str),
         )
-        put_object(record_path(self.path, f"{key}.npz"), buf.getvalue())
+        try:
+            put_object(record_path(self.path, f"{key}.npz"), buf.getvalue())
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
         with self._mutex:
             self._ids.update(ids)
 
@@ -836,6 +1054,12 @@ class ZarrStoreWriter(StoreWriter):
 
     def fold(self) -> int:
         """Append every pending record to the index arrays (offset order); returns how many."""
+        try:
+            return self._fold()
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
+
+    def _fold(self) -> int:
         records = _unfolded(self._group, read_records(self.path, self.d_model), self.path)
         attrs: dict[str, Any] = dict(self._group.attrs)
         n = int(attrs.get(layout.N_SEQUENCES, 0))
@@ -848,8 +1072,11 @@ class ZarrStoreWriter(StoreWriter):
                 (layout.IDS, np.asarray(records.ids, dtype=str)),
                 (layout.OFFSETS, records.offsets),
                 (layout.LENGTHS, records.lengths),
+                (layout.HASHES, np.asarray(records.hashes, dtype=str)),
             ):
-                arr = _member_array(self._group, name, self.path)
+                if name == layout.HASHES and name not in self._group:
+                    continue  # a store written before hashes existed keeps its layout
+                arr = _member_array(self._group, name, self.path).with_config(_WRITE_CONFIG)
                 if arr.shape[0] != n + m:
                     arr.resize((n + m, *arr.shape[1:]))
                 arr[n : n + m] = values
@@ -866,8 +1093,12 @@ class ZarrStoreWriter(StoreWriter):
             remove_object(record_path(self.path, key))
         return records.n
 
-    def close(self) -> None:
-        """Commit; the owner folds the records and trims arrays to their exact sizes."""
+    def close(self, *, keep_lock: bool = False) -> None:
+        """Commit; the owner folds the records and trims arrays to their exact sizes.
+
+        ``keep_lock``: stay locked (an HDF5 journal rebuilding its file); ``abandon()`` then
+        releases the lock.
+        """
         self.commit()
         if self._owner:
             self.fold()
@@ -879,14 +1110,27 @@ class ZarrStoreWriter(StoreWriter):
                 (layout.IDS, n),
                 (layout.OFFSETS, n),
                 (layout.LENGTHS, n),
+                (layout.HASHES, n),
             ):
                 if name == layout.POSITIONS and self.pooled_only:
+                    continue
+                if name == layout.HASHES and name not in self._group:
                     continue
                 arr = _member_array(self._group, name, self.path)
                 if arr.shape[0] != rows:
                     arr.resize((rows, *arr.shape[1:]))
-        self._unlock()
+        if not keep_lock:
+            self._unlock()
 
     def abandon(self) -> None:
-        """Keep what is committed (records); uncommitted regions are left as unused rows."""
-        self._unlock()
+        """Keep what is committed (records); uncommitted regions are left as unused rows.
+
+        A store this writer created that holds nothing committed is removed: a failed first
+        ``embed`` leaves no empty store bound to its backbone.
+        """
+        try:
+            empty = self._group.attrs.get(layout.N_SEQUENCES, 0) in (0, None)
+            if self._owner and self.created and empty and not read_records(self.path).ids:
+                shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            self._unlock()
