@@ -44,6 +44,9 @@ def test_two_process_torchrun_equals_one_process(tmp_path, tiny_dataset_dir, tin
         assert not differ, f"{len(differ)} sequences differ"
         np.testing.assert_array_equal(two_proc.get_pooled(ids), one_proc.get_pooled(ids))
         assert two_proc.identity == one_proc.identity
+        hashes = one_proc.content_hashes()
+        assert hashes is not None and all(hashes.values())  # every id has its content hash
+        assert two_proc.content_hashes() == hashes  # the ranks' records carry them too
 
 
 def test_rank_and_world_from_torchrun_environment(monkeypatch):

@@ -610,7 +610,9 @@ def embed_dataset(
             )
             stats = run(writer, regions, writer.reserve(rows), skipped)
     else:
-        stats = _run_distributed(ctx, store_path, attrs, plan, config.pooled_only, run)
+        stats = _run_distributed(
+            ctx, store_path, attrs, plan, config.pooled_only, run, _hashes_of(census)
+        )
     with open_store(store_path) as store:
         n_store = len(store)
     return EmbedSummary(
@@ -629,6 +631,7 @@ def _run_distributed(
     plan: list[list[Shape]],
     pooled_only: bool,
     run: Callable[[StoreWriter, list[Region], int, int], EmbedStats],
+    hashes: dict[str, str],
 ) -> EmbedStats:
     """Zarr: every rank writes its batches straight into the one store (rank 0 reserves the
     regions and folds the commit records at the end). HDF5 (single writer): every rank keeps
@@ -649,6 +652,7 @@ def _run_distributed(
             ctx.barrier()
             if writer is None:
                 writer = open_zarr_writer(store_path, attrs, owner=False)
+            writer.set_content_hashes(hashes)  # every rank's commit records carry them
             try:
                 regions, rows, skipped = plan_regions(
                     plan,
@@ -679,6 +683,7 @@ def _run_distributed(
             with open_store(store_path) as store:
                 stored = set(store.ids())
         with open_writer(store_path, attrs, part=ctx.rank) as journal:
+            journal.set_content_hashes(hashes)
             done = lambda sid: sid in stored or sid in journal  # noqa: E731
             regions, rows, skipped = plan_regions(
                 plan, done, journal.chunk_rows, pooled_only, keep=mine, count=mine
