@@ -376,3 +376,13 @@ def test_train_refuses_a_damaged_store_with_exit_1(
     assert result.exit_code == 1, result.output
     assert "damaged store" in result.output and f"{damage} rows 0.." in result.output
     assert not (tmp_path / "run").exists()  # nothing trained on damaged embeddings
+
+
+def test_a_failed_object_write_leaves_no_temporary_file(tmp_path):
+    from embedhead.store.zarr_backend import put_object
+
+    target = tmp_path / "commits" / "0-run.npz"
+    target.mkdir(parents=True)  # a folder in the way: the final rename fails for real
+    with pytest.raises(OSError):
+        put_object(target, b"record")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["0-run.npz"]

@@ -668,9 +668,13 @@ def put_object(path: Path | str, data: bytes | memoryview) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:  # disk full, permission, interrupt: no stray temporary file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def create_object(fs: fsspec.AbstractFileSystem, key: str, data: bytes) -> None:
