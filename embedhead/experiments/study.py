@@ -53,6 +53,7 @@ from embedhead.heads.batched import group_members
 from embedhead.heads.config import HeadConfig, TrainConfig
 from embedhead.heads.presets import expand_preset
 from embedhead.heads.train import make_configs
+from embedhead.processes import pid_running
 
 STUDY_FILE = "study.journal"
 DEFAULT_STUDY_NAME = "embedhead-sweep"
@@ -326,16 +327,6 @@ def check_inputs(study: optuna.Study, plan: StudyPlan) -> None:
         )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover_interrupted(study: optuna.Study, budget: int | None = None) -> int:
     """Trials left RUNNING by a dead process of this host -> discarded, their configs enqueued.
 
@@ -349,7 +340,7 @@ def recover_interrupted(study: optuna.Study, budget: int | None = None) -> int:
     dead = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
-        if t.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
+        if t.user_attrs.get("host") != host or not isinstance(pid, int) or pid_running(pid):
             continue
         dead.append(t)
     dead_ids = {t._trial_id for t in dead}

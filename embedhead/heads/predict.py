@@ -55,6 +55,7 @@ from embedhead.heads.data import PairSpec, StoreReader, load_pairs, resolve_devi
 from embedhead.heads.evaluate import check_store_matches
 from embedhead.heads.run import LoadedRun, load_run
 from embedhead.heads.train import predict_source
+from embedhead.processes import pid_running
 from embedhead.store import open_store
 
 
@@ -294,7 +295,7 @@ def remove_stale_temp_dirs() -> list[Path]:
         except OSError:
             continue
         if len(owner) == 2 and owner[0] == host and owner[1].isdigit():
-            stale = not _running(int(owner[1]))
+            stale = not pid_running(int(owner[1]))
         elif len(owner) == 2:
             stale = False  # another host's (shared /tmp): never ours to judge
         else:
@@ -306,16 +307,6 @@ def remove_stale_temp_dirs() -> list[Path]:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _as_inputs(

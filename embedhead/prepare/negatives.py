@@ -89,7 +89,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from embedhead.dataset import PairRecord, sequence_id
@@ -586,27 +586,15 @@ def dishuffle_negatives(
                 continue
             taken.add(sid)
             made[sid] = shuffled
-            records.append(
-                PairRecord(
+            records.append(  # the positive with its second sequence shuffled
+                replace(
+                    a,
                     pair_id=f"{id_prefix}{len(records)}",
                     label=0,
-                    seq1=a.seq1,
                     seq2=sid,
-                    len1=a.len1,
-                    len2=a.len2,
                     score=math.nan,
                     norm_score=math.nan,
                     identity=math.nan,
-                    db1=a.db1,
-                    chrom1=a.chrom1,
-                    start1=a.start1,
-                    end1=a.end1,
-                    strand1=a.strand1,
-                    db2=a.db2,
-                    chrom2=a.chrom2,
-                    start2=a.start2,
-                    end2=a.end2,
-                    strand2=a.strand2,
                     block_id=f"{a.block_id}|dishuffle:{a.block_id}",
                     split=label,
                 )

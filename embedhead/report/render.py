@@ -38,6 +38,7 @@ import numpy as np
 
 from embedhead.errors import InputError
 from embedhead.fileio import atomic_write_text, read_json
+from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 from embedhead.results import check_result, result_kind
 from embedhead.tables import (
     TIME_COLUMNS,
@@ -59,17 +60,6 @@ PLOTS_DIR = "plots"
 RESULT_FILES = ("sweep.json", "experiment.json", "baselines.json", "summary.json", "run.json")
 _MAX_DEPTH = 4
 _EMBEDDING_ROWS = ("head", "random_backbone")  # baselines.json rows of `baselines --store`
-CLASSIFICATION_KEYS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "pr_auc",
-    "accuracy_at_0.5",
-    "brier",
-)
-REGRESSION_KEYS = ("mse", "rmse", "mae", "r2", "pearson", "spearman")
 
 
 # ----------------------------------------------------------------------------- plotting

@@ -52,6 +52,7 @@ from zarr.core.array_spec import ArrayConfigParams
 from zarr.storage import LocalStore
 
 from embedhead.errors import ConfigError, InputError, StoreDamaged, StoreWriteError
+from embedhead.processes import pid_running
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, StoreWriter
 
@@ -735,13 +736,7 @@ def _dead_here(holder: dict[str, Any]) -> bool:
     pid = holder.get("pid")
     if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not pid_running(pid)
 
 
 def _busy(url: str, key: str, body: bytes) -> ConfigError:
