@@ -31,8 +31,8 @@ from embedhead.embed.random_store import RandomStore, random_backbone_store
 from embedhead.experiments.baselines import BaselineResult, run_baselines, write_baselines
 from embedhead.experiments.config import BaselineConfig
 from embedhead.fileio import make_out_dir
-from embedhead.heads.data import PairSource, StoreReader, load_head_data, split_records
-from embedhead.heads.train import FitResult, fit, make_configs, predict_source
+from embedhead.heads.data import PairSource, StoreReader, split_records
+from embedhead.heads.train import FitResult, fit, load_data_for, make_configs, predict_source
 from embedhead.store import open_store
 from embedhead.store.access import use_store
 
@@ -90,15 +90,7 @@ def fit_head(
 ) -> tuple[FitResult, PairSource]:
     """One head fit (``overrides`` hold task and seed) and the test split it was scored on."""
     head_cfg, train_cfg = make_configs(int(store.d_model), dict(overrides))
-    data = load_head_data(
-        dataset,
-        store,
-        kind=train_cfg.head,
-        task=train_cfg.task,
-        loader=train_cfg.loader,
-        device=train_cfg.device,
-        store_path=str(store_path),
-    )
+    data = load_data_for(dataset, store, train_cfg, str(store_path))
     return fit(head_cfg, train_cfg, data), data["test"]
 
 

@@ -61,7 +61,7 @@ from embedhead.heads.metrics import (
     quick_metrics,
 )
 from embedhead.heads.models import ACTIVATIONS, SiameseHead, ThesisHead, build_head
-from embedhead.heads.train import FitResult, NonFiniteLossError
+from embedhead.heads.train import FitResult, NonFiniteLossError, training_subset
 
 __all__ = ["MAX_PAD_RATIO", "BatchKey", "batch_key", "fit_batched", "group_members"]
 
@@ -419,13 +419,7 @@ def fit_batched(
     start_time = time.perf_counter()
     train, val = data["train"], data["val"]
     device = train.device
-    if config0.train_size is not None:
-        if config0.train_size > len(train):
-            raise ConfigError(
-                f"train_size {config0.train_size} exceeds the {len(train)} training pairs"
-            )
-        rng = np.random.default_rng(config0.seed)
-        train = train.subset(np.sort(rng.choice(len(train), config0.train_size, replace=False)))
+    train = training_subset(train, config0)
     state = [_build_member(h, t, device) for h, t in members]
     for member, callback in zip(state, callbacks, strict=True):
         member.progress = callback

@@ -221,13 +221,7 @@ def fit(
     start_time = time.perf_counter()
     train, val = data["train"], data["val"]
     device = train.device  # the head goes where the data were loaded
-    if config.train_size is not None:
-        if config.train_size > len(train):
-            raise ConfigError(
-                f"train_size {config.train_size} exceeds the {len(train)} training pairs"
-            )
-        rng = np.random.default_rng(config.seed)
-        train = train.subset(np.sort(rng.choice(len(train), config.train_size, replace=False)))
+    train = training_subset(train, config)
     torch.manual_seed(config.seed)
     head = build_head(head_config).to(device)
     if head_config.task == "regression":
@@ -354,6 +348,17 @@ def run_info(
         for name, split_metrics in result.metrics.items():
             split_metrics["n_dropped_non_finite"] = dropped.get(name, 0)
     return info
+
+
+def training_subset(train: PairSource, config: TrainConfig) -> PairSource:
+    """``train`` itself, or the seeded ``config.train_size`` pairs of it (sorted: a learning
+    curve's point); ConfigError when it asks for more pairs than there are."""
+    if config.train_size is None:
+        return train
+    if config.train_size > len(train):
+        raise ConfigError(f"train_size {config.train_size} exceeds the {len(train)} training pairs")
+    rng = np.random.default_rng(config.seed)
+    return train.subset(np.sort(rng.choice(len(train), config.train_size, replace=False)))
 
 
 def load_data_for(
