@@ -386,3 +386,18 @@ def test_a_failed_object_write_leaves_no_temporary_file(tmp_path):
     with pytest.raises(OSError):
         put_object(target, b"record")
     assert sorted(p.name for p in target.parent.iterdir()) == ["0-run.npz"]
+
+
+def test_store_merge_refuses_a_journal_that_embed_still_writes(tmp_path):
+    path = tmp_path / "s.h5"
+    writer = open_writer(path, make_attrs(D, "float32"))  # an embed in progress: its journal
+    writer.write(*_one("a", 1.0))
+    writer.commit()
+    result = CliRunner().invoke(cli, ["store", "merge", str(path)])
+    assert result.exit_code == 1 and "another process is writing" in result.output
+    assert not path.exists()  # nothing merged from the journal still being written
+    writer.close()  # the embed finishes: folds its journal into the file
+    result = CliRunner().invoke(cli, ["store", "merge", str(path)])
+    assert result.exit_code == 0 and "merged 0 sequences" in result.output
+    with open_store(path) as store:
+        assert store.ids() == ["a"]

@@ -278,15 +278,16 @@ def store_verify_command(store: str, source: str | None) -> None:
 def store_merge_command(store: str) -> None:
     """Merge shards left in STORE.parts/ into the store.
 
-    Shards remain when a distributed run was interrupted; the next run merges them too.
+    Shards remain when a distributed run was interrupted; the next run merges them too. A
+    shard that a running embed still writes (its lock is held) is refused, not merged.
 
     \b
     Example:
       embedhead store merge ds.zarr
     """
-    from embedhead.store import merge_parts
+    from embedhead.store import merge_store
 
-    added = merge_parts(store)
+    added = merge_store(store)
     click.echo(f"{store}: merged {added} sequences from shards")
 
 

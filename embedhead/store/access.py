@@ -27,6 +27,7 @@ from embedhead.store.zarr_backend import (
     ZarrStoreWriter,
     create_zarr_store,
     is_url,
+    lock_folder,
     store_exists,
 )
 
@@ -234,6 +235,23 @@ def merge_parts(path: str | Path) -> int:
     os.rename(folder, done)
     shutil.rmtree(done, ignore_errors=True)
     return added
+
+
+def merge_store(path: str | Path) -> int:
+    """``embedhead store merge``: :func:`merge_parts` under the lock of every shard, so a shard
+    that a running ``embed`` still writes (an HDF5 journal, a rank's shard) is refused with a
+    clear ConfigError instead of being merged half-written. Returns the sequences added."""
+    refuse_url_writes(path)
+    locks: list[int] = []
+    try:
+        for shard in part_paths(path):
+            fd = lock_folder(shard)
+            assert isinstance(fd, int)  # local shards only (URLs refused above)
+            locks.append(fd)
+        return merge_parts(path)
+    finally:
+        for fd in locks:
+            os.close(fd)
 
 
 def _merge_into_zarr(path: Path, attrs: dict[str, Any], readers: list[EmbeddingStore]) -> int:
