@@ -19,7 +19,7 @@ Experiment file (JSON, or YAML when PyYAML is installed); paths are relative to 
       "seed": 0
     }
 
-For every task, each species' data are loaded once (:func:`~embedhead.heads.data.load_head_data`)
+For every task, each species' data are loaded once (:func:`~embedhead.heads.train.load_data_for`)
 and reused by every fit. Results (all on the test split):
 
 - per-species table (Table 4.1 shape): one row per species, every metric as mean and std over
@@ -83,13 +83,14 @@ from embedhead.experiments.controls import (
 )
 from embedhead.fileio import atomic_write_text, make_out_dir, read_config_file, write_json
 from embedhead.heads.config import TASKS
-from embedhead.heads.data import check_identity, load_head_data, non_finite_targets
+from embedhead.heads.data import check_identity, non_finite_targets
 from embedhead.heads.evaluate import breakdown
 from embedhead.heads.metrics import CLASSIFICATION_KEYS, REGRESSION_KEYS
 from embedhead.heads.train import (
     evaluate_source,
     fit,
     load_config_overrides,
+    load_data_for,
     make_configs,
     predict_source,
 )
@@ -319,15 +320,7 @@ def run_experiment(
                 store = _named(spec, s, "store", partial(open_store_fn, s.store))
                 stores.append(store)
                 _, cfg = make_configs(store.d_model, base)
-                loaded[s.name] = load_head_data(
-                    datasets[s.name],
-                    store,
-                    kind=cfg.head,
-                    task=task,
-                    loader=cfg.loader,
-                    device=cfg.device,
-                    store_path=str(s.store),
-                )
+                loaded[s.name] = load_data_for(datasets[s.name], store, cfg, str(s.store))
                 if task == "regression":
                     dropped = {n: non_finite_targets(datasets[s.name], n) for n in SPLITS}
                     results["dropped_non_finite"].append(
@@ -396,15 +389,7 @@ def _random_backbone(
     """The head config of ``spec`` trained (every repeat) on the random-backbone store."""
     with open_store(control.store) as store:
         _, cfg = make_configs(store.d_model, {**spec.overrides, "task": task})
-        data = load_head_data(
-            dataset,
-            store,
-            kind=cfg.head,
-            task=task,
-            loader=cfg.loader,
-            device=cfg.device,
-            store_path=str(control.store),
-        )
+        data = load_data_for(dataset, store, cfg, str(control.store))
         fits = _fit_repeats(spec, task, data, {}, say, f"{name} (random backbone)")
         seconds = head_seconds_per_pair(fits[0].head, data["test"])
         identity = dict(store.identity)
