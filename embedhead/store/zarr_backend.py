@@ -1088,7 +1088,7 @@ class ZarrStoreWriter(StoreWriter):
                     layout.N_POSITIONS: p,
                 }
             )
-        for key in read_records(self.path, self.d_model).keys:  # folded ones included
+        for key in records.keys:  # every record read above, fully folded ones included
             remove_object(record_path(self.path, key))
         return records.n
 
