@@ -19,10 +19,13 @@ Two ways to feed the thesis head, giving identical batches:
   kept rows are dropped after their last use or, when the budget is full, farthest next use
   first. The budget of kept rows (storage dtype) defaults to what two shuffle buckets of
   batches read (:func:`plan_budget`, at most :data:`BLOCK_CACHE_BYTES`), so memory follows
-  batch size and sequence lengths, not the dataset size. A background thread builds the next
-  :data:`PREFETCH_BATCHES` batches while the caller trains on this one (:func:`in_background`:
-  one producer, a bounded queue; the same batches in the same order, so results are
-  bit-identical with or without it). Single batches (:meth:`PairSource.batch`) use an LRU
+  batch size and sequence lengths, not the dataset size. Batches are assembled in the storage
+  dtype and widened to float32 on the device by the training thread (on a GPU half the bytes
+  cross the bus). A background thread builds the next :data:`PREFETCH_BATCHES` batches while
+  the caller trains on this one when that helps (:func:`background_depth`: on an accelerator,
+  or when torch leaves a CPU core free) (:func:`in_background`: one producer, a bounded
+  queue; the same batches in the same order, so results are bit-identical with or without
+  it). Single batches (:meth:`PairSource.batch`) use an LRU
   cache of whole raw chunks instead. Stores without chunk access (test stand-ins) fall back
   to per-sequence reads (:class:`StreamedSequences`), also built in the background.
 
@@ -64,7 +67,7 @@ from embedhead.heads.config import LOADERS as LOADERS
 
 READ_BLOCK = 4096  # sequences per bulk store read while loading into memory (stand-in stores)
 BUCKET_BATCHES = 8  # batches per shuffle bucket of neighbouring pairs (epoch order)
-PREFETCH_BATCHES = 2  # batches whose chunks are read ahead while streaming
+PREFETCH_BATCHES = 2  # batches built ahead while streaming (see background_depth)
 BLOCK_CACHE_BYTES = 256 << 20  # most rows (or raw chunks) a streamed reader keeps
 BUDGET_BUCKETS = 2  # shuffle buckets of rows a planned streamed read keeps by default
 READ_THREADS = max(1, min(8, os.cpu_count() or 1))  # threads fetching + decoding chunks
@@ -205,6 +208,27 @@ def block_access(store: StoreReader) -> BlockStore | None:
 
 
 _T = TypeVar("_T")
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if callable(affinity) else os.cpu_count() or 1
+
+
+def background_depth(device: torch.device) -> int:
+    """Batches a streamed source builds ahead in a background thread, by default.
+
+    :data:`PREFETCH_BATCHES` when the model runs on an accelerator, or on the CPU when torch's
+    intra-op threads leave a core free; 0 (batches built in the training thread) when they
+    use every core: there a builder thread only steals time from torch's threads, whose
+    parallel ops then wait for the slowest one, and training gets slower than with no
+    background thread at all (2 cores, 2 torch threads: in-memory batches built in the
+    background made an epoch 1.19-1.30x slower; `benchmarks/bench_store.py --read`).
+    """
+    if device.type != "cpu" or torch.get_num_threads() < usable_cores():
+        return PREFETCH_BATCHES
+    return 0
 
 
 def _ordered_map(
@@ -642,11 +666,10 @@ class ChunkedSequences:
 
     :meth:`stream` serves a planned run of batches (what :meth:`PairSource.batches` uses):
     :class:`PlannedReads` over a budget of ``cache_bytes`` of sequence rows, with the batches
-    built by a background thread ``prefetch`` batches ahead. :meth:`gather` serves one batch
-    at a time from an LRU cache of whole raw chunks of the same budget.
+    built ``prefetch`` batches ahead by a background thread (None: :func:`background_depth`)
+    in the storage dtype and widened by the consumer (:meth:`widen`). :meth:`gather` serves
+    one batch at a time from an LRU cache of whole raw chunks of the same budget.
     """
-
-    prefetch = PREFETCH_BATCHES
 
     def __init__(
         self,
@@ -666,6 +689,7 @@ class ChunkedSequences:
         self.reader = BlockReader(store, cache_bytes=self.cache_bytes)
         self.d_model = d_model
         self.device = device
+        self.prefetch: int | None = None  # None: background_depth(device) when used
         self.last_plan: PlannedReads | None = None  # of the latest stream (for benchmarks)
 
     def _blocks(self, index: np.ndarray) -> Iterator[int]:
@@ -681,7 +705,8 @@ class ChunkedSequences:
     def stream(
         self, groups: Sequence[Sequence[np.ndarray]]
     ) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
-        """For each group of index arrays (one batch: left, right), their :meth:`gather`.
+        """For each group of index arrays (one batch: left, right), their :meth:`gather` in
+        the storage dtype, on the CPU (:meth:`widen` finishes them: float32 on the device).
 
         The sequences of every group are planned up front (:class:`PlannedReads`): each stored
         chunk is read when a group needs rows of it that are not resident, and rows that later
@@ -709,16 +734,17 @@ class ChunkedSequences:
     def _from_rows(
         self, index: np.ndarray, rows: dict[int, list[np.ndarray]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw pieces -> x (B, L, D) in the storage dtype (pads zero), mask (B, L); CPU."""
         lengths = self.lengths[index]
         width = int(lengths.max())
-        x = np.zeros((len(index), width, self.d_model), dtype=np.float32)
+        x = np.zeros((len(index), width, self.d_model), dtype=self._raw_dtype)
         for row, i in enumerate(index.tolist()):
             at = 0
             for piece in rows[i]:
-                _decode_into(x[row, at : at + len(piece)], piece, self.reader.dtype)
+                x[row, at : at + len(piece)] = piece  # same dtype: a plain copy
                 at += len(piece)
         mask = np.arange(width)[None, :] < lengths[:, None]
-        return torch.from_numpy(x).to(self.device), torch.from_numpy(mask).to(self.device)
+        return torch.from_numpy(x), torch.from_numpy(mask)
 
     def _assemble(
         self, index: np.ndarray, blocks: dict[int, np.ndarray]
@@ -731,14 +757,33 @@ class ChunkedSequences:
         mask = np.arange(width)[None, :] < lengths[:, None]
         return torch.from_numpy(x).to(self.device), torch.from_numpy(mask).to(self.device)
 
+    def widen(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch of :meth:`stream` (storage dtype, CPU) -> float32 on the device.
+
+        Called by the consumer of the batches (the training thread), not the thread that built
+        them: on the CPU the cast runs on torch's own intra-op threads, where a cast in a
+        builder thread would fight them for the cores; on a GPU the half-width rows cross the
+        bus and are widened there. float16 / bfloat16 -> float32 is exact, so batches are the
+        same as in memory bit for bit.
+        """
+        if self.reader.dtype == "bfloat16":
+            x = x.view(torch.bfloat16)
+        x = x.to(device=self.device)
+        out = torch.empty(x.shape, dtype=torch.float32, device=self.device)
+        return out.copy_(x)  # several times faster on the CPU than x.to(torch.float32)
+
+    @property
+    def _raw_dtype(self) -> np.dtype[Any]:
+        """numpy dtype of raw rows (bfloat16 bit patterns are uint16)."""
+        return np.dtype(np.uint16 if self.reader.dtype == "bfloat16" else self.reader.dtype)
+
 
 class StreamedSequences:
     """Per-sequence reads from a store without chunk access (opened once, never per sample).
 
-    ``prefetch``: batches :meth:`PairSource.batches` builds ahead in a background thread.
+    ``prefetch``: batches :meth:`PairSource.batches` builds ahead in a background thread
+    (:func:`background_depth`).
     """
-
-    prefetch = PREFETCH_BATCHES
 
     def __init__(
         self, store: StoreReader, ids: Sequence[str], d_model: int, device: torch.device
@@ -747,6 +792,7 @@ class StreamedSequences:
         self.ids = list(ids)
         self.d_model = d_model
         self.device = device
+        self.prefetch: int | None = None  # None: background_depth(device) when used
 
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
@@ -774,6 +820,29 @@ class PooledVectors:
         return self.vectors[idx], None
 
 
+def _widened(
+    batches: Iterator[PairBatch],
+    widen: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+) -> Iterator[PairBatch]:
+    """Streamed batches (raw rows on the CPU) finished in the consumer's thread: x widened to
+    float32 on ``device`` by ``widen``, masks and targets moved there."""
+    try:
+        for b in batches:
+            assert b.m1 is not None and b.m2 is not None
+            yield PairBatch(
+                widen(b.x1),
+                widen(b.x2),
+                b.m1.to(device),
+                b.m2.to(device),
+                b.targets.to(device),
+            )
+    finally:
+        close = getattr(batches, "close", None)
+        if callable(close):
+            close()
+
+
 @dataclass(frozen=True)
 class PairSource:
     """A split's pairs plus where their embeddings come from; yields :class:`PairBatch`."""
@@ -799,14 +868,20 @@ class PairSource:
 
         A streamed source plans the chunk reads of all these batches up front
         (:meth:`ChunkedSequences.stream`), and a background thread builds the next
-        ``prefetch`` batches (default: the source's ``sequences.prefetch``; 0 = in the caller's
-        thread) while the caller trains on this one. Batches are the same either way.
+        ``prefetch`` batches (default: the source's ``sequences.prefetch``, else
+        :func:`background_depth`; 0 = in the caller's thread) while the caller trains on this
+        one. Streamed rows come in the storage dtype and are widened to float32 on the device
+        in the caller's thread. Batches are the same either way.
         """
         order = np.arange(len(self)) if order is None else np.asarray(order)
         slices = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-        depth = int(getattr(self.sequences, "prefetch", 0)) if prefetch is None else prefetch
+        if prefetch is None:
+            prefetch = getattr(self.sequences, "prefetch", 0)
+        depth = background_depth(self.device) if prefetch is None else int(prefetch)
         built = self._build(slices)
-        return in_background(built, depth) if depth > 0 else built
+        batches = in_background(built, depth) if depth > 0 else built
+        widen = getattr(self.sequences, "widen", None)
+        return batches if widen is None else _widened(batches, widen, self.device)
 
     def _build(self, slices: list[np.ndarray]) -> Iterator[PairBatch]:
         stream = getattr(self.sequences, "stream", None)
@@ -816,8 +891,8 @@ class PairSource:
             return
         groups = [(self.pairs.left[index], self.pairs.right[index]) for index in slices]
         for index, ((x1, m1), (x2, m2)) in zip(slices, stream(groups), strict=True):
-            targets = torch.from_numpy(self.pairs.targets[index]).to(self.device)
-            yield PairBatch(x1, x2, m1, m2, targets)
+            targets = torch.from_numpy(self.pairs.targets[index])
+            yield PairBatch(x1, x2, m1, m2, targets)  # raw, on the CPU: see _widened
 
     def epoch_order(self, generator: torch.Generator, batch_size: int) -> np.ndarray:
         """(N,) a shuffled order of the pairs, in buckets of neighbours (module docstring).
