@@ -360,13 +360,20 @@ def _decode_into(out: np.ndarray, raw: np.ndarray, dtype: str) -> None:
     (float16 -> float32 runs ~8x faster than numpy's); bfloat16 bit patterns (uint16) are
     viewed as torch.bfloat16, whose widening to float32 is exact. Copied in pieces below
     :data:`SERIAL_ELEMENTS`, so torch never starts its intra-op thread team here: this runs in
-    reader and batch threads beside the training thread, where such teams contend badly."""
-    src = torch.from_numpy(np.ascontiguousarray(raw))
+    reader threads, where such teams contend badly. Called once per sequence piece, so kept
+    lean (a few microseconds besides the copy)."""
+    if not raw.flags.c_contiguous:
+        raw = np.ascontiguousarray(raw)
+    src = torch.from_numpy(raw)
     if dtype == "bfloat16":
         src = src.view(torch.bfloat16)
     dst = torch.from_numpy(out)
-    step = max(1, SERIAL_ELEMENTS // max(1, int(np.prod(out.shape[1:]))))
-    for start in range(0, len(out), step):
+    n = len(out)
+    step = max(1, SERIAL_ELEMENTS // max(1, out.size // n)) if n else 1
+    if n <= step:
+        dst.copy_(src)
+        return
+    for start in range(0, n, step):
         dst[start : start + step].copy_(src[start : start + step])
 
 
