@@ -185,7 +185,9 @@ def peak_child(path: str, batch_size: int, cache_mb: float) -> None:
         source = data["train"]
         before = _rss_mb()
         gather_epoch(source, epoch_order(source, 0, batch_size), batch_size)
-        print(json.dumps({"before_mb": before, "peak_mb": _rss_mb()}))
+        plan = getattr(source.sequences, "last_plan", None)
+        held = {} if plan is None else {"budget_mb": plan.budget / MB, "held_mb": plan.peak / MB}
+        print(json.dumps({"before_mb": before, "peak_mb": _rss_mb(), **held}))
 
 
 def bench_read(args: argparse.Namespace) -> None:
@@ -280,8 +282,10 @@ def bench_read(args: argparse.Namespace) -> None:
             f"  train epoch in memory {t_tm:.3f} s, streamed {t_ts:.3f} s: streamed / "
             f"in-memory {median(train_ratios):.2f}x (median of 3 pairs; target <= 1.2x)"
         )
-        print("  peak RSS of a streamed epoch (growth during the epoch): " + ", ".join(
-            f"{s}x {v['peak_mb']:.0f} MB (+{v['peak_mb'] - v['before_mb']:.0f})"
+        print("  peak RSS of a streamed epoch (growth during the epoch; rows held / budget): "
+              + ", ".join(
+            f"{s}x {v['peak_mb']:.0f} MB (+{v['peak_mb'] - v['before_mb']:.0f}; "
+            f"{v.get('held_mb', 0):.0f}/{v.get('budget_mb', 0):.0f})"
             for s, v in peaks[cache_mb].items()
         ))  # fmt: skip
 
