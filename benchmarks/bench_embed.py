@@ -13,7 +13,11 @@
 5. ``--fake-backbone RATE`` (instead of 1-4): a stand-in backbone producing rows at RATE nt/s
    (benchmarks/fake_backbone.py), so the overlap of backbone and writer is measured without a
    GPU: end-to-end time against max(backbone alone, writer alone) (target <= 1.15), and peak
-   memory of embed at 1x, 2x, 4x the sequences (must stay flat).
+   memory of embed at 1x, 2x, 4x the sequences (must stay flat). The overlap job is
+   ``--overlap-sequences`` sequences of 500-1500 nt (default 800: ~780k nt, ~2 s of backbone at
+   400e3 nt/s); a job of 200 (~0.5 s at 400e3, the size before) is dominated by the fixed costs
+   every embed pays once (store creation, fold, the last batch's write after the backbone is
+   done), which no overlap can hide. Several values: one table per size.
 
 Run: ``.venv/bin/python benchmarks/bench_embed.py`` (under a minute on 2 idle CPU cores);
 ``--scale 4`` for bigger runs, ``--device cuda`` on a GPU;
@@ -140,57 +144,74 @@ def fake_overlap(args: argparse.Namespace) -> None:
     rate, d_model = float(args.fake_backbone), args.d_model
     work = Path(tempfile.mkdtemp(prefix="bench_embed_fake_"))
     try:
-        items = random_sequences(int(200 * args.scale), 500, 1500, seed=1)
-        nt = sum(len(s) for _, s in items)
         fast, paced = FakeBackbone(d_model), FakeBackbone(d_model, rate)
-        embed_into(fast, items[:10], work / "warm.zarr", "float16", args.batch_tokens, "lz4")
-        mib = nt * d_model * 2 / 2**20
-        print(f"[overlap] stand-in backbone {rate:,.0f} nt/s, d_model {d_model}, {len(items)} "
-              f"sequences, {nt} nt ({mib:.0f} MiB of float16 rows); medians of "
-              f"{args.repeats}, interleaved")  # fmt: skip
-
-        def backbone_alone(model: FakeBackbone) -> float:
-            model.seconds = 0.0
-            bare_forward(model, items, args.batch_tokens)
-            return model.seconds  # the stand-in's own time (what a GPU would take)
-
-        def measure(codec: str, model: FakeBackbone) -> tuple[float, float, float]:
-            runs = [
-                (backbone_alone(model),
-                 embed_into(fast, items, work / f"w-{codec}.zarr", "float16",
-                            args.batch_tokens, codec),
-                 embed_into(model, items, work / f"e-{codec}.zarr", "float16",
-                            args.batch_tokens, codec))
-                for _ in range(args.repeats)
-            ]  # fmt: skip
-            return tuple(float(median(r[k] for r in runs)) for k in range(3))  # type: ignore[return-value]
-
-        for codec in ("lz4", "zstd", "none"):
-            bb, writer_alone, both = measure(codec, paced)
-            ratio = both / max(bb, writer_alone)
-            print(f"  {codec:4s}: backbone alone {bb:5.2f} s, writer alone {writer_alone:5.2f} s, "
-                  f"end to end {both:5.2f} s, ratio {ratio:5.2f}  (target <= 1.15)")  # fmt: skip
-        # the hardest case for the overlap: a backbone exactly as fast as the writer
-        writer_alone = float(median(
-            embed_into(fast, items, work / "w-bal.zarr", "float16", args.batch_tokens, "lz4")
-            for _ in range(args.repeats)
-        ))  # fmt: skip
-        balanced = FakeBackbone(d_model, nt / writer_alone)
-        bb, writer_alone, both = measure("lz4", balanced)
-        print(f"  lz4 balanced ({nt / bb:,.0f} nt/s): backbone alone {bb:5.2f} s, writer alone "
-              f"{writer_alone:5.2f} s, end to end {both:5.2f} s, ratio "
-              f"{both / max(bb, writer_alone):5.2f}  (ideal 1.0; serial would be ~2)")  # fmt: skip
-        print("[memory] peak RSS rise of embed (stand-in backbone, lz4) at 1x, 2x, 4x sequences")
-        for k, factor in enumerate((1, 2, 4)):
-            seqs = random_sequences(int(100 * factor * args.scale), 500, 1500, seed=20 + k)
-            reset_peak_rss()
-            before = rss_mib()
-            embed_into(fast, seqs, work / f"m{k}.zarr", "float16", args.batch_tokens, "lz4")
-            peak = peak_rss_mib()
-            print(f"  {factor}x {len(seqs):6d} sequences  peak {peak:8.1f} MiB  "
-                  f"rise {peak - before:7.1f} MiB")  # fmt: skip
+        warm = random_sequences(10, 500, 1500, seed=1)
+        embed_into(fast, warm, work / "warm.zarr", "float16", args.batch_tokens, "lz4")
+        for n in args.overlap_sequences:
+            overlap_table(args, work, random_sequences(int(n * args.scale), 500, 1500, seed=1),
+                          fast, paced)  # fmt: skip
+        if not args.no_memory:
+            peak_memory(args, work, fast)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def overlap_table(args: argparse.Namespace, work: Path, items: list[tuple[str, str]],
+                  fast: Any, paced: Any) -> None:  # fmt: skip
+    """Section 5's overlap figures for one job (``items``)."""
+    from benchmarks.fake_backbone import FakeBackbone
+
+    rate, d_model = float(args.fake_backbone), args.d_model
+    nt = sum(len(s) for _, s in items)
+    mib = nt * d_model * 2 / 2**20
+    print(f"[overlap] stand-in backbone {rate:,.0f} nt/s, d_model {d_model}, {len(items)} "
+          f"sequences, {nt} nt ({mib:.0f} MiB of float16 rows); medians of "
+          f"{args.repeats}, interleaved")  # fmt: skip
+
+    def backbone_alone(model: FakeBackbone) -> float:
+        model.seconds = 0.0
+        bare_forward(model, items, args.batch_tokens)
+        return model.seconds  # the stand-in's own time (what a GPU would take)
+
+    def measure(codec: str, model: FakeBackbone) -> tuple[float, float, float]:
+        runs = [
+            (backbone_alone(model),
+             embed_into(fast, items, work / f"w-{codec}.zarr", "float16",
+                        args.batch_tokens, codec),
+             embed_into(model, items, work / f"e-{codec}.zarr", "float16",
+                        args.batch_tokens, codec))
+            for _ in range(args.repeats)
+        ]  # fmt: skip
+        return tuple(float(median(r[k] for r in runs)) for k in range(3))  # type: ignore[return-value]
+
+    for codec in ("lz4", "zstd", "none"):
+        bb, writer_alone, both = measure(codec, paced)
+        ratio = both / max(bb, writer_alone)
+        print(f"  {codec:4s}: backbone alone {bb:5.2f} s, writer alone {writer_alone:5.2f} s, "
+              f"end to end {both:5.2f} s, ratio {ratio:5.2f}  (target <= 1.15)")  # fmt: skip
+    # the hardest case for the overlap: a backbone exactly as fast as the writer
+    writer_alone = float(median(
+        embed_into(fast, items, work / "w-bal.zarr", "float16", args.batch_tokens, "lz4")
+        for _ in range(args.repeats)
+    ))  # fmt: skip
+    balanced = FakeBackbone(d_model, nt / writer_alone)
+    bb, writer_alone, both = measure("lz4", balanced)
+    print(f"  lz4 balanced ({nt / bb:,.0f} nt/s): backbone alone {bb:5.2f} s, writer alone "
+          f"{writer_alone:5.2f} s, end to end {both:5.2f} s, ratio "
+          f"{both / max(bb, writer_alone):5.2f}  (ideal 1.0; serial would be ~2)")  # fmt: skip
+
+
+def peak_memory(args: argparse.Namespace, work: Path, fast: Any) -> None:
+    """Section 5's memory figures: peak RSS of embed at 1x, 2x, 4x the sequences."""
+    print("[memory] peak RSS rise of embed (stand-in backbone, lz4) at 1x, 2x, 4x sequences")
+    for k, factor in enumerate((1, 2, 4)):
+        seqs = random_sequences(int(100 * factor * args.scale), 500, 1500, seed=20 + k)
+        reset_peak_rss()
+        before = rss_mib()
+        embed_into(fast, seqs, work / f"m{k}.zarr", "float16", args.batch_tokens, "lz4")
+        peak = peak_rss_mib()
+        print(f"  {factor}x {len(seqs):6d} sequences  peak {peak:8.1f} MiB  "
+              f"rise {peak - before:7.1f} MiB")  # fmt: skip
 
 
 def main() -> None:
@@ -203,6 +224,10 @@ def main() -> None:
                         help="overlap figures with a stand-in backbone at RATE nt/s")  # fmt: skip
     parser.add_argument("--d-model", type=int, default=256, help="rows of the stand-in")
     parser.add_argument("--repeats", type=int, default=3, help="--fake-backbone: medians of")
+    parser.add_argument("--overlap-sequences", type=int, nargs="+", default=[800],
+                        help="--fake-backbone: sequences of each overlap job")  # fmt: skip
+    parser.add_argument("--no-memory", action="store_true",
+                        help="--fake-backbone: skip the peak-memory figures")  # fmt: skip
     args = parser.parse_args()
     if args.fake_backbone:
         fake_overlap(args)

@@ -97,3 +97,43 @@ def test_units_flushed_at_every_batch_store_the_same_rows(
             raw = root["positions"][offsets[i] : offsets[i] + lengths[i]]
             np.testing.assert_array_equal(raw.astype(np.float32), store.get(sid))
     assert not list((tmp_path / "often.zarr").rglob("*.partial"))
+
+
+class _NullWriter:
+    """The attributes a writer pool reads before it is handed any batch."""
+
+    def __init__(self) -> None:
+        self.attrs = {"dtype": "float16"}
+        self.chunk_rows = 256
+
+
+def test_new_write_units_take_turns_over_idle_lanes() -> None:
+    # equal units used to be laned by their first chunk: 8-chunk units over 2 or 4 lanes all
+    # went to lane 0 and one writer thread did every write
+    pool = embed_run._WriterPool(_NullWriter(), threads=2)  # type: ignore[arg-type]
+    try:
+        assert [pool.lane() for _ in range(4)] == [0, 1, 0, 1]
+    finally:
+        pool.finish()
+
+
+def test_a_new_write_unit_avoids_a_busy_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    release, started = threading.Event(), threading.Event()
+
+    def hold(self: object, task: object, units: object, dtype: str) -> None:
+        started.set()
+        release.wait(10)
+
+    monkeypatch.setattr(embed_run._WriterPool, "_do", hold)
+    pool = embed_run._WriterPool(_NullWriter(), threads=2)  # type: ignore[arg-type]
+    try:
+        assert pool.lane() == 0
+        pool.put(object(), 0)  # type: ignore[arg-type]  # lane 0 busy until released
+        assert started.wait(10)
+        assert [pool.lane() for _ in range(3)] == [1, 1, 1]
+        release.set()
+    finally:
+        release.set()
+        pool.finish()

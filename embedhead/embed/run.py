@@ -159,42 +159,64 @@ class _WriterPool:
             queue.Queue(maxsize=2) for _ in range(threads)
         ]
         self._error: BaseException | None = None
+        self._busy = [0] * threads  # tasks queued or in progress, per lane
+        self._turn = 0  # where the next tie-break among equally busy lanes starts
+        self._counts = threading.Lock()
         self._threads = [
             threading.Thread(
-                target=self._work, args=(q,), name=f"embedhead-writer-{i}", daemon=True
+                target=self._work, args=(i,), name=f"embedhead-writer-{i}", daemon=True
             )
-            for i, q in enumerate(self._queues)
+            for i in range(threads)
         ]
         for thread in self._threads:
             thread.start()
 
-    def _work(self, tasks: queue.Queue[_Task | None]) -> None:
+    def lane(self) -> int:
+        """The lane of a new write unit: the least busy one (queued + in progress), ties in
+        turn. Units of equal size would otherwise all land on one lane when a lane is chosen by
+        position (e.g. 8-chunk units over 4 or 2 lanes)."""
+        n = len(self._queues)
+        with self._counts:
+            turn = self._turn
+            self._turn = (turn + 1) % n
+            return min(((turn + i) % n for i in range(n)), key=lambda k: self._busy[k])
+
+    def _work(self, lane: int) -> None:
+        tasks = self._queues[lane]
         units: dict[int, _Unit] = {}
         dtype = str(self._writer.attrs["dtype"])
         while True:
             task = tasks.get()
             if task is None:
                 return
-            if self._error is not None:
-                continue  # drain so the producer never blocks on dead consumers
             try:
-                unit = units.setdefault(task.unit, _Unit())
-                pooled = _gather_pooled(_pool(task.out, task.lengths), task.region, dtype)
-                if task.rows:
-                    unit.rows.append(_gather_rows(task.out, task.region, dtype))
-                ids = list(task.region.ids)
-                lengths = np.asarray(task.region.lengths, dtype=np.int64)
-                unit.records.append((task.key, ids, task.offsets, lengths, pooled))
-                if task.flush:
-                    if unit.rows:
-                        self._write(task.unit, unit)
-                    for done in unit.records:  # rows first, then the commit records
-                        self._writer.commit_batch(*done)
-                    unit.records.clear()
-                if task.closes:
-                    del units[task.unit]
-            except BaseException as exc:
-                self._error = exc
+                self._do(task, units, dtype)
+            finally:
+                with self._counts:
+                    self._busy[lane] -= 1
+
+    def _do(self, task: _Task, units: dict[int, _Unit], dtype: str) -> None:
+        """Pool, gather and (on flush) write and commit one batch of a lane's units."""
+        if self._error is not None:
+            return  # drain so the producer never blocks on dead consumers
+        try:
+            unit = units.setdefault(task.unit, _Unit())
+            pooled = _gather_pooled(_pool(task.out, task.lengths), task.region, dtype)
+            if task.rows:
+                unit.rows.append(_gather_rows(task.out, task.region, dtype))
+            ids = list(task.region.ids)
+            lengths = np.asarray(task.region.lengths, dtype=np.int64)
+            unit.records.append((task.key, ids, task.offsets, lengths, pooled))
+            if task.flush:
+                if unit.rows:
+                    self._write(task.unit, unit)
+                for done in unit.records:  # rows first, then the commit records
+                    self._writer.commit_batch(*done)
+                unit.records.clear()
+            if task.closes:
+                del units[task.unit]
+        except BaseException as exc:
+            self._error = exc
 
     def _write(self, start: int, unit: _Unit) -> None:
         """Write the unit's rows after ``unit.done`` padded to whole chunks; keep the tail."""
@@ -208,7 +230,10 @@ class _WriterPool:
 
     def put(self, task: _Task, lane: int) -> None:
         self._raise()
-        self._queues[lane % len(self._queues)].put(task)
+        lane %= len(self._queues)
+        with self._counts:
+            self._busy[lane] += 1
+        self._queues[lane].put(task)
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -323,8 +348,7 @@ def _run(
     pooled_only = writer.pooled_only
     run_key = uuid.uuid4().hex[:8]
     pool = _WriterPool(writer)
-    unit_start, unit_since, unit_closed = base, time.monotonic(), True
-    chunk_rows = writer.chunk_rows
+    unit_start, unit_since, unit_closed, lane = base, time.monotonic(), True, 0
     try:
         for index, batch in enumerate(batches):
             region = mine.get(index)
@@ -347,6 +371,7 @@ def _run(
             local = dataclasses.replace(region, picks=tuple(at[p] for p in region.picks))
             if unit_closed:  # this batch opens a new write unit
                 unit_start, unit_since = base + region.start, time.monotonic()
+                lane = pool.lane()
             # a partial unit is written padded to its chunk boundary and its last chunk is
             # rewritten when it grows (same lane): every write is whole chunks, rows before
             # records
@@ -362,7 +387,7 @@ def _run(
                 flush=flush,
                 closes=region.closes,
             )
-            pool.put(task, unit_start // chunk_rows)
+            pool.put(task, lane)
             if flush:
                 unit_since = time.monotonic()
             unit_closed = region.closes
