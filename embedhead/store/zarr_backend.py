@@ -8,7 +8,11 @@ pooled rows. Rows (R, D) in the storage dtype -> one file per chunk (chunk_rows,
 process leaves each batch either committed (record present, rows complete) or absent; records
 are never overwritten, so any order of commits from any number of threads or torchrun ranks is
 safe. The finishing writer folds the records into the index arrays (sorted by offset) and
-removes them. Readers see folded + pending records. One folding writer per store (an advisory
+removes them. Readers see folded + pending records. Each record also names the crc32c trailer
+of every ``positions`` chunk its rows lie in (an intent object ``commits/<run>-<n>.intent``
+names the new trailer of a chunk about to be rewritten); fold keeps one per chunk in
+``chunk_crcs``, and local readers refuse a chunk whose trailer is not one written there (a valid
+chunk copied over another). One folding writer per store (an advisory
 lock on local folders); torchrun ranks write regions and records of their own batches into the
 same store, rank 0 folds.
 
@@ -284,7 +288,10 @@ class ZarrEmbeddingStore(EmbeddingStore):
         return _Identity.build(folded, self._pending, used)
 
     def chunk_identity_known(self) -> bool:
-        return self._identity() is not None
+        """True when reads check chunk identity: ``chunk_crcs`` is there and ``positions`` is
+        read raw (a local store with checksums; stores at a URL read through zarr)."""
+        raw = None if self.pooled_only else self._raw_chunks()
+        return raw is not None and raw.crc and self._identity() is not None
 
     def _check_identity(self, k: int, trailer: bytes, start: int, stop: int) -> None:
         """StoreDamaged when chunk ``k``'s crc32c trailer is not one it was written with."""
