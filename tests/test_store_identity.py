@@ -289,6 +289,31 @@ def test_no_false_alarm_after_a_kill_between_the_rewrite_and_the_commit(tmp_path
         read_everything(path)
 
 
+def test_a_reader_open_while_the_writer_rewrites_a_chunk_sees_no_damage(tmp_path):
+    """A reader's view is the records at its open; a chunk rewritten after that (its intent
+    written first) or folded since is accepted on a second look."""
+    path = tmp_path / "live.zarr"
+    writer = _planned(path)
+    a, b = _rows(9, 700), _rows(10, 600)
+    base = writer.reserve(2 * R)
+    first = np.zeros((R, D), np.float32)
+    first[:700] = a
+    writer.write_region(base, first)
+    _commit(writer, "run-00000000", "a", base, a)
+    with open_store(path) as reader:
+        np.testing.assert_array_equal(reader.get("a"), a)  # expected crcs loaded here
+        both = np.zeros((2 * R, D), np.float32)
+        both[:700], both[700:1300] = a, b
+        writer.write_region(base, both)  # chunk 0 rewritten under the open reader
+        np.testing.assert_array_equal(reader.get("a"), a)
+        _commit(writer, "run-00000001", "b", base + 700, b)
+        writer.close()  # folded: records and intents gone, chunk_crcs holds the trailer
+        np.testing.assert_array_equal(reader.get("a"), a)
+        copy_chunk(path, 1, 0)  # and a real copy is still refused by that reader
+        with pytest.raises(StoreDamaged, match="chunk 0 is not the chunk written there"):
+            reader.get("a")
+
+
 def test_without_the_intent_that_kill_would_read_as_damage(tmp_path, monkeypatch):
     """The control of the test above: the intent object is what keeps it from a false alarm."""
     monkeypatch.setattr(ZarrStoreWriter, "_intend", lambda self, chunk, crc: None)

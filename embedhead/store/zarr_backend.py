@@ -277,7 +277,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
                 self._ident = self._load_identity()
             return self._ident if isinstance(self._ident, _Identity) else None
 
-    def _load_identity(self) -> _Identity | None:
+    def _load_identity(self, records: Records | None = None) -> _Identity | None:
         if self.pooled_only or layout.CHUNK_CRCS not in self._group:
             return None
         stored = int(self._array(layout.CHUNK_CRCS).shape[0])
@@ -285,7 +285,16 @@ class ZarrEmbeddingStore(EmbeddingStore):
         folded = np.asarray(self._read(layout.CHUNK_CRCS, 0, stored), dtype=np.uint32)
         rows = self._block_rows()
         used = lambda k: self.rows_used(k * rows, (k + 1) * rows)  # noqa: E731
-        return _Identity.build(folded, self._pending, used)
+        return _Identity.build(folded, self._pending if records is None else records, used)
+
+    def _refreshed_identity(self) -> _Identity | None:
+        """The expected crcs read again: a writer still running may have rewritten a chunk
+        since this reader opened (its intent object, or its fold, is written first)."""
+        with self._ident_lock:
+            self._arrays.pop(layout.CHUNK_CRCS, None)  # its shape may have grown
+            with contextlib.suppress(InputError):  # else the first view and its mismatch stand
+                self._ident = self._load_identity(read_records(self.path))
+            return self._ident if isinstance(self._ident, _Identity) else None
 
     def chunk_identity_known(self) -> bool:
         """True when reads check chunk identity: ``chunk_crcs`` is there and ``positions`` is
@@ -299,6 +308,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
         if ident is None:
             return
         got = int.from_bytes(trailer, "little")
+        if not ident.accepts(k, got):
+            ident = self._refreshed_identity() or ident
         if not ident.accepts(k, got):
             raise self._damaged(
                 layout.POSITIONS,
@@ -401,8 +412,9 @@ class ZarrEmbeddingStore(EmbeddingStore):
             return self._zarr_positions(start, stop)
         rows = self._block_rows()
         first, last = start // rows, (stop - 1) // rows
-        if first == last:
-            return self._raw_chunk(raw, first, start, stop)
+        if first == last:  # a copy: a view would keep the whole decoded chunk alive
+            part = self._raw_chunk(raw, first, start, stop)
+            return part if stop - start == rows else part.copy()
         out = np.empty((stop - start, self.d_model), dtype=self._array(layout.POSITIONS).dtype)
         for k in range(first, last + 1):
             lo, hi = max(start, k * rows), min(stop, (k + 1) * rows)
