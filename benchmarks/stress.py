@@ -233,7 +233,7 @@ DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {
     "delete positions chunk": ("positions", _delete),
     "truncate positions chunk": ("positions", _truncate),
     "flip positions chunk": ("positions", _flip),
-    "copy positions chunk over another": ("positions", _copy_over),
+    "copy a positions chunk": ("positions", _copy_over),
     "delete lengths chunk": ("lengths", _delete),
 }
 
