@@ -323,11 +323,11 @@ class ZarrEmbeddingStore(EmbeddingStore):
         """Cheap check of every ``positions`` chunk committed rows use (embed resume): the
         chunk file is there and its crc32c trailer is the one written (4 bytes read per chunk;
         a local store with ``chunk_crcs`` only). StoreDamaged for the first that is not."""
-        ident = self._identity()
-        if ident is None or not len(self):
+        if self.pooled_only or not len(self):
             return
         raw = self._raw_chunks()
-        if raw is None or not raw.crc:
+        ident = self._identity() if raw is not None and raw.crc else None
+        if raw is None or ident is None:
             return
         array = self._array(layout.POSITIONS)
         rows = int(array.chunks[0])
