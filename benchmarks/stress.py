@@ -10,8 +10,9 @@ Cases (each try is a real ``python -m embedhead`` subprocess):
   complete, and the same command must then succeed.
 * ``sweep-kill``: kill -9 ``sweep`` at a random moment; the same command must finish the study.
 * ``damaged <how>``: a copy of the clean Zarr store with one chunk deleted / truncated /
-  byte-flipped (positions, and the ``lengths`` index chunk deleted), read by ``store verify``
-  and ``train``: each must fail with a clear error; exit 0 counts as silent-wrong.
+  byte-flipped / replaced by a copy of another chunk of ``positions`` (valid crc32c, wrong
+  place), and the ``lengths`` index chunk deleted, read by ``store verify`` and ``train``: each
+  must fail with a clear error; exit 0 counts as silent-wrong.
 * ``disk-full``: ``embed`` into a small tmpfs (only as root, where ``mount`` works; otherwise
   the case is skipped and the table says so).
 
@@ -220,10 +221,19 @@ def _flip(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _copy_over(path: Path) -> None:
+    """``cp`` another chunk file of the same array over this one (a valid, misplaced chunk)."""
+    array = next(p for p in path.parents if (p / "zarr.json").is_file())
+    others = sorted(p for p in array.rglob("*") if p.is_file() and p.name != "zarr.json")
+    source = next(p for p in others if p != path and p.read_bytes() != path.read_bytes())
+    shutil.copy(source, path)
+
+
 DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {
     "delete positions chunk": ("positions", _delete),
     "truncate positions chunk": ("positions", _truncate),
     "flip positions chunk": ("positions", _flip),
+    "copy a positions chunk": ("positions", _copy_over),
     "delete lengths chunk": ("lengths", _delete),
 }
 

@@ -68,6 +68,11 @@ def test_verify_ok_then_detects_problems(cli_store, tmp_path, tiny_dataset_dir):
         victim, offset = store.ids()[5], int(store.offsets()[5])
     positions = zarr.open_group(str(broken), mode="r+")["positions"]
     positions[offset + 1] = np.full(positions.shape[1], np.nan, dtype=np.float16)
+    # record the rewritten chunk's crc32c as a writer would (else the chunk identity check
+    # reports the chunk zarr rewrote before verify reads its values)
+    k = (offset + 1) // positions.chunks[0]
+    trailer = (broken / "positions" / "c" / str(k) / "0").read_bytes()[-4:]
+    zarr.open_group(str(broken), mode="r+")["chunk_crcs"][k] = int.from_bytes(trailer, "little")
     bad = runner.invoke(main, ["store", "verify", str(broken)])
     assert bad.exit_code == 1
     assert f"{victim}: non-finite per-position embeddings" in bad.output

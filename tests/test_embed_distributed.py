@@ -13,6 +13,7 @@ from embedhead.embed.config import EmbedConfig
 from embedhead.embed.distributed import DistContext, dist_context
 from embedhead.embed.run import embed_dataset
 from embedhead.store import open_store, parts_dir
+from embedhead.store.zarr_backend import ZarrEmbeddingStore
 
 BATCH_TOKENS = 300
 
@@ -47,6 +48,13 @@ def test_two_process_torchrun_equals_one_process(tmp_path, tiny_dataset_dir, tin
         hashes = one_proc.content_hashes()
         assert hashes is not None and all(hashes.values())  # every id has its content hash
         assert two_proc.content_hashes() == hashes  # the ranks' records carry them too
+    with ZarrEmbeddingStore(store) as two_proc:  # ... and the crc32c of every chunk they wrote
+        ident, rows = two_proc._identity(), two_proc.block_rows
+        used = [
+            k for k in range(two_proc.n_blocks()) if two_proc.rows_used(k * rows, (k + 1) * rows)
+        ]
+        assert ident is not None and len(used) >= 2
+        assert all(ident.expected(k) is not None for k in used), ident
 
 
 def test_rank_and_world_from_torchrun_environment(monkeypatch):

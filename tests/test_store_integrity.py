@@ -2,10 +2,11 @@
 
 Zarr chunks end in zarr's crc32c trailer (written by embedhead's own chunk encoder and by zarr;
 each decodes the other's), HDF5 chunks carry fletcher32. A chunk that is deleted, truncated,
-zeroed, bit-flipped or (for the index) copied over another is a StoreDamaged naming the store,
-the array and the rows: never zeros, never a raw codec error. ``verify_store`` reads every
-chunk and reports each damaged one; a copied-over positions chunk (valid checksum, wrong
-place) is caught by verify's pooled-vs-positions check.
+zeroed, bit-flipped or copied over another is a StoreDamaged naming the store, the array and
+the rows: never zeros, never a raw codec error. ``verify_store`` reads every chunk and reports
+each damaged one; a copied-over positions chunk (valid checksum, wrong place) is refused by the
+chunk identity check (``chunk_crcs``, tests/test_store_identity.py), and in a store without that
+record caught by verify's pooled-vs-positions check.
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ def test_zarr_decodes_our_chunks_and_we_decode_zarrs(tmp_path, pristine):
     # zarr writes chunk 1 itself; our raw chunk reader (crc32c checked) gives back the same
     new = np.random.default_rng(9).standard_normal((1024, D)).astype(np.float32)
     positions[1024:2048] = new
+    store = ZarrEmbeddingStore(path)  # not the chunk embedhead wrote there: refused
+    with pytest.raises(StoreDamaged, match="chunk 1 is not the chunk written there"):
+        store.read_block(1)
+    trailer = chunk(path, layout.POSITIONS, 1).read_bytes()[-4:]
+    root[layout.CHUNK_CRCS][1] = int.from_bytes(trailer, "little")  # as if the writer knew it
     with ZarrEmbeddingStore(path) as store:
         assert store._raw_chunks() is not None and store._raw_chunks().crc
         np.testing.assert_array_equal(store.read_block(1), new)
@@ -159,11 +165,21 @@ def test_damaged_zarr_index_chunk_refuses_to_open(tmp_path, pristine, name, how)
 def test_positions_chunk_copied_over_another_fails_verify(tmp_path, pristine):
     path, _ = copy_of(pristine, ".zarr", tmp_path)
     shutil.copy(chunk(path, layout.POSITIONS, 0), chunk(path, layout.POSITIONS, 1))
+    report = verify_store(path)  # the chunk identity check (chunk_crcs) names the chunk
+    assert len(report.problems) == 1, report.problems
+    assert report.problems[0].startswith(
+        "positions rows 1024..2047: chunk 1 is not the chunk written there"
+    ), report.problems
+    with pytest.raises(StoreDamaged, match="chunk 1 is not the chunk written there"):
+        read_everything(path)
+    # a store without chunk_crcs (written before it existed): verify's mean check catches it
+    shutil.rmtree(path / layout.CHUNK_CRCS)
     report = verify_store(path)
     assert not report.ok
     assert any("pooled" in p and "positions" in p for p in report.problems), report.problems
     bad = {p.split(":")[0] for p in report.problems}
     assert bad == {"s2", "s3", "s4", "s5"}, report.problems  # rows 1024..2047 hold parts of these
+    assert any("chunk identity check unavailable" in n for n in report.notes), report.notes
 
 
 def test_index_chunk_copied_over_another_is_refused(tmp_path, pristine):

@@ -203,6 +203,11 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
         """Read every stored chunk of every array: one line per damaged chunk (array, rows)."""
         return []
 
+    def chunk_identity_known(self) -> bool:
+        """True when reads check that each ``positions`` chunk is the one written there
+        (Zarr stores with ``chunk_crcs``); False for stores without that record."""
+        return False
+
     def content_hashes(self) -> dict[str, str] | None:
         """id -> content hash (:func:`layout.content_hash`) of every entry that has one; None
         for a store written before hashes existed (no ``hashes`` array)."""

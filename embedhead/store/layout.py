@@ -7,14 +7,18 @@ Arrays (``N`` committed sequences, ``P`` committed positions, ``D`` = backbone `
     ids        (N,)    utf-8 string    sequence id
     offsets    (N,)    int64           first row of the sequence in ``positions``
     lengths    (N,)    int64           number of rows (nucleotides embedded, pads never stored)
+    hashes     (N,)    utf-8 string    content hash of each sequence (Zarr; "" unknown)
+    chunk_crcs (C,)    uint32          crc32c trailer of each positions chunk (Zarr; 0 unknown)
 
 Format 2 (see docs/store.md): every run plans its rows up front and gives each batch a region of
 ``positions`` that starts on a chunk boundary and spans whole chunks, so concurrent writers
 (threads, torchrun ranks) never share a chunk; the tail of a region is padding, never indexed.
 Offsets therefore increase in index order but need not be contiguous. A batch is committed by
-one small object ``commits/<run>-<batch>.npz`` (ids, offsets, lengths, pooled rows) written
-after its rows; a finished run folds the records into the index arrays. Readers treat the
-folded index plus the pending records as the committed set.
+one small object ``commits/<run>-<batch>.npz`` (ids, offsets, lengths, pooled rows, and the
+crc32c of each chunk its rows lie in) written after its rows; a chunk holding committed rows is
+rewritten only after an intent object ``commits/<run>-<n>.intent`` names its new crc32c. A
+finished run folds the records (and intents) into the index arrays and ``chunk_crcs``. Readers
+treat the folded index plus the pending records as the committed set.
 
 Root attributes: ``format_version``, ``backbone`` (identity dict: name, config, weight_hash,
 random_init), ``backbone_key``, ``tokenizer``, ``dtype`` (logical: float16|bfloat16|float32),
@@ -54,6 +58,12 @@ LENGTHS = "lengths"
 HASHES = "hashes"
 """(N,) utf-8: 16 hex digits of the SHA-256 of each stored sequence ("" when unknown); stores
 written before it existed lack the array (their content check is skipped)."""
+
+CHUNK_CRCS = "chunk_crcs"
+"""(ceil(P / chunk_rows),) uint32: the crc32c trailer each ``positions`` chunk was written with
+(0 = unknown: no committed rows, or written where the crc is not known). Readers refuse a chunk
+whose trailer differs (a valid chunk copied over another). Stores written before it existed
+lack the array (their chunk identity check is skipped)."""
 
 N_SEQUENCES = "n_sequences"
 N_POSITIONS = "n_positions"

@@ -6,8 +6,10 @@ Both accept a local store or the fsspec URL of a ``.zarr`` store (``s3://bucket/
 positive lengths, increasing non-overlapping offsets within ``positions``; a damaged index is a
 StoreDamaged on open), every stored chunk of every array reads back (checksum, codec, present:
 one problem per damaged chunk, by array and row range), every value of ``positions`` and
-``pooled`` is finite, each pooled vector is the mean of its sequence's rows (catches a chunk
-copied over another: valid checksum, wrong place), and, given a dataset folder or FASTA file,
+``pooled`` is finite, each ``positions`` chunk is the one written there (its crc32c trailer is
+the one ``chunk_crcs`` records: catches a chunk copied over another, a valid checksum in the
+wrong place), each pooled vector is the mean of its sequence's rows (the same in stores without
+``chunk_crcs``, and copied ``pooled`` chunks), and, given a dataset folder or FASTA file,
 every one of its sequences is present with the right length (truncation to ``max_length``
 included).
 """
@@ -176,6 +178,12 @@ def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyRe
                         "overwritten or a chunk copied over another)"
                     )
         notes: list[str] = []
+        if not store.pooled_only and not store.chunk_identity_known():
+            notes.append(
+                "chunk identity check unavailable for this store (it has no chunk_crcs record): "
+                "a valid positions chunk copied over another is caught only by the pooled = "
+                "mean(rows) check above, and not by the other readers"
+            )
         if source is not None:
             hashes = store.content_hashes()
             if hashes is None:

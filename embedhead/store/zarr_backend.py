@@ -8,7 +8,11 @@ pooled rows. Rows (R, D) in the storage dtype -> one file per chunk (chunk_rows,
 process leaves each batch either committed (record present, rows complete) or absent; records
 are never overwritten, so any order of commits from any number of threads or torchrun ranks is
 safe. The finishing writer folds the records into the index arrays (sorted by offset) and
-removes them. Readers see folded + pending records. One folding writer per store (an advisory
+removes them. Readers see folded + pending records. Each record also names the crc32c trailer
+of every ``positions`` chunk its rows lie in (an intent object ``commits/<run>-<n>.intent``
+names the new trailer of a chunk about to be rewritten); fold keeps one per chunk in
+``chunk_crcs``, and local readers refuse a chunk whose trailer is not one written there (a valid
+chunk copied over another). One folding writer per store (an advisory
 lock on local folders); torchrun ranks write regions and records of their own batches into the
 same store, rank 0 folds.
 
@@ -37,7 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,6 +203,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
         self._group = _open_group(path, "r")
         self._arrays: dict[str, zarr.Array] = {}
         self._raw: _RawLayout | bool | None = False  # raw chunk layout (False: unknown)
+        self._ident: _Identity | bool | None = False  # expected chunk crcs (False: unread)
+        self._ident_lock = threading.Lock()
         self._pending = _unfolded(self._group, read_records(path), path)
         super().__init__(str(path))
 
@@ -236,12 +242,17 @@ class ZarrEmbeddingStore(EmbeddingStore):
     def _read_block(self, k: int, start: int, stop: int) -> np.ndarray:
         """One chunk file read and decoded without zarr's per-call machinery when possible.
 
-        A chunk file that is missing (inside committed rows), fails its crc32c or does not
-        decode: StoreDamaged naming the rows. A chunk no committed sequence uses reads as zeros.
+        A chunk file that is missing (inside committed rows), fails its crc32c, is not the
+        chunk written there (its trailer differs from ``chunk_crcs``) or does not decode:
+        StoreDamaged naming the rows. A chunk no committed sequence uses reads as zeros.
         """
         raw = self._raw_chunks()
         if raw is None:
-            return self._read_positions(start, stop)
+            return self._zarr_positions(start, stop)
+        return self._raw_chunk(raw, k, start, stop)
+
+    def _raw_chunk(self, raw: _RawLayout, k: int, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (absolute, inside chunk ``k``) of ``positions``, read raw."""
         array = self._array(layout.POSITIONS)
         rows, width = array.chunks
         try:
@@ -258,18 +269,97 @@ class ZarrEmbeddingStore(EmbeddingStore):
             body = strip_crc32c(data)
             if body is None:
                 raise self._damaged(layout.POSITIONS, start, stop, "crc32c checksum mismatch")
+            self._check_identity(k, bytes(data[-4:]), start, stop)
             data = body
         block = np.empty(rows * width, dtype=array.dtype)  # writable, decoded in place
         if raw.blosc:
             try:
                 numcodecs.blosc.decompress(data, block)
             except (ValueError, RuntimeError):  # not one whole chunk's worth: let zarr decide
-                return self._read_positions(start, stop)
+                return self._zarr_positions(start, stop)
         elif len(data) == block.nbytes:
             block.view(np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
         else:
-            return self._read_positions(start, stop)
-        return block.reshape(rows, width)[: stop - start]
+            return self._zarr_positions(start, stop)
+        first = k * rows
+        return block.reshape(rows, width)[start - first : stop - first]
+
+    def _identity(self) -> _Identity | None:
+        """The expected crc32c of each ``positions`` chunk (None: the store has no
+        ``chunk_crcs``; its chunk identity check is skipped). Read once, thread-safe."""
+        with self._ident_lock:
+            if self._ident is False:
+                self._ident = self._load_identity()
+            return self._ident if isinstance(self._ident, _Identity) else None
+
+    def _load_identity(self, records: Records | None = None) -> _Identity | None:
+        if self.pooled_only or layout.CHUNK_CRCS not in self._group:
+            return None
+        stored = int(self._array(layout.CHUNK_CRCS).shape[0])
+        self._check_present(layout.CHUNK_CRCS, 0, stored)
+        folded = np.asarray(self._read(layout.CHUNK_CRCS, 0, stored), dtype=np.uint32)
+        rows = self._block_rows()
+        used = lambda k: self.rows_used(k * rows, (k + 1) * rows)  # noqa: E731
+        return _Identity.build(folded, self._pending if records is None else records, used)
+
+    def _refreshed_identity(self) -> _Identity | None:
+        """The expected crcs read again: a writer still running may have rewritten a chunk
+        since this reader opened (its intent object, or its fold, is written first)."""
+        with self._ident_lock:
+            self._arrays.pop(layout.CHUNK_CRCS, None)  # its shape may have grown
+            with contextlib.suppress(InputError):  # else the first view and its mismatch stand
+                self._ident = self._load_identity(read_records(self.path))
+            return self._ident if isinstance(self._ident, _Identity) else None
+
+    def chunk_identity_known(self) -> bool:
+        """True when reads check chunk identity: ``chunk_crcs`` is there and ``positions`` is
+        read raw (a local store with checksums; stores at a URL read through zarr)."""
+        raw = None if self.pooled_only else self._raw_chunks()
+        return raw is not None and raw.crc and self._identity() is not None
+
+    def _check_identity(self, k: int, trailer: bytes, start: int, stop: int) -> None:
+        """StoreDamaged when chunk ``k``'s crc32c trailer is not one it was written with."""
+        ident = self._identity()
+        if ident is None:
+            return
+        got = int.from_bytes(trailer, "little")
+        if not ident.accepts(k, got):
+            ident = self._refreshed_identity() or ident
+        if not ident.accepts(k, got):
+            raise self._damaged(
+                layout.POSITIONS,
+                start,
+                stop,
+                f"chunk {k} is not the chunk written there (crc32c {got:08x}, written as "
+                f"{ident.describe(k)}): a chunk copied over another?",
+            )
+
+    def check_chunk_identity(self) -> None:
+        """Cheap check of every ``positions`` chunk committed rows use (embed resume): the
+        chunk file is there and its crc32c trailer is the one written (4 bytes read per chunk;
+        a local store with ``chunk_crcs`` only). StoreDamaged for the first that is not."""
+        if self.pooled_only or not len(self):
+            return
+        raw = self._raw_chunks()
+        ident = self._identity() if raw is not None and raw.crc else None
+        if raw is None or ident is None:
+            return
+        array = self._array(layout.POSITIONS)
+        rows = int(array.chunks[0])
+        for k in ident.checked(_used_chunks(self._offsets, self._lengths, rows)):
+            lo, hi = k * rows, min((k + 1) * rows, self.rows_end())
+            path = raw.folder / array.metadata.encode_chunk_key((int(k), 0))
+            try:
+                with open(path, "rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    trailer = os.pread(fh.fileno(), 4, size - 4) if size >= 4 else b""
+            except FileNotFoundError:
+                raise self._damaged(layout.POSITIONS, lo, hi, "chunk file missing") from None
+            except OSError as exc:
+                raise self._damaged(layout.POSITIONS, lo, hi, f"unreadable: {exc}") from exc
+            if len(trailer) != 4:
+                raise self._damaged(layout.POSITIONS, lo, hi, "chunk file truncated")
+            self._check_identity(int(k), trailer, lo, hi)
 
     def _missing_chunks(self, name: str, start: int, stop: int) -> list[int]:
         """Chunks of rows ``start:stop`` of a local array whose chunk file is absent."""
@@ -330,6 +420,24 @@ class ZarrEmbeddingStore(EmbeddingStore):
         return ids, offsets, lengths
 
     def _read_positions(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop``: chunk by chunk through the raw reader (crc32c and chunk
+        identity checked) for a local store with checksums, else through zarr."""
+        raw = self._raw_chunks()
+        if raw is None or not raw.crc or stop <= start:
+            return self._zarr_positions(start, stop)
+        rows = self._block_rows()
+        first, last = start // rows, (stop - 1) // rows
+        if first == last:  # a copy: a view would keep the whole decoded chunk alive
+            part = self._raw_chunk(raw, first, start, stop)
+            return part if stop - start == rows else part.copy()
+        out = np.empty((stop - start, self.d_model), dtype=self._array(layout.POSITIONS).dtype)
+        for k in range(first, last + 1):
+            lo, hi = max(start, k * rows), min(stop, (k + 1) * rows)
+            out[lo - start : hi - start] = self._raw_chunk(raw, k, lo, hi)
+        return out
+
+    def _zarr_positions(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` through zarr (absent chunk files of committed rows: damage)."""
         if stop > start and isinstance(self._array(layout.POSITIONS).store, LocalStore):
             rows = int(self._array(layout.POSITIONS).chunks[0])
             for k in self._missing_chunks(layout.POSITIONS, start, stop):
@@ -469,6 +577,10 @@ def _raw_layout(array: zarr.Array) -> _RawLayout | None:
     return _RawLayout(Path(store.root) / array.path, blosc=len(codecs) == 2, crc=crc)
 
 
+_NO_CHUNKS: np.ndarray = np.zeros(0, dtype=np.int64)
+_NO_CRCS: np.ndarray = np.zeros(0, dtype=np.uint32)
+
+
 @dataclass(frozen=True)
 class Records:
     """Pending commit records of a store, concatenated in offset order (n entries)."""
@@ -480,10 +592,83 @@ class Records:
     pooled: np.ndarray
     hashes: list[str] = dataclasses.field(default_factory=list)
     """Content hash per entry ("" for records written before hashes existed)."""
+    crc_chunks: np.ndarray = dataclasses.field(default_factory=lambda: _NO_CHUNKS)
+    """``positions`` chunks the records' rows lie in (one pair per record and chunk) ..."""
+    crc_values: np.ndarray = dataclasses.field(default_factory=lambda: _NO_CRCS)
+    """... and the crc32c trailer each was written with (0: the writer did not know it)."""
+    intent_chunks: np.ndarray = dataclasses.field(default_factory=lambda: _NO_CHUNKS)
+    """Chunks a writer was about to rewrite (intent objects) ..."""
+    intent_values: np.ndarray = dataclasses.field(default_factory=lambda: _NO_CRCS)
+    """... and the crc32c of their new bytes."""
 
     @property
     def n(self) -> int:
         return len(self.ids)
+
+    def accepted(self, known: Callable[[int], bool]) -> dict[int, set[int]]:
+        """chunk -> crc32c trailers it may hold: those its records name, plus those of
+        intents for a chunk that a record names or ``known`` says holds folded rows (an
+        intent alone never makes a chunk checked: it may hold no committed rows). A 0 in a
+        set means a writer did not know the crc (the chunk is not checked)."""
+        accepted: dict[int, set[int]] = {}
+        for k, crc in zip(self.crc_chunks.tolist(), self.crc_values.tolist(), strict=True):
+            accepted.setdefault(k, set()).add(crc)
+        for k, crc in zip(self.intent_chunks.tolist(), self.intent_values.tolist(), strict=True):
+            if k in accepted or known(k):
+                accepted.setdefault(k, set()).add(crc)
+        return accepted
+
+
+INTENT_SUFFIX = ".intent"
+"""Intent objects ``commits/<run>-<n>.intent`` (npz: chunks, crcs) written before a chunk that
+may hold committed rows is rewritten: its new crc32c is accepted beside the committed ones."""
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """Expected crc32c trailers of the ``positions`` chunks committed rows use: the folded
+    ``chunk_crcs`` (0 = unknown) plus what pending commit records and intents name."""
+
+    folded: np.ndarray
+    pending: dict[int, frozenset[int]]
+
+    @staticmethod
+    def build(folded: np.ndarray, records: Records, used: Callable[[int], bool]) -> _Identity:
+        known = lambda k: k < folded.size and bool(folded[k])  # noqa: E731
+        pending = {k: frozenset(v) for k, v in records.accepted(known).items() if used(k)}
+        return _Identity(folded=folded, pending=pending)
+
+    def expected(self, k: int) -> frozenset[int] | None:
+        """The trailers chunk ``k`` may hold; None when it is not checked."""
+        base = int(self.folded[k]) if k < self.folded.size else 0
+        extra = self.pending.get(k)
+        if extra is None:
+            return frozenset((base,)) if base else None
+        if 0 in extra:
+            return None
+        return extra | {base} if base else extra
+
+    def accepts(self, k: int, crc: int) -> bool:
+        want = self.expected(k)
+        return want is None or crc in want
+
+    def describe(self, k: int) -> str:
+        return " or ".join(f"{c:08x}" for c in sorted(self.expected(k) or ()))
+
+    def checked(self, chunks: np.ndarray) -> list[int]:
+        """The chunks of ``chunks`` that have an expected trailer."""
+        return [int(k) for k in chunks.tolist() if self.expected(int(k)) is not None]
+
+
+def _used_chunks(offsets: np.ndarray, lengths: np.ndarray, rows: int) -> np.ndarray:
+    """Sorted indices of the chunks (``rows`` rows each) that rows of the entries lie in."""
+    if not offsets.size:
+        return _NO_CHUNKS
+    lo = offsets // rows
+    hi = (offsets + lengths - 1) // rows
+    n = int(hi.max()) + 2
+    depth = np.cumsum(np.bincount(lo, minlength=n) - np.bincount(hi + 1, minlength=n))
+    return np.flatnonzero(depth[:-1] > 0)
 
 
 def _records_dir(path: str | Path) -> Path | str:
@@ -499,23 +684,24 @@ def record_path(path: str | Path, name: str) -> Path | str:
     return f"{folder}/{name}" if isinstance(folder, str) else folder / name
 
 
-def _record_names(path: str | Path) -> tuple[list[str], Any]:
+def _record_names(path: str | Path, pattern: str = "*.npz") -> tuple[list[str], Any]:
     """(sorted record names, name -> what ``np.load`` opens) of a store's ``commits/``."""
     folder = _records_dir(path)
     if isinstance(folder, str):
         fs, root = url_fs(folder)
         try:
-            keys = fs.glob(f"{root}/*.npz")
+            keys = fs.glob(f"{root}/{pattern}")
         except OSError as exc:
             raise InputError(f"cannot list commit records ({exc})", path) from exc
         names = sorted(str(k).rsplit("/", 1)[-1] for k in keys)
         return names, lambda name: io.BytesIO(fs.cat_file(f"{root}/{name}"))
-    names = sorted(p.name for p in folder.glob("*.npz")) if folder.is_dir() else []
+    names = sorted(p.name for p in folder.glob(pattern)) if folder.is_dir() else []
     return names, lambda name: folder / name
 
 
 def read_records(path: str | Path, d_model: int | None = None) -> Records:
-    """Every complete commit record under ``STORE/commits/`` (a damaged one: InputError)."""
+    """Every complete commit record under ``STORE/commits/`` (a damaged one: InputError), and
+    the intent objects beside them."""
     names, source = _record_names(path)
     parts: list[tuple[int, str, dict[str, np.ndarray]]] = []
     for name in names:
@@ -524,6 +710,8 @@ def read_records(path: str | Path, d_model: int | None = None) -> Records:
                 part = {k: doc[k] for k in ("ids", "offsets", "lengths", "pooled")}
                 n = part["ids"].shape[0]
                 part["hashes"] = doc["hashes"] if "hashes" in doc.files else np.full(n, "")
+                part["chunks"] = doc["chunks"] if "chunks" in doc.files else _NO_CHUNKS
+                part["crcs"] = doc["crcs"] if "crcs" in doc.files else _NO_CRCS
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(
                 f"commit record {name} is unreadable (damaged store: {exc})", path
@@ -531,17 +719,48 @@ def read_records(path: str | Path, d_model: int | None = None) -> Records:
         first = int(part["offsets"][0]) if part["offsets"].size else -1
         parts.append((first, name, part))
     parts.sort(key=lambda t: (t[0], t[1]))
+    intents, intent_chunks, intent_values = _read_intents(path)
+    pairs = [p for _, _, p in parts]
+    crc_fields: dict[str, Any] = {
+        "crc_chunks": np.concatenate([_NO_CHUNKS, *(p["chunks"] for p in pairs)]).astype(np.int64),
+        "crc_values": np.concatenate([_NO_CRCS, *(p["crcs"] for p in pairs)]).astype(np.uint32),
+        "intent_chunks": intent_chunks,
+        "intent_values": intent_values,
+    }
+    keys = tuple(name for _, name, _ in parts) + intents
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
-        return Records((), [], empty, empty.copy(), np.zeros((0, d_model or 0)))
+        return Records(keys, [], empty, empty.copy(), np.zeros((0, d_model or 0)), **crc_fields)
     return Records(
-        keys=tuple(name for _, name, _ in parts),
-        ids=[str(s) for _, _, p in parts for s in p["ids"]],
-        offsets=np.concatenate([p["offsets"] for _, _, p in parts]).astype(np.int64),
-        lengths=np.concatenate([p["lengths"] for _, _, p in parts]).astype(np.int64),
-        pooled=np.concatenate([p["pooled"] for _, _, p in parts]),
-        hashes=[str(h) for _, _, p in parts for h in p["hashes"]],
+        keys=keys,
+        ids=[str(s) for p in pairs for s in p["ids"]],
+        offsets=np.concatenate([p["offsets"] for p in pairs]).astype(np.int64),
+        lengths=np.concatenate([p["lengths"] for p in pairs]).astype(np.int64),
+        pooled=np.concatenate([p["pooled"] for p in pairs]),
+        hashes=[str(h) for p in pairs for h in p["hashes"]],
+        **crc_fields,
     )
+
+
+def _read_intents(path: str | Path) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """(names, chunks, crcs) of the intent objects under ``STORE/commits/``."""
+    names, source = _record_names(path, f"*{INTENT_SUFFIX}")
+    chunks: list[np.ndarray] = [_NO_CHUNKS]
+    crcs: list[np.ndarray] = [_NO_CRCS]
+    for name in names:
+        try:
+            with np.load(source(name), allow_pickle=False) as doc:
+                chunks.append(np.asarray(doc["chunks"], dtype=np.int64))
+                crcs.append(np.asarray(doc["crcs"], dtype=np.uint32))
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"intent {name} is unreadable (damaged store: {exc})", path) from exc
+    return tuple(names), np.concatenate(chunks), np.concatenate(crcs)
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
 
 
 _SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
@@ -564,11 +783,18 @@ class _ChunkFiles:
     are written after the rows, so a chunk file torn by a kill holds only rows that no record
     names (the rerun writes those batches into a fresh region). A chunk this writer wrote
     before (the padded last chunk of a write unit that has grown since) may hold committed
-    rows, so a rewrite replaces it atomically (temporary file + rename).
+    rows, so a rewrite replaces it atomically (temporary file + rename), after ``intend(chunk,
+    crc)`` has recorded the crc32c of its new bytes (an intent object: a kill right after the
+    rename leaves a chunk whose trailer no commit record names, but the intent does).
+    ``crcs``: chunk -> crc32c trailer of the bytes last written there (crc32c chains only).
     """
 
-    def __init__(self, folder: Path, array: zarr.Array) -> None:
+    def __init__(
+        self, folder: Path, array: zarr.Array, intend: Callable[[int, int], None] | None = None
+    ) -> None:
         self._folder = folder
+        self._intend = intend
+        self.crcs: dict[int, int] = {}
         self._keys = array.metadata.chunk_key_encoding  # type: ignore[union-attr]
         self._crc = isinstance(array.metadata.codecs[-1], Crc32cCodec)  # type: ignore[union-attr]
         self._blosc: numcodecs.Blosc | None = None
@@ -617,7 +843,11 @@ class _ChunkFiles:
             with self._mutex:
                 again = key in self._written
                 self._written.add(key)
+                if self._crc:
+                    self.crcs[key] = int.from_bytes(data[-4:], "little")
             if again:
+                if self._intend is not None and self._crc:
+                    self._intend(key, self.crcs[key])
                 put_object(path, data)
             else:
                 self._ensure_dir(path.parent)
@@ -661,14 +891,14 @@ def _unfolded(group: zarr.Group, records: Records, path: str | Path) -> Records:
     keep = np.fromiter((sid not in folded for sid in records.ids), dtype=bool, count=records.n)
     if keep.all():
         return records
-    return Records(
-        keys=records.keys,
+    return dataclasses.replace(
+        records,
         ids=[sid for sid, k in zip(records.ids, keep, strict=True) if k],
         offsets=records.offsets[keep],
         lengths=records.lengths[keep],
         pooled=records.pooled[keep],
         hashes=[h for h, k in zip(records.hashes, keep, strict=True) if k],
-    )
+    )  # the chunk crcs stay: folded entries' chunks are committed rows all the same
 
 
 def put_object(path: Path | str, data: bytes | memoryview) -> None:
@@ -878,6 +1108,11 @@ def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
             layout.HASHES, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype=str,
             compressors=_INDEX_CODECS,
         )  # fmt: skip
+        if not attrs["pooled_only"]:
+            group.create_array(
+                layout.CHUNK_CRCS, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype="uint32",
+                compressors=_INDEX_CODECS, fill_value=0,
+            )  # fmt: skip
         # one metadata write (``attrs.update`` rewrites zarr.json once per key: ~18 writes)
         group.update_attributes({**attrs, layout.N_SEQUENCES: 0, layout.N_POSITIONS: 0})
         os.rename(tmp, path)
@@ -941,6 +1176,8 @@ class ZarrStoreWriter(StoreWriter):
         marker = (layout.N_SEQUENCES, layout.N_POSITIONS)
         self.attrs = {k: v for k, v in reader.attrs.items() if k not in marker}
         self._ids: set[str] = set(reader.ids())
+        if self._owner:  # a resume trusts the stored rows: refuse chunks copied over others
+            reader.check_chunk_identity()
         reader.close()
         self._group = _open_group(path, "r+")
         self._mutex = threading.Lock()
@@ -948,13 +1185,15 @@ class ZarrStoreWriter(StoreWriter):
         self._batches = 0
         self._pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
         self._hashes: dict[str, str] = {}
+        self._intents = 0
+        self._identity = not self.pooled_only and layout.CHUNK_CRCS in self._group
         self._positions: zarr.Array | None = None
         self._chunks: _ChunkFiles | None = None
         if not self.pooled_only:
             self._positions = self._writable(layout.POSITIONS)
             folder = Path(path) / layout.POSITIONS
             if not is_url(path) and _ChunkFiles.usable(folder, self._positions):
-                self._chunks = _ChunkFiles(folder, self._positions)
+                self._chunks = _ChunkFiles(folder, self._positions, self._intend)
         self.chunk_rows = int(
             (self._positions or _member_array(self._group, layout.POOLED, path)).chunks[0]
         )
@@ -968,6 +1207,28 @@ class ZarrStoreWriter(StoreWriter):
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def _intend(self, chunk: int, crc: int) -> None:
+        """Record that chunk ``chunk`` is about to be rewritten with crc32c ``crc``."""
+        if not self._identity:
+            return
+        with self._mutex:
+            n, self._intents = self._intents, self._intents + 1
+        body = _npz(chunks=np.asarray([chunk], np.int64), crcs=np.asarray([crc], np.uint32))
+        put_object(record_path(self.path, f"{self._run}-{n:08d}{INTENT_SUFFIX}"), body)
+
+    def _chunk_crcs(self, offsets: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+        """The chunks a batch's rows lie in and the crc32c each was last written with (empty
+        when unknown: a store without ``chunk_crcs``, or chunks written through zarr)."""
+        if self._chunks is None or not self._identity or not len(offsets):
+            return {}
+        offsets = np.asarray(offsets, dtype=np.int64)
+        ends = offsets + np.asarray(lengths, dtype=np.int64)
+        rows = self.chunk_rows
+        chunks = np.arange(int(offsets.min()) // rows, (int(ends.max()) - 1) // rows + 1)
+        with self._chunks._mutex:
+            crcs = [self._chunks.crcs.get(int(k), 0) for k in chunks]
+        return {"chunks": chunks.astype(np.int64), "crcs": np.asarray(crcs, dtype=np.uint32)}
 
     def set_content_hashes(self, hashes: dict[str, str]) -> None:
         self._hashes = dict(hashes)
@@ -1030,6 +1291,7 @@ class ZarrStoreWriter(StoreWriter):
             lengths=np.asarray(lengths, dtype=np.int64),
             pooled=np.ascontiguousarray(pooled),
             hashes=np.asarray([self._hashes.get(s, "") for s in ids], dtype=str),
+            **self._chunk_crcs(offsets, lengths),  # type: ignore[arg-type]
         )
         try:
             put_object(record_path(self.path, f"{key}.npz"), buf.getvalue())
@@ -1096,6 +1358,7 @@ class ZarrStoreWriter(StoreWriter):
                     arr.resize((n + m, *arr.shape[1:]))
                 arr[n : n + m] = values
             p = max(p, int((records.offsets + records.lengths).max()))
+        self._fold_crcs(records)
         if records.n or upgrade:  # the marker: one metadata write (attrs.update: one per key)
             self._group.update_attributes(
                 {
@@ -1107,6 +1370,45 @@ class ZarrStoreWriter(StoreWriter):
         for key in records.keys:  # every record read above, fully folded ones included
             remove_object(record_path(self.path, key))
         return records.n
+
+    def _fold_crcs(self, records: Records) -> None:
+        """Merge the records' (and intents') chunk crcs into ``chunk_crcs``: one value per
+        chunk; a chunk that several versions name (a rewritten padded chunk) gets the trailer
+        it holds if that is one of them (else one of them: readers then refuse it)."""
+        if not self._identity or not records.crc_chunks.size:
+            return
+        arr = _member_array(self._group, layout.CHUNK_CRCS, self.path).with_config(_WRITE_CONFIG)
+        folded = np.asarray(arr[:], dtype=np.uint32)
+        accepted = records.accepted(lambda k: k < folded.size and bool(folded[k]))
+        lo, hi = min(accepted), max(accepted) + 1
+        if hi > folded.size:
+            folded = np.concatenate([folded, np.zeros(hi - folded.size, np.uint32)])
+            arr.resize((hi,))
+        for k, crcs in accepted.items():
+            if folded[k]:
+                crcs.add(int(folded[k]))
+            if 0 in crcs:
+                folded[k] = 0  # a writer that did not know the crc: not checked
+            elif len(crcs) == 1:
+                folded[k] = crcs.pop()
+            else:
+                held = self._trailer(k)
+                folded[k] = held if held in crcs else max(crcs)
+        arr[lo:hi] = folded[lo:hi]
+
+    def _trailer(self, k: int) -> int | None:
+        """The crc32c trailer chunk ``k`` of ``positions`` holds now (None: unreadable)."""
+        assert self._positions is not None
+        key = f"{layout.POSITIONS}/{self._positions.metadata.encode_chunk_key((k, 0))}"
+        try:
+            if is_url(self.path):
+                fs, root = url_fs(self.path)
+                data = fs.cat_file(f"{root}/{key}")
+            else:
+                data = (Path(self.path) / key).read_bytes()
+        except (OSError, ValueError):
+            return None
+        return int.from_bytes(data[-4:], "little") if len(data) >= 4 else None
 
     def close(self, *, keep_lock: bool = False) -> None:
         """Commit; the owner folds the records and trims arrays to their exact sizes.
@@ -1132,6 +1434,11 @@ class ZarrStoreWriter(StoreWriter):
                 if name == layout.HASHES and name not in self._group:
                     continue
                 arr = _member_array(self._group, name, self.path)
+                if arr.shape[0] != rows:
+                    arr.resize((rows, *arr.shape[1:]))
+            if self._identity:  # one entry per chunk of the trimmed positions
+                rows = layout.align_up(p, self.chunk_rows) // self.chunk_rows
+                arr = _member_array(self._group, layout.CHUNK_CRCS, self.path)
                 if arr.shape[0] != rows:
                     arr.resize((rows, *arr.shape[1:]))
         if not keep_lock:
