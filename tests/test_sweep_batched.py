@@ -200,6 +200,38 @@ def test_a_batched_sweep_gives_the_one_at_a_time_sweeps_results(
     assert [r["trial"] for r in one.ranked] == [r["trial"] for r in batched.ranked]
 
 
+def test_a_trial_alone_in_its_shape_trains_as_the_lone_run(
+    related_dataset_dir, related_fake_store, tmp_path
+):
+    # units 8 or 32 (never within MAX_PAD_RATIO), 3 trials asked at once: seed 0 gives batches
+    # (8, 32, 8) and (8, 8, 32), so trials 1 and 5 share their shape with no one
+    space = SearchSpace.from_spec(
+        {"lr": {"dist": "loguniform", "low": 1e-3, "high": 3e-2}, "units": [8, 32]}
+    )
+    base = {"head": "pooled", "epochs": 2, "patience": 0, "batch_size": 16, "hidden_sizes": [4]}
+    stacked: list[int] = []
+
+    def spy(group, data, progress):
+        stacked.append(len(group))
+        return fit_batched(group, data, progress=progress)
+
+    def sweep(out, k):
+        config = SweepConfig(space=space, n_trials=6, base=base, workers=1, sampler="random",
+                             pruner="none", batch_trials=k)  # fmt: skip
+        return run_sweep(related_dataset_dir, related_fake_store, tmp_path / out, config,
+                         batch_fit_fn=spy)  # fmt: skip
+
+    one, batched = _by_trial(sweep("one", 1)), _by_trial(sweep("batched", 3))
+    assert [one[t]["params"]["units"] for t in range(6)] == [8, 32, 8, 8, 8, 32]
+    assert stacked == [2, 2]  # only the pairs of one shape were stacked
+    for trial in range(6):
+        assert batched[trial]["params"] == one[trial]["params"]
+        exact = trial in (1, 5)  # trained alone: the lone run itself, to the bit
+        for key in ("val_mean", "test_mean"):
+            want = one[trial][key] if exact else pytest.approx(one[trial][key], abs=TOL)
+            assert batched[trial][key] == want, (trial, key)
+
+
 # ----------------------------------------------------------------------------- inputs
 def test_a_sweep_refuses_to_resume_on_another_backbone_or_dataset(
     related_dataset_dir, related_fake_store, related_store, tmp_path

@@ -517,12 +517,15 @@ def run_batch(
     data: Any,
     batch_fn: BatchFitFn,
     progress: ProgressFn | None,
+    fit_fn: FitFn | None = None,
 ) -> list[dict[str, Any]]:
     """Train several asked trials together, tell Optuna about each, return their records.
 
     Repeat ``r`` of every trial is trained with seed ``train_seed + r``; trials whose heads
     share :func:`embedhead.heads.batched.batch_key` (up to ``plan.batch_trials`` of them) train
-    in one pass over the data. A pruned member stops (its other repeats are not run) while the
+    in one pass over the data. A trial that shares its shape with no other trial of the batch
+    trains alone by ``fit_fn`` when given (the lone run itself: a stack of one only adds the
+    stacking's overhead). A pruned member stops (its other repeats are not run) while the
     others go on; a failed member is recorded with its error. ``elapsed_s`` of each trial is
     the batch's wall time divided by the number of trials in it.
     """
@@ -550,10 +553,13 @@ def run_batch(
                 reporters = [
                     _epoch_reporter(m.trial, plan.metric) if r == 0 else None for m in members
                 ]
-                try:
-                    outcomes = batch_fn([configs[i] for i in group], data, progress=reporters)
-                except EmbedheadError as exc:  # e.g. train_size larger than the split: all fail
-                    outcomes = [exc] * len(group)
+                if len(group) == 1 and fit_fn is not None:
+                    outcomes = [_fit_alone(fit_fn, configs[group[0]], data, reporters[0])]
+                else:
+                    try:
+                        outcomes = batch_fn([configs[i] for i in group], data, progress=reporters)
+                    except EmbedheadError as exc:  # e.g. train_size beyond the split: all fail
+                        outcomes = [exc] * len(group)
                 for i, member, outcome in zip(group, members, outcomes, strict=True):
                     _take_outcome(member, configs[i][1], outcome)
         for run in runs:
@@ -593,6 +599,20 @@ def run_batch(
         if progress is not None:
             progress(run.record)
     return [run.record for run in runs]
+
+
+def _fit_alone(
+    fit_fn: FitFn,
+    configs: tuple[HeadConfig, TrainConfig],
+    data: Any,
+    reporter: ProgressFn | None,
+) -> Any:
+    """One trial's lone training as a batch outcome: its FitResult, or the pruning / expected
+    error that ended it (a bug's exception propagates, as in :func:`run_one`)."""
+    try:
+        return fit_fn(configs[0], configs[1], data, progress=reporter)
+    except (optuna.TrialPruned, EmbedheadError) as exc:
+        return exc
 
 
 def _take_outcome(run: _Running, train_config: TrainConfig, outcome: Any) -> None:
@@ -653,7 +673,7 @@ def run_trials(
                 break
             asked.append(trial)
         if batch_fn is not None and k > 1 and asked:
-            run_batch(study, asked, plan, data, batch_fn, progress)
+            run_batch(study, asked, plan, data, batch_fn, progress, fit_fn)
         elif asked:
             run_one(study, asked[0], plan, data, fit_fn, progress)
         n += len(asked)
