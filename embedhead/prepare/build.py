@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import gzip
 import hashlib
 import math
 import os
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from isal import igzip
 from tqdm import tqdm
 
 from embedhead import __version__
@@ -47,6 +47,7 @@ from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import get_scheme
 from embedhead.dataset import (
     DATASET_FILES,
+    GZIP_LEVEL,
     INFO_FILE,
     PAIRS_FILE,
     SEQUENCES_FILE,
@@ -380,7 +381,7 @@ def _append_sequences(path: Path, sequences: Mapping[str, str], ids: set[str]) -
         return
     with (
         open(path, "ab") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        igzip.GzipFile("", "wb", GZIP_LEVEL, raw, mtime=0) as gz,
     ):
         gz.write("".join(f">{sid}\n{seq}\n" for sid, seq in new.items()).encode("ascii"))
     ids.update(new)
