@@ -60,9 +60,8 @@ def _batch_counts(seqs: Sequence[str], k: int) -> np.ndarray:
         return np.zeros((len(seqs), size), dtype=np.int64)
     lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs)) + 1
     seq_of = np.repeat(np.arange(len(seqs), dtype=np.int32), lengths)[:m]
-    dtype = np.int32 if k <= 15 else np.int64
     ok = codes[:m] != 4
-    code = codes[:m].astype(dtype)
+    code: np.ndarray = codes[:m].astype(np.int32 if k <= 15 else np.int64)
     for j in range(1, k):
         part = codes[j : j + m]
         ok &= part != 4
