@@ -26,7 +26,8 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,8 @@ def normalise_sequence(text: str) -> str:
     Raises ValueError on characters that are no nucleotide code at all.
     """
     seq = text.translate(_IUPAC_TABLE)
-    bad = set(seq) - set("ACGTN")
-    if bad:
+    if not seq.isascii() or seq.encode("ascii").translate(None, b"ACGTN"):
+        bad = set(seq) - set("ACGTN")
         raise ValueError(f"not a nucleotide code: {''.join(sorted(bad))!r}")
     return seq
 
@@ -101,6 +102,28 @@ PAIR_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(PairRecord))
 _INT_COLUMNS = {"label", "len1", "len2"}
 _OPT_INT_COLUMNS = {"start1", "end1", "start2", "end2"}
 _FLOAT_COLUMNS = {"score", "norm_score", "identity"}
+_pair_values = operator.attrgetter(*PAIR_COLUMNS)  # record -> tuple of its column values
+
+
+def _optional_int(raw: str) -> int | None:
+    return int(raw) if raw else None
+
+
+def _float_or_nan(raw: str) -> float:
+    return float(raw) if raw else math.nan
+
+
+#: Per pairs-table column, the parser of its text (None: the text itself).
+_PARSERS: tuple[Callable[[str], Any] | None, ...] = tuple(
+    int
+    if name in _INT_COLUMNS
+    else _optional_int
+    if name in _OPT_INT_COLUMNS
+    else _float_or_nan
+    if name in _FLOAT_COLUMNS
+    else None
+    for name in PAIR_COLUMNS
+)
 
 
 def pair_of_sequences(
@@ -157,9 +180,10 @@ def pair_of_sequences(
 def format_pair_row(rec: PairRecord) -> list[str]:
     """Render a record as TSV fields (None and NaN become empty fields)."""
     out: list[str] = []
-    for name in PAIR_COLUMNS:
-        value = getattr(rec, name)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+    for value in _pair_values(rec):
+        if value.__class__ is str:
+            out.append(value)
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
             out.append("")
         elif isinstance(value, float):
             out.append(repr(value) if not value.is_integer() else str(int(value)))
@@ -172,24 +196,18 @@ def parse_pair_row(row: list[str], path: str | Path, line: int) -> PairRecord:
     """Parse TSV fields into a record; errors name the file and line."""
     if len(row) != len(PAIR_COLUMNS):
         raise InputError(f"expected {len(PAIR_COLUMNS)} fields, found {len(row)}", path, line)
-    values: dict[str, Any] = {}
     try:
-        for name, raw in zip(PAIR_COLUMNS, row, strict=True):
-            if name in _INT_COLUMNS:
-                values[name] = int(raw)
-            elif name in _OPT_INT_COLUMNS:
-                values[name] = int(raw) if raw else None
-            elif name in _FLOAT_COLUMNS:
-                values[name] = float(raw) if raw else math.nan
-            else:
-                values[name] = raw
+        values: list[Any] = [
+            raw if kind is None else kind(raw) for kind, raw in zip(_PARSERS, row, strict=True)
+        ]
     except ValueError as exc:
         raise InputError(f"bad value in pairs table: {exc}", path, line) from exc
-    if values["split"] not in SPLITS:
-        raise InputError(f"unknown split {values['split']!r}", path, line)
-    if values["label"] not in (0, 1):
-        raise InputError(f"label must be 0 or 1, not {values['label']}", path, line)
-    return PairRecord(**values)
+    rec = PairRecord(*values)
+    if rec.split not in SPLITS:
+        raise InputError(f"unknown split {rec.split!r}", path, line)
+    if rec.label not in (0, 1):
+        raise InputError(f"label must be 0 or 1, not {rec.label}", path, line)
+    return rec
 
 
 def read_pairs(path: str | Path) -> list[PairRecord]:
