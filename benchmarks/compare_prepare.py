@@ -49,10 +49,21 @@ def sha(data: bytes) -> str:
 
 
 def run(tree: Path, inputs: list[str], out: Path, extra: list[str]) -> str:
-    """Run prepare from ``tree``; its stdout with the run time blanked."""
+    """Run prepare from ``tree``; its stdout with the run time blanked. It runs in ``out``'s
+    parent folder: ``python -m`` puts the working folder first on ``sys.path``, and a checkout
+    there would shadow ``tree``."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, "-m", "embedhead", "prepare", *inputs, "--out", str(out), *extra]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, check=False, cwd=out.parent
+    )
+    where = subprocess.run(
+        [sys.executable, "-c", "import embedhead; print(embedhead.__file__)"],
+        env=env, capture_output=True, text=True, check=True, cwd=out.parent,
+    ).stdout.strip()  # fmt: skip
+    if not where.startswith(str(tree)):
+        raise SystemExit(f"embedhead imported from {where}, not from {tree}")
     if done.returncode != 0:
         raise SystemExit(f"{tree}: {' '.join(command)} failed:\n{done.stderr}")
     return re.sub(r" in [0-9.]+ s$", " in _ s", done.stdout, flags=re.M)
@@ -114,6 +125,7 @@ def main() -> None:
                 "5",
             ],
             env=dict(os.environ, PYTHONPATH=str(HERE)),
+            cwd=tmp,
             check=True,
             stdout=subprocess.DEVNULL,
         )
