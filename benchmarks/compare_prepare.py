@@ -41,6 +41,7 @@ MAF_RUNS: dict[str, list[str]] = {
     "chroms": ["--chroms", "chr1,chr7", "--max-pairs", "200"],
     "regions": ["--regions", "{bed}", "--split-by", "chrom"],
     "chunk-1000": ["--chunk-size", "1000", "--split-by", "random", "--seed", "3"],
+    "max-pairs-chunk": ["--max-pairs", "250", "--chunk-size", "700", "--negatives", "shuffle"],
 }
 
 

@@ -9,8 +9,9 @@ detected by content). Out: a dataset folder (see :mod:`embedhead.dataset`)::
 
 Flow: blocks are streamed one at a time (parse -> pick reference/query rows -> plan windows of
 at most ``chunk_size`` projected columns -> cut and re-score each window exactly; with
-``max_pairs`` a window is cut only when the reservoir takes it, and scored only when it still
-holds it at the end); each new
+``max_pairs`` a window is scored only when the reservoir still holds it at the end, and cut
+then too when its block is at most twice ``chunk_size`` columns, else when the reservoir takes
+it); each new
 sequence is written to ``sequences.fa.gz`` at once and only its id is kept, so memory grows
 with the pair table (one small record per pair) and not with the alignment text. Once all
 positives are known they are split (:mod:`.splits`), then negatives are drawn within
