@@ -189,8 +189,6 @@ def derive_piece(job: tuple[Path, int, float, int]) -> tuple[Path, int]:
     source_k, variant = k % seeds, k // seeds
     if variant == 0:
         return make_piece((cache, k, piece_mb))
-    if variant >= len(VARIANTS):
-        raise SystemExit(f"piece {k}: only {len(VARIANTS)} x --seeds {seeds} pieces exist")
     path = cache / f"piece-{piece_mb:g}MB-{k:03d}-of-{source_k:03d}.maf.gz"
     size_file = path.with_suffix(".bytes")
     if path.is_file() and size_file.is_file():
@@ -237,6 +235,11 @@ def build_input(
     size_file = path.with_suffix(".bytes")
     if path.is_file() and size_file.is_file():
         return path, int(size_file.read_text())
+    if n > len(VARIANTS) * seeds:
+        raise SystemExit(
+            f"{size_mb:g} MB needs {n} pieces: --seeds {seeds} gives at most"
+            f" {len(VARIANTS) * seeds} (x {len(VARIANTS)} variants)"
+        )
     began = time.perf_counter()
     simulated = [(cache, k, piece_mb) for k in range(min(n, seeds))]
     derived = [(cache, k, piece_mb, seeds) for k in range(seeds, n)]
