@@ -4,6 +4,7 @@ scores as the plain definitions, and --max-pairs scores only the windows it keep
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import gzip
 import io
 import math
@@ -27,6 +28,7 @@ from embedhead.alignments.scoring import (
     score_alignment,
     score_and_identity,
 )
+from embedhead.dataset import load_dataset
 from embedhead.errors import InputError
 from embedhead.prepare import build
 from embedhead.prepare.build import PrepareConfig, prepare
@@ -195,6 +197,33 @@ def test_max_pairs_scores_only_the_windows_it_keeps(simulated_maf, tmp_path, mon
     full = prepare([simulated_maf], tmp_path / "all", PrepareConfig(reference="hg38",
                    query="susScr11", negative_ratio=0))  # fmt: skip
     assert len(scored) == full.n_positive == summary.n_positive_windows
+
+
+@pytest.mark.parametrize(("chunk", "deferred"), [(5000, True), (150, False)])
+def test_max_pairs_cuts_a_short_block_only_if_kept_to_the_end(
+    simulated_maf, tmp_path, monkeypatch, chunk, deferred
+):
+    """Blocks of at most 2 x --chunk-size columns (all of them at 5000: the simulated blocks
+    reach 9000) are cut only for the windows the reservoir holds at the end; longer ones when
+    it takes them. Either way the records are those of the run without --max-pairs."""
+    cuts = []
+    real = build.cut_window
+
+    def counting(*args, **kwargs):
+        cuts.append(1)
+        return real(*args, **kwargs)
+
+    base = {"reference": "hg38", "query": "susScr11", "negative_ratio": 0, "chunk_size": chunk}
+    prepare([simulated_maf], tmp_path / "all", PrepareConfig(**base))
+    full = {p.pair_id: p for p in load_dataset(tmp_path / "all").pairs}
+    monkeypatch.setattr(build, "cut_window", counting)
+    summary = prepare([simulated_maf], tmp_path / "ds", PrepareConfig(**base, max_pairs=6))
+    assert summary.n_positive == 6 < summary.n_positive_windows
+    assert (len(cuts) == 6) is deferred and len(cuts) >= 6
+    for rec in load_dataset(tmp_path / "ds").pairs:
+        assert dataclasses.replace(rec, split="x") == dataclasses.replace(
+            full[rec.pair_id], split="x"
+        )
 
 
 def test_counting_file_reports_every_byte(tmp_path):

@@ -53,7 +53,7 @@ class PairWindow:
 
 def count_letters(text: str) -> int:
     """Number of non-gap characters of an aligned text."""
-    return len(text) - text.count("-") - text.count(".")  # GAP_CHARS
+    return len(text) - text.count("-") - (text.count(".") if "." in text else 0)  # GAP_CHARS
 
 
 def select_pair(
