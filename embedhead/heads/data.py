@@ -560,14 +560,36 @@ def in_background(items: Iterator[_T], depth: int) -> Iterator[_T]:
 
 
 class InMemorySequences:
-    """All sequences in one flat (T, D) tensor with offsets; gathers a padded batch at once."""
+    """All sequences in one flat (T, D) tensor with offsets; gathers a padded batch at once.
 
-    def __init__(self, flat: np.ndarray, lengths: np.ndarray, device: torch.device) -> None:
-        """flat (T, D) float32: sequence i is rows offsets[i] : offsets[i] + lengths[i]."""
+    The flat tensor keeps the store's dtype (float16 / bfloat16 rows take half the memory of
+    float32); a batch is gathered in that dtype and widened to float32 on the device (exact, so
+    batches are bit-identical to float32 storage and to the streamed loader).
+    """
+
+    def __init__(
+        self,
+        flat: np.ndarray,
+        lengths: np.ndarray,
+        device: torch.device,
+        *,
+        dtype: str | None = None,
+    ) -> None:
+        """flat (T, D) float32 or float16, or bfloat16 bit patterns (uint16) with
+        ``dtype="bfloat16"``: sequence i is rows offsets[i] : offsets[i] + lengths[i]."""
         lengths = np.asarray(lengths, dtype=np.int64)
         offsets = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=offsets[1:])
-        self.flat = torch.from_numpy(np.ascontiguousarray(flat, dtype=np.float32)).to(device)
+        flat = np.ascontiguousarray(flat)
+        if flat.dtype not in (np.float16, np.uint16):
+            flat = flat.astype(np.float32, copy=False)
+        self._rows = flat  # numpy view of the rows (CPU gathers; uint16 for bfloat16)
+        tensor = torch.from_numpy(flat)
+        if flat.dtype == np.uint16:
+            if dtype != "bfloat16":
+                raise ValueError("uint16 rows are bfloat16 bit patterns: pass dtype='bfloat16'")
+            tensor = tensor.view(torch.bfloat16)
+        self.flat = tensor.to(device)
         self.lengths = torch.from_numpy(lengths).to(device)
         self.offsets = torch.from_numpy(offsets).to(device)
         self.device = device
@@ -579,11 +601,14 @@ class InMemorySequences:
         """Read ``ids`` straight into one preallocated (T, D) array.
 
         A store with whole-chunk access is read block by block in storage order (each needed
-        stored chunk read and decoded once, in a thread pool); others in bulk ``get_many`` calls.
+        stored chunk read and decoded once, in a thread pool) into an array of its storage
+        dtype; others in bulk ``get_many`` calls (float32).
         """
         blocked = block_access(store)
         if blocked is not None:
-            return cls(_load_blocks(blocked, ids, d_model), _stored_lengths(blocked, ids), device)
+            flat = _load_blocks(blocked, ids, d_model)
+            lengths = _stored_lengths(blocked, ids)
+            return cls(flat, lengths, device, dtype=str(blocked.dtype))
         lengths = np.array([int(store.length(i)) for i in ids], dtype=np.int64)
         flat = np.empty((int(lengths.sum()), d_model), dtype=np.float32)
         row = 0
@@ -596,7 +621,7 @@ class InMemorySequences:
         return cls(flat, lengths, device)
 
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """index (B,) -> x (B, L, D) with pads zeroed, mask (B, L)."""
+        """index (B,) -> x (B, L, D) float32 with pads zeroed, mask (B, L)."""
         if self.device.type == "cpu":  # row copies beat an index op + where on the CPU
             return self._gather_rows(np.asarray(index, dtype=np.int64))
         idx = torch.from_numpy(np.asarray(index, dtype=np.int64)).to(self.device)
@@ -606,19 +631,40 @@ class InMemorySequences:
         mask = pos.unsqueeze(0) < lengths.unsqueeze(1)  # (B, L)
         rows = self.offsets[idx].unsqueeze(1) + torch.where(mask, pos.unsqueeze(0), 0)
         x = torch.where(mask.unsqueeze(-1), self.flat[rows], 0.0)  # (B, L, D)
-        return x, mask
+        return x.to(torch.float32), mask
 
     def _gather_rows(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """The same batch as :meth:`gather`, built by one slice copy per row (CPU tensors)."""
         lengths = self.lengths.numpy()[index]
         offsets = self.offsets.numpy()[index]
-        flat = self.flat.numpy()
+        flat = self._rows
         width = int(lengths.max())
-        x = np.zeros((len(index), width, flat.shape[1]), dtype=np.float32)
+        x = np.zeros((len(index), width, flat.shape[1]), dtype=flat.dtype)
         for row, (off, n) in enumerate(zip(offsets.tolist(), lengths.tolist(), strict=True)):
             x[row, :n] = flat[off : off + n]  # numpy: no intra-op thread pool to wait for
         mask = np.arange(width)[None, :] < lengths[:, None]
-        return torch.from_numpy(x), torch.from_numpy(mask)
+        raw = torch.from_numpy(x)
+        if flat.dtype == np.uint16:
+            raw = raw.view(torch.bfloat16)
+        return widen_rows(raw, self.device), torch.from_numpy(mask)
+
+
+def raw_dtype(dtype: str) -> np.dtype[Any]:
+    """numpy dtype of stored rows of ``dtype`` (bfloat16 bit patterns are uint16)."""
+    return np.dtype(np.uint16 if dtype == "bfloat16" else dtype)
+
+
+def widen_rows(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Rows of any float dtype -> float32 on ``device`` (exact for float16 / bfloat16).
+
+    Moved first, then cast: on a GPU half the bytes cross the bus; on the CPU an explicit
+    ``copy_`` into a fresh float32 tensor runs several times faster than ``x.to(float32)``.
+    """
+    x = x.to(device=device)
+    if x.dtype == torch.float32:
+        return x
+    out = torch.empty(x.shape, dtype=torch.float32, device=device)
+    return out.copy_(x)
 
 
 def _stored_lengths(store: BlockStore, ids: Sequence[str]) -> np.ndarray:
@@ -626,13 +672,14 @@ def _stored_lengths(store: BlockStore, ids: Sequence[str]) -> np.ndarray:
 
 
 def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndarray:
-    """(T, D) float32: the sequences ``ids`` concatenated, read whole block by whole block."""
+    """(T, D) in the storage dtype (bfloat16 as uint16 bit patterns): the sequences ``ids``
+    concatenated, read whole block by whole block (plain copies, no cast)."""
     where = store.rows_of(ids)
     offsets = np.asarray(store.offsets(), dtype=np.int64)[where]
     lengths = np.asarray(store.lengths(), dtype=np.int64)[where]
     dest = np.zeros(len(ids), dtype=np.int64)
     np.cumsum(lengths[:-1], out=dest[1:])
-    flat = np.empty((int(lengths.sum()), d_model), dtype=np.float32)
+    flat = np.empty((int(lengths.sum()), d_model), dtype=raw_dtype(str(store.dtype)))
     reader = BlockReader(store, cache_bytes=0)
     try:
         per_block: dict[int, list[int]] = {}
@@ -647,7 +694,7 @@ def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndar
                 off, n = int(offsets[i]), int(lengths[i])
                 lo, hi = max(off, k * rows), min(off + n, (k + 1) * rows)
                 out = flat[dest[i] + lo - off : dest[i] + hi - off]
-                _decode_into(out, raw[lo - k * rows : hi - k * rows], store.dtype)
+                np.copyto(out, raw[lo - k * rows : hi - k * rows], casting="no")
 
         for _ in reader.map(fill, sorted(per_block)):
             pass
@@ -775,14 +822,11 @@ class ChunkedSequences:
         """
         if self.reader.dtype == "bfloat16":
             x = x.view(torch.bfloat16)
-        x = x.to(device=self.device)
-        out = torch.empty(x.shape, dtype=torch.float32, device=self.device)
-        return out.copy_(x)  # several times faster on the CPU than x.to(torch.float32)
+        return widen_rows(x, self.device)
 
     @property
     def _raw_dtype(self) -> np.dtype[Any]:
-        """numpy dtype of raw rows (bfloat16 bit patterns are uint16)."""
-        return np.dtype(np.uint16 if self.reader.dtype == "bfloat16" else self.reader.dtype)
+        return raw_dtype(self.reader.dtype)
 
 
 class StreamedSequences:
