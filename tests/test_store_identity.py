@@ -252,7 +252,18 @@ def _killed_after_rewrite(path: Path) -> tuple[np.ndarray, np.ndarray]:
     the process dies before B's record. Chunk 0's trailer is in no commit record.
     """
     writer = _planned(path)
-    a, b = _rows(6, 700), _rows(7, 600)
+    a, b, _ = _commit_a_then_grow_by_b(writer, 6)  # rewrites chunk 0 (atomically)
+    writer.abandon()  # the kill: B never committed
+    return a, b
+
+
+def _commit_a_then_grow_by_b(
+    writer: ZarrStoreWriter, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Batch A (700 rows) written padded to chunk 0 and committed; then the unit grows by
+    batch B (600 rows): chunk 0 rewritten with A's and B's first rows, chunk 1 written; B not
+    committed. Returns (A, B, base row)."""
+    a, b = _rows(seed, 700), _rows(seed + 1, 600)
     base = writer.reserve(2 * R)
     first = np.zeros((R, D), np.float32)
     first[:700] = a
@@ -260,9 +271,8 @@ def _killed_after_rewrite(path: Path) -> tuple[np.ndarray, np.ndarray]:
     _commit(writer, "run-00000000", "a", base, a)
     both = np.zeros((2 * R, D), np.float32)
     both[:700], both[700:1300] = a, b
-    writer.write_region(base, both)  # rewrites chunk 0 (atomically), writes chunk 1
-    writer.abandon()  # the kill: B never committed
-    return a, b
+    writer.write_region(base, both)
+    return a, b, base
 
 
 def test_no_false_alarm_after_a_kill_between_the_rewrite_and_the_commit(tmp_path):
@@ -294,7 +304,7 @@ def test_a_reader_open_while_the_writer_rewrites_a_chunk_sees_no_damage(tmp_path
     written first) or folded since is accepted on a second look."""
     path = tmp_path / "live.zarr"
     writer = _planned(path)
-    a, b = _rows(9, 700), _rows(10, 600)
+    a = _rows(9, 700)
     base = writer.reserve(2 * R)
     first = np.zeros((R, D), np.float32)
     first[:700] = a
@@ -302,6 +312,7 @@ def test_a_reader_open_while_the_writer_rewrites_a_chunk_sees_no_damage(tmp_path
     _commit(writer, "run-00000000", "a", base, a)
     with open_store(path) as reader:
         np.testing.assert_array_equal(reader.get("a"), a)  # expected crcs loaded here
+        b = _rows(10, 600)
         both = np.zeros((2 * R, D), np.float32)
         both[:700], both[700:1300] = a, b
         writer.write_region(base, both)  # chunk 0 rewritten under the open reader
