@@ -14,6 +14,7 @@ from embedhead.heads.data import (
     BUDGET_BUCKETS,
     BlockReader,
     ChunkedSequences,
+    InMemorySequences,
     PairSource,
     PlannedReads,
     PooledVectors,
@@ -436,3 +437,21 @@ def test_in_background_keeps_order_bounds_lookahead_and_raises():
     assert next(stream) == 0
     stream.close()  # the consumer leaves early: the producer stops and the source is closed
     assert closed == [True] and len(made) <= 5
+
+
+def test_in_memory_rows_keep_the_storage_dtype_and_batches_match_the_stream(planned_store):
+    ds, store = planned_store
+    ids = _load(ds, store, "memory").seq_ids  # every sequence the splits use
+    values = sum(store.length(i) for i in ids) * store.d_model
+    # a budget between the float16 and the float32 size: float16 rows are held in memory
+    data = _load(ds, store, "auto", memory_budget=3 * values)
+    assert data.loader == "memory"
+    sequences = data["train"].sequences
+    assert isinstance(sequences, InMemorySequences) and sequences.flat.dtype == torch.float16
+    assert _load(ds, store, "auto", memory_budget=values).loader == "stream"  # 2 bytes/value
+    stream = _load(ds, store, "stream")["train"]
+    index = np.arange(min(8, len(data["train"])))
+    a, b = data["train"].batch(index), stream.batch(index)
+    assert a.x1.dtype == torch.float32 and torch.equal(a.x1, b.x1) and torch.equal(a.x2, b.x2)
+    streamed = next(iter(stream.batches(len(index), index)))
+    assert torch.equal(streamed.x1, a.x1) and streamed.x1.dtype == torch.float32

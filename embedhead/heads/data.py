@@ -1143,9 +1143,10 @@ def load_pairs(
         sequences = PooledVectors(np.concatenate(blocks, axis=0), dev)
     else:
         budget = default_memory_budget(dev) if memory_budget is None else memory_budget
-        needed = sum(int(store.length(i)) for i in id_list) * d_model * 4
+        blocked = block_access(store)  # in memory in its storage dtype, else float32
+        width = raw_dtype(str(blocked.dtype)).itemsize if blocked is not None else 4
+        needed = sum(int(store.length(i)) for i in id_list) * d_model * width
         if loader == "stream" or (loader == "auto" and needed > budget):
-            blocked = block_access(store)
             if blocked is not None:
                 sequences = ChunkedSequences(blocked, id_list, d_model, dev)
             else:
