@@ -583,13 +583,10 @@ class InMemorySequences:
         flat = np.ascontiguousarray(flat)
         if flat.dtype not in (np.float16, np.uint16):
             flat = flat.astype(np.float32, copy=False)
+        if flat.dtype == np.uint16 and dtype != "bfloat16":
+            raise ValueError("uint16 rows are bfloat16 bit patterns: pass dtype='bfloat16'")
         self._rows = flat  # numpy view of the rows (CPU gathers; uint16 for bfloat16)
-        tensor = torch.from_numpy(flat)
-        if flat.dtype == np.uint16:
-            if dtype != "bfloat16":
-                raise ValueError("uint16 rows are bfloat16 bit patterns: pass dtype='bfloat16'")
-            tensor = tensor.view(torch.bfloat16)
-        self.flat = tensor.to(device)
+        self.flat = rows_tensor(flat).to(device)
         self.lengths = torch.from_numpy(lengths).to(device)
         self.offsets = torch.from_numpy(offsets).to(device)
         self.device = device
@@ -643,15 +640,18 @@ class InMemorySequences:
         for row, (off, n) in enumerate(zip(offsets.tolist(), lengths.tolist(), strict=True)):
             x[row, :n] = flat[off : off + n]  # numpy: no intra-op thread pool to wait for
         mask = np.arange(width)[None, :] < lengths[:, None]
-        raw = torch.from_numpy(x)
-        if flat.dtype == np.uint16:
-            raw = raw.view(torch.bfloat16)
-        return widen_rows(raw, self.device), torch.from_numpy(mask)
+        return widen_rows(rows_tensor(x), self.device), torch.from_numpy(mask)
 
 
 def raw_dtype(dtype: str) -> np.dtype[Any]:
     """numpy dtype of stored rows of ``dtype`` (bfloat16 bit patterns are uint16)."""
     return np.dtype(np.uint16 if dtype == "bfloat16" else dtype)
+
+
+def rows_tensor(rows: np.ndarray) -> torch.Tensor:
+    """A torch view of stored rows (numpy, :func:`raw_dtype`): uint16 is bfloat16 bits."""
+    tensor = torch.from_numpy(rows)
+    return tensor.view(torch.bfloat16) if rows.dtype == np.uint16 else tensor
 
 
 def widen_rows(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -788,7 +788,8 @@ class ChunkedSequences:
     def _from_rows(
         self, index: np.ndarray, rows: dict[int, list[np.ndarray]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw pieces -> x (B, L, D) in the storage dtype (pads zero), mask (B, L); CPU."""
+        """Raw pieces -> x (B, L, D) in the storage dtype (pads zero; bfloat16 as itself),
+        mask (B, L); CPU."""
         lengths = self.lengths[index]
         width = int(lengths.max())
         x = np.zeros((len(index), width, self.d_model), dtype=self._raw_dtype)
@@ -798,7 +799,7 @@ class ChunkedSequences:
                 x[row, at : at + len(piece)] = piece  # same dtype: a plain copy
                 at += len(piece)
         mask = np.arange(width)[None, :] < lengths[:, None]
-        return torch.from_numpy(x), torch.from_numpy(mask)
+        return rows_tensor(x), torch.from_numpy(mask)
 
     def _assemble(
         self, index: np.ndarray, blocks: dict[int, np.ndarray]
@@ -820,8 +821,6 @@ class ChunkedSequences:
         bus and are widened there. float16 / bfloat16 -> float32 is exact, so batches are the
         same as in memory bit for bit.
         """
-        if self.reader.dtype == "bfloat16":
-            x = x.view(torch.bfloat16)
         return widen_rows(x, self.device)
 
     @property

@@ -350,9 +350,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
             lo, hi = k * rows, min((k + 1) * rows, self.rows_end())
             path = raw.folder / array.metadata.encode_chunk_key((int(k), 0))
             try:
-                with open(path, "rb") as fh:
-                    size = os.fstat(fh.fileno()).st_size
-                    trailer = os.pread(fh.fileno(), 4, size - 4) if size >= 4 else b""
+                trailer = _last_bytes(path, 4)
             except FileNotFoundError:
                 raise self._damaged(layout.POSITIONS, lo, hi, "chunk file missing") from None
             except OSError as exc:
@@ -757,7 +755,15 @@ def _read_intents(path: str | Path) -> tuple[tuple[str, ...], np.ndarray, np.nda
     return tuple(names), np.concatenate(chunks), np.concatenate(crcs)
 
 
+def _last_bytes(path: Path, n: int) -> bytes:
+    """The last ``n`` bytes of a local file (fewer when it is shorter), read alone."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        return os.pread(fh.fileno(), min(n, size), max(0, size - n))
+
+
 def _npz(**arrays: np.ndarray) -> bytes:
+    """The bytes of an ``.npz`` of ``arrays`` (commit records, intent objects)."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
@@ -1283,18 +1289,16 @@ class ZarrStoreWriter(StoreWriter):
         pooled: np.ndarray,
     ) -> None:
         """Commit one batch whose rows are written: one small record object (thread-safe)."""
-        buf = io.BytesIO()
-        np.savez(
-            buf,
+        body = _npz(
             ids=np.asarray(list(ids), dtype=str),
             offsets=np.asarray(offsets, dtype=np.int64),
             lengths=np.asarray(lengths, dtype=np.int64),
             pooled=np.ascontiguousarray(pooled),
             hashes=np.asarray([self._hashes.get(s, "") for s in ids], dtype=str),
-            **self._chunk_crcs(offsets, lengths),  # type: ignore[arg-type]
+            **self._chunk_crcs(offsets, lengths),
         )
         try:
-            put_object(record_path(self.path, f"{key}.npz"), buf.getvalue())
+            put_object(record_path(self.path, f"{key}.npz"), body)
         except OSError as exc:
             raise write_failed(self.path, exc) from exc
         with self._mutex:
@@ -1403,12 +1407,12 @@ class ZarrStoreWriter(StoreWriter):
         try:
             if is_url(self.path):
                 fs, root = url_fs(self.path)
-                data = fs.cat_file(f"{root}/{key}")
+                data = fs.cat_file(f"{root}/{key}")[-4:]
             else:
-                data = (Path(self.path) / key).read_bytes()
+                data = _last_bytes(Path(self.path) / key, 4)
         except (OSError, ValueError):
             return None
-        return int.from_bytes(data[-4:], "little") if len(data) >= 4 else None
+        return int.from_bytes(data, "little") if len(data) == 4 else None
 
     def close(self, *, keep_lock: bool = False) -> None:
         """Commit; the owner folds the records and trims arrays to their exact sizes.
