@@ -9,9 +9,9 @@ Shapes:
                                    sequence has no valid k-mer)
     profile_similarity(P, i, j) -> (cosine (M,), l1 (M,)) for the row pairs (i[m], j[m])
 
-No Python loop runs over the k-mers of a sequence: ``kmer_codes`` builds windows with
-``numpy.lib.stride_tricks.sliding_window_view``; ``kmer_profiles`` codes a whole batch of
-sequences at once and counts them with one ``numpy.bincount``.
+No Python loop runs over the k-mers of a sequence: window codes are built column by column
+(``_window_codes``, shared by ``kmer_codes`` and ``kmer_profiles``); ``kmer_profiles`` codes a
+whole batch of sequences at once and counts them with one ``numpy.bincount``.
 """
 
 from __future__ import annotations
@@ -37,12 +37,25 @@ def kmer_codes(codes: np.ndarray, k: int) -> np.ndarray:
     """Integer code of every k-mer window without N: (n,) int64 in [0, 4**k)."""
     if k < 1:
         raise ValueError(f"k must be >= 1, not {k}")
-    if codes.shape[0] < k:
-        return np.zeros(0, dtype=np.int64)
-    windows = np.lib.stride_tricks.sliding_window_view(codes, k)  # (L-k+1, k)
-    valid = ~(windows == 4).any(axis=1)
-    weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)  # (k,)
-    return (windows[valid].astype(np.int64) * weights).sum(axis=1)
+    code, ok = _window_codes(codes, k)
+    return code[ok].astype(np.int64, copy=False)
+
+
+def _window_codes(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Code of every k-mer window of ``codes`` (m = L-k+1 windows; int32 up to k = 15, else
+    int64) and whether the window holds no N: ((m,), (m,) bool). Built column by column in
+    place: no (m, k) window matrix."""
+    m = codes.shape[0] - k + 1
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    ok = codes[:m] != 4
+    code: np.ndarray = codes[:m].astype(np.int32 if k <= 15 else np.int64)
+    for j in range(1, k):
+        part = codes[j : j + m]
+        ok &= part != 4
+        code *= 4
+        code += part
+    return code, ok
 
 
 #: Letters (and dense count cells) per batch of sequences counted at once by kmer_profiles.
@@ -54,19 +67,11 @@ def _batch_counts(seqs: Sequence[str], k: int) -> np.ndarray:
     ``kmer_codes`` of each sequence. The sequences are joined with an ``N`` between them, so a
     window across a boundary holds an N and is dropped like any window with an N."""
     size = 4**k
-    codes = encode("N".join(seqs))
-    m = codes.shape[0] - k + 1  # windows over the concatenation
-    if m <= 0:
+    code, ok = _window_codes(encode("N".join(seqs)), k)  # windows over the concatenation
+    if not code.size:
         return np.zeros((len(seqs), size), dtype=np.int64)
     lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs)) + 1
-    seq_of = np.repeat(np.arange(len(seqs), dtype=np.int32), lengths)[:m]
-    ok = codes[:m] != 4
-    code: np.ndarray = codes[:m].astype(np.int32 if k <= 15 else np.int64)
-    for j in range(1, k):
-        part = codes[j : j + m]
-        ok &= part != 4
-        code *= 4
-        code += part
+    seq_of = np.repeat(np.arange(len(seqs), dtype=np.int32), lengths)[: code.size]
     counts = np.bincount(seq_of[ok] * size + code[ok], minlength=len(seqs) * size)
     return counts.reshape(len(seqs), size)
 
