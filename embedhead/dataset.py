@@ -30,7 +30,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from isal import igzip
 
@@ -310,12 +310,18 @@ def load_dataset(path: str | Path) -> Dataset:
     return Dataset(path=path, info=info, pairs=tuple(read_pairs(path / PAIRS_FILE)))
 
 
+def gzip_member(raw: BinaryIO) -> igzip.GzipFile:
+    """A gzip member written into ``raw`` the way every dataset file is: ISA-L at
+    ``GZIP_LEVEL``, no timestamp or name (the same content gives the same bytes)."""
+    return igzip.GzipFile("", "wb", GZIP_LEVEL, raw, mtime=0)
+
+
 @contextlib.contextmanager
 def _gzip_text(path: Path, encoding: str, newline: str) -> Iterator[io.TextIOWrapper]:
     """A text stream into a new gzip file without timestamp or name (reproducible bytes)."""
     with (
         open(path, "wb") as raw,
-        igzip.GzipFile("", "wb", GZIP_LEVEL, raw, mtime=0) as gz,
+        gzip_member(raw) as gz,
         io.TextIOWrapper(gz, encoding=encoding, newline=newline) as text,
     ):
         yield text

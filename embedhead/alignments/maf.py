@@ -39,7 +39,8 @@ _SKIPPED_LINE_TYPES = frozenset({"i", "e", "q"})
 
 
 def ungapped_length(text: str) -> int:
-    """Number of letters of an aligned text (``-`` and ``.`` are gaps)."""
+    """Number of letters of an aligned text (``-`` and ``.`` are gaps). ``.`` is rare: a
+    memchr-fast test spares counting it (~1.5 us per 800 columns)."""
     return len(text) - text.count("-") - (text.count(".") if "." in text else 0)
 
 
@@ -120,8 +121,7 @@ def _check_row(fields: list[str], path: str, line: int) -> tuple[int, int, int]:
                 and src_size >= 0
                 and start + size <= src_size
                 and fields[4] in ("+", "-")
-                # "." is rare: a memchr-fast test spares counting it (~1.5 us per 800 columns)
-                and len(text) - text.count("-") - (text.count(".") if "." in text else 0) == size
+                and ungapped_length(text) == size
             ):
                 return start, size, src_size
     _parse_row(fields, path, line)  # raises

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isal import igzip
 from tqdm import tqdm
 
 from embedhead import __version__
@@ -48,13 +47,13 @@ from embedhead.alignments.records import AlignedRow, AlignmentBlock
 from embedhead.alignments.scoring import get_scheme
 from embedhead.dataset import (
     DATASET_FILES,
-    GZIP_LEVEL,
     INFO_FILE,
     PAIRS_FILE,
     SEQUENCES_FILE,
     SPLITS,
     PairRecord,
     SequenceWriter,
+    gzip_member,
     iter_fasta,
     normalise_sequence,
     write_info,
@@ -382,7 +381,7 @@ def _append_sequences(path: Path, sequences: Mapping[str, str], ids: set[str]) -
         return
     with (
         open(path, "ab") as raw,
-        igzip.GzipFile("", "wb", GZIP_LEVEL, raw, mtime=0) as gz,
+        gzip_member(raw) as gz,
     ):
         gz.write("".join(f">{sid}\n{seq}\n" for sid, seq in new.items()).encode("ascii"))
     ids.update(new)
