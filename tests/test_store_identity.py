@@ -29,10 +29,11 @@ from embedhead.cli.main import main as cli
 from embedhead.dataset import load_dataset
 from embedhead.embed.config import EmbedConfig
 from embedhead.embed.run import SLOW_ENV, embed_dataset
-from embedhead.errors import InputError, StoreDamaged
+from embedhead.errors import StoreDamaged
 from embedhead.store import layout, open_store, open_writer
 from embedhead.store.verify import verify_store
 from embedhead.store.zarr_backend import ZarrEmbeddingStore, ZarrStoreWriter, read_records
+from tests.test_embed_resume import committed
 from tests.test_store_integrity import chunk, read_everything
 from tests.test_store_roundtrip import make_attrs
 
@@ -361,14 +362,6 @@ def _embed_cmd(dataset: Path, backbone: Path, store: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _committed(path: Path) -> int:
-    try:
-        with open_store(path) as store:
-            return len(store)
-    except (InputError, OSError):
-        return 0
-
-
 def _intents(path: Path) -> int:
     folder = path / layout.COMMITS
     return len(list(folder.glob("*.intent"))) if folder.is_dir() else 0
@@ -399,7 +392,7 @@ def test_kill_at_random_moments_then_resume_reads_everything(
         out = proc.communicate()[0].decode()
         kills += proc.returncode == -signal.SIGKILL
         assert proc.returncode in (0, -signal.SIGKILL), out
-        if _committed(store):
+        if committed(store):
             read_everything(store)  # pending records + intents: no false alarm
             report = verify_store(store)
             assert report.ok, (round_, report.problems)
