@@ -208,6 +208,35 @@ def test_real_store_reads_whole_chunks(dataset, real_store):
     assert ((offsets // rows) != ((offsets + lengths - 1) // rows)).any()
 
 
+@pytest.mark.parametrize("pick", ["all-reversed", "every-other-shuffled"])
+def test_in_memory_load_holds_exactly_the_stored_rows(real_store, monkeypatch, pick):
+    ids = real_store.ids()
+    if pick == "all-reversed":
+        ids = ids[::-1]
+    else:
+        ids = ids[::2]
+        random.Random(3).shuffle(ids)
+    filled = []  # read_block calls that filled the caller's rows of the flat array
+    read_block = type(real_store).read_block
+
+    def spy(self, k, out=None):
+        got = read_block(self, k, out)
+        filled.append(out is not None and got is out)
+        return got
+
+    monkeypatch.setattr(type(real_store), "read_block", spy)
+    memory = InMemorySequences.from_store(real_store, ids, real_store.d_model, torch.device("cpu"))
+    assert memory.flat.shape[0] == sum(real_store.length(s) for s in ids)  # no padding held
+    x, mask = memory.gather(np.arange(len(ids)))
+    for row, sid in enumerate(ids):
+        want = real_store.get(sid)
+        np.testing.assert_array_equal(x[row, : len(want)].numpy(), want)
+        assert int(mask[row].sum()) == len(want)
+    # chunks wholly of needed rows are read into the flat rows; others (commit padding,
+    # rows not needed, the last chunk) read apart and their pieces copied
+    assert any(filled) and (pick == "every-other-shuffled" or not all(filled))
+
+
 def test_real_store_training_identical_in_memory_and_streamed(dataset, real_store):
     head = HeadConfig(d_model=5, conv_channels=4, hidden_sizes=(8,))
     config = TrainConfig(epochs=3, batch_size=2, device="cpu", seed=5)

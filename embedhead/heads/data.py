@@ -191,7 +191,9 @@ class BlockStore(Protocol):
     @property
     def block_rows(self) -> int: ...
 
-    def read_block(self, k: int) -> np.ndarray: ...
+    def read_block(self, k: int, out: np.ndarray | None = None) -> np.ndarray: ...
+
+    def n_blocks(self) -> int: ...
 
     def rows_of(self, sids: Sequence[str]) -> np.ndarray: ...
 
@@ -289,9 +291,13 @@ class BlockReader:
         """Raw block ``k``, read now in the calling thread (not cached)."""
         return self._read(k)
 
-    def _read(self, k: int) -> np.ndarray:
+    def read_into(self, k: int, out: np.ndarray) -> None:
+        """Raw block ``k`` decoded into ``out`` (its exact shape), in the calling thread."""
+        self._read(k, out)
+
+    def _read(self, k: int, out: np.ndarray | None = None) -> np.ndarray:
         try:
-            raw = np.asarray(self.store.read_block(k))
+            raw = np.asarray(self.store.read_block(k, out))
         except InputError:
             raise
         except Exception as exc:  # a codec or I/O error of a damaged chunk
@@ -574,12 +580,18 @@ class InMemorySequences:
         device: torch.device,
         *,
         dtype: str | None = None,
+        offsets: np.ndarray | None = None,
     ) -> None:
         """flat (T, D) float32 or float16, or bfloat16 bit patterns (uint16) with
-        ``dtype="bfloat16"``: sequence i is rows offsets[i] : offsets[i] + lengths[i]."""
+        ``dtype="bfloat16"``: sequence i is rows offsets[i] : offsets[i] + lengths[i]
+        (``offsets`` default: the sequences back to back in order)."""
         lengths = np.asarray(lengths, dtype=np.int64)
-        offsets = np.zeros(len(lengths), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
+        if offsets is None:
+            offsets = np.zeros(len(lengths), dtype=np.int64)
+            np.cumsum(lengths[:-1], out=offsets[1:])
+        offsets = np.asarray(offsets, dtype=np.int64)
+        if len(offsets) != len(lengths) or np.any(offsets + lengths > len(flat)):
+            raise ValueError("offsets + lengths must lie inside flat")
         flat = np.ascontiguousarray(flat)
         if flat.dtype not in (np.float16, np.uint16):
             flat = flat.astype(np.float32, copy=False)
@@ -599,13 +611,14 @@ class InMemorySequences:
 
         A store with whole-chunk access is read block by block in storage order (each needed
         stored chunk read and decoded once, in a thread pool) into an array of its storage
-        dtype; others in bulk ``get_many`` calls (float32).
+        dtype, the sequences in storage order (a chunk wholly of needed rows decodes straight
+        into it); others in bulk ``get_many`` calls (float32), in the order of ``ids``.
         """
         blocked = block_access(store)
         if blocked is not None:
-            flat = _load_blocks(blocked, ids, d_model)
+            flat, offsets = _load_blocks(blocked, ids, d_model)
             lengths = _stored_lengths(blocked, ids)
-            return cls(flat, lengths, device, dtype=str(blocked.dtype))
+            return cls(flat, lengths, device, dtype=str(blocked.dtype), offsets=offsets)
         lengths = np.array([int(store.length(i)) for i in ids], dtype=np.int64)
         flat = np.empty((int(lengths.sum()), d_model), dtype=np.float32)
         row = 0
@@ -671,36 +684,63 @@ def _stored_lengths(store: BlockStore, ids: Sequence[str]) -> np.ndarray:
     return np.asarray(store.lengths(), dtype=np.int64)[store.rows_of(ids)]
 
 
-def _load_blocks(store: BlockStore, ids: Sequence[str], d_model: int) -> np.ndarray:
-    """(T, D) in the storage dtype (bfloat16 as uint16 bit patterns): the sequences ``ids``
-    concatenated, read whole block by whole block (plain copies, no cast)."""
+def _load_blocks(
+    store: BlockStore, ids: Sequence[str], d_model: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """flat (T, D) in the storage dtype (bfloat16 as uint16 bit patterns) holding the distinct
+    sequences ``ids`` back to back in storage order, and (len(ids),) the row of each in flat.
+
+    Read whole block by whole block in a thread pool, plain copies, no cast. A block whose
+    rows all belong to needed sequences is one contiguous run of flat (storage order): it is
+    decoded straight into flat (``read_block(k, out=...)``); other blocks (padding, rows of
+    sequences not needed, the last partial block) are decoded and their pieces copied.
+    """
     where = store.rows_of(ids)
     offsets = np.asarray(store.offsets(), dtype=np.int64)[where]
     lengths = np.asarray(store.lengths(), dtype=np.int64)[where]
+    order = np.argsort(offsets, kind="stable")
     dest = np.zeros(len(ids), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=dest[1:])
+    dest[order[1:]] = np.cumsum(lengths[order])[:-1]
     flat = np.empty((int(lengths.sum()), d_model), dtype=raw_dtype(str(store.dtype)))
     reader = BlockReader(store, cache_bytes=0)
+    rows, n_blocks = reader.rows, store.n_blocks()
     try:
         per_block: dict[int, list[int]] = {}
-        for i in np.argsort(offsets, kind="stable"):
+        for i in order.tolist():
             for k in reader.blocks_of(int(offsets[i]), int(lengths[i])):
-                per_block.setdefault(k, []).append(int(i))
-        rows = reader.rows
+                per_block.setdefault(k, []).append(i)
 
-        def fill(k: int) -> None:  # in a pool thread: destinations are disjoint
-            raw = reader.read(k)
+        def pieces(k: int) -> Iterator[tuple[int, int, int]]:
+            """(sequence, first row, end row) of the needed rows inside block ``k``."""
             for i in per_block[k]:
                 off, n = int(offsets[i]), int(lengths[i])
-                lo, hi = max(off, k * rows), min(off + n, (k + 1) * rows)
-                out = flat[dest[i] + lo - off : dest[i] + hi - off]
+                yield i, max(off, k * rows), min(off + n, (k + 1) * rows)
+
+        scratch = threading.local()  # a block buffer per pool thread: fresh ones page-fault
+
+        def fill(k: int) -> None:  # in a pool thread: destinations are disjoint
+            spans = list(pieces(k))
+            if sum(hi - lo for _, lo, hi in spans) == rows:  # needed rows fill the block
+                i, lo, _ = spans[0]
+                start = int(dest[i]) + lo - int(offsets[i])
+                reader.read_into(k, flat[start : start + rows])
+                return
+            if k + 1 < n_blocks:  # a whole block of rows (padding or rows not needed)
+                if getattr(scratch, "block", None) is None:
+                    scratch.block = np.empty((rows, d_model), dtype=flat.dtype)
+                raw = scratch.block
+                reader.read_into(k, raw)
+            else:
+                raw = reader.read(k)
+            for i, lo, hi in spans:
+                out = flat[dest[i] + lo - offsets[i] : dest[i] + hi - offsets[i]]
                 np.copyto(out, raw[lo - k * rows : hi - k * rows], casting="no")
 
         for _ in reader.map(fill, sorted(per_block)):
             pass
     finally:
         reader.close()
-    return flat
+    return flat, dest
 
 
 def plan_budget(step_bytes: np.ndarray, ceiling: int) -> int:

@@ -301,22 +301,32 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
         """Number of read blocks covering the committed rows of ``positions``."""
         return -(-self.rows_end() // self.block_rows)
 
-    def read_block(self, k: int) -> np.ndarray:
+    def read_block(self, k: int, out: np.ndarray | None = None) -> np.ndarray:
         """Raw (storage dtype) rows ``k*R : min((k+1)*R, rows_end())`` of ``positions``.
 
         ``R`` = :attr:`block_rows`, so the read covers whole stored chunks and decodes each
         once. Thread-safe for concurrent calls with distinct or equal ``k`` (the training
         reader decodes blocks in a thread pool); decode with :func:`layout.decode`.
+        ``out``: a writable array of exactly that shape and the raw dtype to fill and return
+        (a backend decodes a whole stored chunk straight into it when it can: no temporary).
         """
         self._require_positions()
         rows, end = self.block_rows, self.rows_end()
         start = int(k) * rows
         if not 0 <= start < end:
             raise InputError(f"block {k} is outside the {self.n_blocks()} blocks", self.path)
-        return self._read_block(int(k), start, min(start + rows, end))
+        stop = min(start + rows, end)
+        block = self._read_block(int(k), start, stop, out)
+        if out is None or block is out:
+            return block
+        np.copyto(out, block, casting="no")
+        return out
 
-    def _read_block(self, k: int, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` = block ``k`` of ``positions`` (backends may read chunks raw)."""
+    def _read_block(
+        self, k: int, start: int, stop: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows ``start:stop`` = block ``k`` of ``positions`` (backends may read chunks raw,
+        and decode into ``out`` when given; otherwise the caller copies)."""
         return self._read_positions(start, stop)
 
     def _require_positions(self) -> None:

@@ -239,7 +239,9 @@ class ZarrEmbeddingStore(EmbeddingStore):
     def _damaged(self, name: str, start: int, stop: int, why: str) -> StoreDamaged:
         return damaged(self.path, name, start, stop, why)
 
-    def _read_block(self, k: int, start: int, stop: int) -> np.ndarray:
+    def _read_block(
+        self, k: int, start: int, stop: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """One chunk file read and decoded without zarr's per-call machinery when possible.
 
         A chunk file that is missing (inside committed rows), fails its crc32c, is not the
@@ -249,12 +251,23 @@ class ZarrEmbeddingStore(EmbeddingStore):
         raw = self._raw_chunks()
         if raw is None:
             return self._zarr_positions(start, stop)
-        return self._raw_chunk(raw, k, start, stop)
+        return self._raw_chunk(raw, k, start, stop, out)
 
-    def _raw_chunk(self, raw: _RawLayout, k: int, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` (absolute, inside chunk ``k``) of ``positions``, read raw."""
+    def _raw_chunk(
+        self, raw: _RawLayout, k: int, start: int, stop: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows ``start:stop`` (absolute, inside chunk ``k``) of ``positions``, read raw;
+        decoded straight into ``out`` when it is the whole chunk's (rows, D) destination."""
         array = self._array(layout.POSITIONS)
         rows, width = array.chunks
+        whole = (
+            out is not None
+            and stop - start == rows
+            and out.shape == (rows, width)
+            and out.dtype == array.dtype
+            and out.flags.c_contiguous
+            and out.flags.writeable
+        )
         try:
             data: bytes | memoryview = (
                 raw.folder / array.metadata.encode_chunk_key((k, 0))
@@ -271,7 +284,9 @@ class ZarrEmbeddingStore(EmbeddingStore):
                 raise self._damaged(layout.POSITIONS, start, stop, "crc32c checksum mismatch")
             self._check_identity(k, bytes(data[-4:]), start, stop)
             data = body
-        block = np.empty(rows * width, dtype=array.dtype)  # writable, decoded in place
+        block = (  # writable, decoded in place
+            out.reshape(-1) if whole and out is not None else np.empty(rows * width, array.dtype)
+        )
         if raw.blosc:
             try:
                 numcodecs.blosc.decompress(data, block)
@@ -281,6 +296,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
             block.view(np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
         else:
             return self._zarr_positions(start, stop)
+        if whole and out is not None:
+            return out
         first = k * rows
         return block.reshape(rows, width)[start - first : stop - first]
 
