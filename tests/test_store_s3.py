@@ -2,13 +2,16 @@
 started by the fixture, stopped at teardown) holds copies of real stores; info, verify, train,
 evaluate and sweep read them by ``s3://`` URL and agree with the local store. ``embed`` writes
 into ``s3://`` (two real processes, one killed mid-way) and ``memory://`` stores, equal to a
-local run bit for bit; the writer lock object and never-overwritten records are checked.
+local run bit for bit; the writer lock object and never-overwritten records are checked. A
+store written at a URL gets the local store's damage checks: a deleted, bit-flipped or
+copied-over chunk object is a StoreDamaged naming the array and rows, for every reader and verify.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,8 +31,8 @@ from moto.server import ThreadedMotoServer
 from embedhead.cli.main import main
 from embedhead.embed.config import EmbedConfig
 from embedhead.embed.run import SLOW_ENV, embed_dataset
-from embedhead.errors import ConfigError, InputError
-from embedhead.store import backend_of, open_store
+from embedhead.errors import ConfigError, InputError, StoreDamaged
+from embedhead.store import backend_of, layout, open_store
 from embedhead.store.verify import store_info, verify_store
 from embedhead.store.zarr_backend import (
     LOCK_OBJECT,
@@ -42,6 +45,7 @@ from embedhead.store.zarr_backend import (
     store_exists,
     url_fs,
 )
+from tests.test_store_integrity import build, read_everything
 
 torch.set_num_threads(1)
 
@@ -360,3 +364,44 @@ def test_two_torchrun_ranks_write_into_one_s3_store(
     embed_dataset(tiny_dataset_dir, clean, tiny_backbone_dir, config)
     _assert_same_store(url, clean)
     assert list(tmp_path.iterdir()) == [clean]  # no local "s3:" folder
+
+
+def _damage_object(fs: s3fs.S3FileSystem, key: str, how: str, source: str) -> None:
+    if how == "deleted":
+        fs.rm_file(key)
+    elif how == "flipped":
+        blob = bytearray(fs.cat_file(key))
+        blob[len(blob) // 3] ^= 0x10
+        fs.pipe_file(key, bytes(blob))
+    else:  # copied: a valid chunk of the same array, crc32c trailer intact
+        fs.pipe_file(key, fs.cat_file(source))
+
+
+@pytest.mark.parametrize("how", ["deleted", "flipped", "copied"])
+def test_damaged_chunk_objects_at_a_url_are_refused(s3_endpoint, how):
+    """A store written straight into s3:// (three positions chunks): damage chunk 1's object;
+    every read path and verify refuse it, naming the store, the array and rows of chunk 1."""
+    url = f"s3://{BUCKET}/damaged-{how}.zarr"
+    build(url)  # type: ignore[arg-type]
+    read_everything(url)  # sound before the damage
+    fs = _s3fs(s3_endpoint)
+    root = f"{BUCKET}/damaged-{how}.zarr/{layout.POSITIONS}/c"
+    _damage_object(fs, f"{root}/1/0", how, f"{root}/0/0")
+    with pytest.raises(StoreDamaged) as err:
+        read_everything(url)
+    text = str(err.value)
+    assert err.value.array == layout.POSITIONS and f"{BUCKET}/damaged-{how}.zarr" in text
+    found = re.search(r"positions rows (\d+)\.\.(\d+)", text)
+    assert found and int(found[1]) <= 2047 and int(found[2]) >= 1024, text
+    report = verify_store(url)
+    assert any(p.startswith("positions rows 1024..2047") for p in report.problems), report.problems
+    result = _invoke("store", "verify", url)
+    assert result.exit_code == 1 and "positions rows 1024..2047" in result.output
+
+
+def test_a_deleted_pooled_object_at_a_url_is_refused(s3_endpoint):
+    url = f"s3://{BUCKET}/pooled-gone.zarr"
+    build(url)  # type: ignore[arg-type]
+    _s3fs(s3_endpoint).rm_file(f"{BUCKET}/pooled-gone.zarr/{layout.POOLED}/c/0/0")
+    with pytest.raises(StoreDamaged, match=r"pooled rows 0\.\.5"), open_store(url) as store:
+        store.get_pooled(store.ids())  # refused on open already, or here

@@ -59,6 +59,7 @@ from embedhead.errors import ConfigError, InputError, StoreDamaged, StoreWriteEr
 from embedhead.processes import pid_running
 from embedhead.store import layout
 from embedhead.store.base import EmbeddingStore, StoreWriter
+from embedhead.store.chunk_objects import ChunkObjects, replace_file
 
 _WRITE_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
 """Whole chunks are always written: skips zarr's per-chunk "all equal to the fill value" scan."""
@@ -203,6 +204,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
         self._group = _open_group(path, "r")
         self._arrays: dict[str, zarr.Array] = {}
         self._raw: _RawLayout | bool | None = False  # raw chunk layout (False: unknown)
+        self._chunk_objects: dict[str, ChunkObjects] = {}  # array path -> its chunk objects
+        self._objects_lock = threading.Lock()  # not _ident_lock: identity loading needs objects
         self._ident: _Identity | bool | None = False  # expected chunk crcs (False: unread)
         self._ident_lock = threading.Lock()
         self._pending = _unfolded(self._group, read_records(path), path)
@@ -233,8 +236,20 @@ class ZarrEmbeddingStore(EmbeddingStore):
         chunk grid, bytes [+ blosc] [+ crc32c] codecs, zero fill); else None.
         """
         if self._raw is False:
-            self._raw = _raw_layout(self._array(layout.POSITIONS))
+            array = self._array(layout.POSITIONS)
+            objects = self._objects(array)
+            self._raw = None if objects is None else _raw_layout(array, objects)
         return self._raw if isinstance(self._raw, _RawLayout) else None
+
+    def _objects(self, array: zarr.Array) -> ChunkObjects | None:
+        """The chunk objects of a member array (None: a store kind read only through zarr)."""
+        with self._objects_lock:
+            objects = self._chunk_objects.get(array.path)
+            if objects is None:
+                objects = chunk_objects(array, self.path)
+                if objects is not None:
+                    self._chunk_objects[array.path] = objects
+            return objects
 
     def _damaged(self, name: str, start: int, stop: int, why: str) -> StoreDamaged:
         return damaged(self.path, name, start, stop, why)
@@ -269,9 +284,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
             and out.flags.writeable
         )
         try:
-            data: bytes | memoryview = (
-                raw.folder / array.metadata.encode_chunk_key((k, 0))
-            ).read_bytes()
+            data: bytes | memoryview = raw.objects.read(array.metadata.encode_chunk_key((k, 0)))
         except FileNotFoundError:
             if self.rows_used(start, stop):
                 raise self._damaged(layout.POSITIONS, start, stop, "chunk file missing") from None
@@ -330,7 +343,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
 
     def chunk_identity_known(self) -> bool:
         """True when reads check chunk identity: ``chunk_crcs`` is there and ``positions`` is
-        read raw (a local store with checksums; stores at a URL read through zarr)."""
+        read raw (a store with checksums, local or at a URL)."""
         raw = None if self.pooled_only else self._raw_chunks()
         return raw is not None and raw.crc and self._identity() is not None
 
@@ -365,9 +378,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
         rows = int(array.chunks[0])
         for k in ident.checked(_used_chunks(self._offsets, self._lengths, rows)):
             lo, hi = k * rows, min((k + 1) * rows, self.rows_end())
-            path = raw.folder / array.metadata.encode_chunk_key((int(k), 0))
             try:
-                trailer = _last_bytes(path, 4)
+                trailer = raw.objects.tail(array.metadata.encode_chunk_key((int(k), 0)), 4)
             except FileNotFoundError:
                 raise self._damaged(layout.POSITIONS, lo, hi, "chunk file missing") from None
             except OSError as exc:
@@ -377,21 +389,23 @@ class ZarrEmbeddingStore(EmbeddingStore):
             self._check_identity(int(k), trailer, lo, hi)
 
     def _missing_chunks(self, name: str, start: int, stop: int) -> list[int]:
-        """Chunks of rows ``start:stop`` of a local array whose chunk file is absent."""
+        """Chunks of rows ``start:stop`` of an array whose chunk object is absent (local
+        folder or URL; arrays written with checksums, which write every chunk)."""
         array = self._array(name)
-        store = array.store
-        if stop <= start or not isinstance(store, LocalStore) or array.shards is not None:
+        if stop <= start or array.shards is not None:
             return []
         if not _has_crc(array):  # older stores skipped chunks equal to the fill value
             return []
-        folder = Path(store.root) / array.path
+        objects = self._objects(array)
+        if objects is None:
+            return []
         rows = int(array.chunks[0])
         rest = (0,) * (len(array.chunks) - 1)
         keys = array.metadata.encode_chunk_key  # type: ignore[union-attr]
         return [
             k
             for k in range(start // rows, -(-stop // rows))
-            if not (folder / keys((k, *rest))).is_file()
+            if not objects.exists(keys((k, *rest)))
         ]
 
     def _check_present(self, name: str, start: int, stop: int) -> None:
@@ -453,7 +467,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
 
     def _zarr_positions(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` through zarr (absent chunk files of committed rows: damage)."""
-        if stop > start and isinstance(self._array(layout.POSITIONS).store, LocalStore):
+        if stop > start:
             rows = int(self._array(layout.POSITIONS).chunks[0])
             for k in self._missing_chunks(layout.POSITIONS, start, stop):
                 lo, hi = max(start, k * rows), min(stop, (k + 1) * rows)
@@ -559,9 +573,9 @@ def damaged(path: str | Path, name: str, start: int, stop: int, why: str) -> Sto
 
 @dataclass(frozen=True)
 class _RawLayout:
-    """Chunk folder of a local array and its codec chain: bytes [+ blosc] [+ crc32c]."""
+    """Chunk objects of an array and its codec chain: bytes [+ blosc] [+ crc32c]."""
 
-    folder: Path
+    objects: ChunkObjects
     blosc: bool
     crc: bool
 
@@ -573,11 +587,21 @@ def _has_crc(array: zarr.Array) -> bool:
     return bool(codecs) and isinstance(codecs[-1], Crc32cCodec)
 
 
-def _raw_layout(array: zarr.Array) -> _RawLayout | None:
-    """How ``array``'s chunk files can be decoded by hand (None: only zarr can)."""
-    store = array.store
+def chunk_objects(array: zarr.Array, path: str | Path) -> ChunkObjects | None:
+    """Where the chunks of ``array`` (a member of the store at ``path``) live: its folder in a
+    local store, its key prefix in a store at a URL; None for other zarr stores."""
+    if isinstance(array.store, LocalStore):
+        return ChunkObjects.local(Path(array.store.root) / array.path)
+    if is_url(path):
+        fs, root = url_fs(str(path))
+        return ChunkObjects.at_url(fs, f"{root}/{array.path}")
+    return None
+
+
+def _raw_layout(array: zarr.Array, objects: ChunkObjects) -> _RawLayout | None:
+    """How ``array``'s chunk objects can be decoded by hand (None: only zarr can)."""
     codecs = list(getattr(array.metadata, "codecs", ()))
-    if not isinstance(store, LocalStore) or array.shards is not None or not codecs:
+    if array.shards is not None or not codecs:
         return None
     crc = isinstance(codecs[-1], Crc32cCodec)
     if crc:
@@ -589,7 +613,7 @@ def _raw_layout(array: zarr.Array) -> _RawLayout | None:
         return None
     if not all(isinstance(c, BloscCodec) for c in codecs[1:]) or float(array.fill_value) != 0.0:
         return None
-    return _RawLayout(Path(store.root) / array.path, blosc=len(codecs) == 2, crc=crc)
+    return _RawLayout(objects, blosc=len(codecs) == 2, crc=crc)
 
 
 _NO_CHUNKS: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -772,13 +796,6 @@ def _read_intents(path: str | Path) -> tuple[tuple[str, ...], np.ndarray, np.nda
     return tuple(names), np.concatenate(chunks), np.concatenate(crcs)
 
 
-def _last_bytes(path: Path, n: int) -> bytes:
-    """The last ``n`` bytes of a local file (fewer when it is shorter), read alone."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        return os.pread(fh.fileno(), min(n, size), max(0, size - n))
-
-
 def _npz(**arrays: np.ndarray) -> bytes:
     """The bytes of an ``.npz`` of ``arrays`` (commit records, intent objects)."""
     buf = io.BytesIO()
@@ -790,18 +807,19 @@ _SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 
 
 class _ChunkFiles:
-    """Whole-chunk writes of a local array without zarr's per-call machinery.
+    """Whole-chunk writes of an array (local folder or URL) without zarr's per-call machinery.
 
     :meth:`encode` turns one chunk (``chunk_rows``, D) into its stored bytes exactly as the
     array's codec chain says (little-endian bytes, then optionally Blosc with the array's
     parameters, then optionally the 4-byte little-endian crc32c trailer of zarr's ``crc32c``
     codec: any zarr reader decodes the result); it is the only place chunk bytes are
     made. Used only when the chain is one of those; anything else (sharding, remote
-    stores) goes through zarr. Blosc, crc32c and file writes release the GIL, so writer threads
+    codecs) goes through zarr. Blosc, crc32c and file writes release the GIL, so writer threads
     encode and write in parallel (in a thread other than the main one numcodecs' Blosc uses
     its context API: no global lock, one blosc thread per call).
 
-    Chunk files are written in place (one open + write + close, no temporary file + rename):
+    Chunks go to :class:`ChunkObjects` (local files, or objects at a URL). Chunk files are
+    written in place (one open + write + close, no temporary file + rename):
     a chunk's rows are trusted only once the commit record of their batch exists, and records
     are written after the rows, so a chunk file torn by a kill holds only rows that no record
     names (the rerun writes those batches into a fresh region). A chunk this writer wrote
@@ -813,9 +831,12 @@ class _ChunkFiles:
     """
 
     def __init__(
-        self, folder: Path, array: zarr.Array, intend: Callable[[int, int], None] | None = None
+        self,
+        objects: ChunkObjects,
+        array: zarr.Array,
+        intend: Callable[[int, int], None] | None = None,
     ) -> None:
-        self._folder = folder
+        self._objects = objects
         self._intend = intend
         self.crcs: dict[int, int] = {}
         self._keys = array.metadata.chunk_key_encoding  # type: ignore[union-attr]
@@ -831,15 +852,17 @@ class _ChunkFiles:
                 )
         self._mutex = threading.Lock()
         self._written: set[int] = set()  # chunks written by this writer (rewrites: atomic)
-        self._dirs: set[Path] = set()  # chunk folders known to exist
 
     @staticmethod
-    def usable(folder: Path, array: zarr.Array) -> bool:
-        """True for a local v3 array whose codecs are bytes(little) [+ blosc] [+ crc32c]."""
+    def usable(objects: ChunkObjects, array: zarr.Array) -> bool:
+        """True for a v3 array (its local folder there, or at a URL) whose codecs are
+        bytes(little) [+ blosc] [+ crc32c] on a plain chunk grid."""
         codecs = list(getattr(array.metadata, "codecs", None) or ())
         if codecs and isinstance(codecs[-1], Crc32cCodec):
             codecs = codecs[:-1]
-        if not folder.is_dir() or not codecs:
+        if objects.folder is not None and not objects.folder.is_dir():
+            return False
+        if not codecs or array.shards is not None:
             return False
         first, rest = codecs[0], codecs[1:]
         little = isinstance(first, BytesCodec) and str(
@@ -862,7 +885,7 @@ class _ChunkFiles:
         for k in range(region.shape[0] // chunk_rows):
             data = self.encode(region[k * chunk_rows : (k + 1) * chunk_rows])
             key = first_chunk + k
-            path = self._folder / self._keys.encode_chunk_key((key, 0))
+            name = self._keys.encode_chunk_key((key, 0))
             with self._mutex:
                 again = key in self._written
                 self._written.add(key)
@@ -871,34 +894,9 @@ class _ChunkFiles:
             if again:
                 if self._intend is not None and self._crc:
                     self._intend(key, self.crcs[key])
-                put_object(path, data)
+                self._objects.replace(name, data)
             else:
-                self._ensure_dir(path.parent)
-                _write_file(path, data)
-
-    def _ensure_dir(self, folder: Path) -> None:
-        if folder in self._dirs:
-            return
-        try:
-            os.mkdir(folder)
-        except FileExistsError:
-            pass
-        except FileNotFoundError:
-            folder.mkdir(parents=True, exist_ok=True)
-        with self._mutex:
-            self._dirs.add(folder)
-
-
-def _write_file(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` as the whole content of ``path`` in place (open, write, close)."""
-    view = memoryview(data).cast("B")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-    try:
-        done = 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
-    finally:
-        os.close(fd)
+                self._objects.write_new(name, data)
 
 
 def _unfolded(group: zarr.Group, records: Records, path: str | Path) -> Records:
@@ -936,14 +934,7 @@ def put_object(path: Path | str, data: bytes | memoryview) -> None:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:  # disk full, permission, interrupt: no stray temporary file
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_file(path, data)
 
 
 def create_object(fs: fsspec.AbstractFileSystem, key: str, data: bytes) -> None:
@@ -1214,9 +1205,9 @@ class ZarrStoreWriter(StoreWriter):
         self._chunks: _ChunkFiles | None = None
         if not self.pooled_only:
             self._positions = self._writable(layout.POSITIONS)
-            folder = Path(path) / layout.POSITIONS
-            if not is_url(path) and _ChunkFiles.usable(folder, self._positions):
-                self._chunks = _ChunkFiles(folder, self._positions, self._intend)
+            objects = chunk_objects(self._positions, path)
+            if objects is not None and _ChunkFiles.usable(objects, self._positions):
+                self._chunks = _ChunkFiles(objects, self._positions, self._intend)
         self.chunk_rows = int(
             (self._positions or _member_array(self._group, layout.POOLED, path)).chunks[0]
         )
@@ -1420,13 +1411,11 @@ class ZarrStoreWriter(StoreWriter):
     def _trailer(self, k: int) -> int | None:
         """The crc32c trailer chunk ``k`` of ``positions`` holds now (None: unreadable)."""
         assert self._positions is not None
-        key = f"{layout.POSITIONS}/{self._positions.metadata.encode_chunk_key((k, 0))}"
+        objects = chunk_objects(self._positions, self.path)
         try:
-            if is_url(self.path):
-                fs, root = url_fs(self.path)
-                data = fs.cat_file(f"{root}/{key}")[-4:]
-            else:
-                data = _last_bytes(Path(self.path) / key, 4)
+            if objects is None:
+                return None
+            data = objects.tail(self._positions.metadata.encode_chunk_key((k, 0)), 4)
         except (OSError, ValueError):
             return None
         return int.from_bytes(data, "little") if len(data) == 4 else None

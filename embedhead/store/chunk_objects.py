@@ -1,0 +1,138 @@
+"""Where the chunk objects of one Zarr array live: files under a local folder, or keys under a
+prefix of an fsspec filesystem (a store at a URL such as ``s3://bucket/cache.zarr``).
+
+One interface for the raw chunk reader and the whole-chunk writer of
+:mod:`embedhead.store.zarr_backend`, so a store at a URL gets the same checks as a local one
+(an absent chunk of committed rows is damage, every crc32c trailer is checked, a chunk copied
+over another is refused). Keys are the array's own chunk keys (``c/<k>/0``); bytes in and out
+are the stored chunk bytes, codecs applied by the caller. An absent chunk raises
+FileNotFoundError from :meth:`ChunkObjects.read` and :meth:`ChunkObjects.tail`.
+
+Writes: :meth:`ChunkObjects.write_new` puts a chunk in place (a local file is opened, written
+and closed: no temporary file, see the writer for why that is safe); :meth:`ChunkObjects.replace`
+swaps a chunk atomically (a local temporary file + rename; an object PUT, atomic by itself).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fsspec
+
+
+@dataclass(frozen=True)
+class ChunkObjects:
+    """The chunk objects of one array: ``folder`` (local) or ``fs`` + ``prefix`` (a URL)."""
+
+    folder: Path | None = None
+    fs: fsspec.AbstractFileSystem | None = None
+    prefix: str = ""
+    _dirs: set[str] = field(default_factory=set, compare=False, repr=False)
+    _mutex: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @staticmethod
+    def local(folder: Path) -> ChunkObjects:
+        return ChunkObjects(folder=folder)
+
+    @staticmethod
+    def at_url(fs: fsspec.AbstractFileSystem, prefix: str) -> ChunkObjects:
+        return ChunkObjects(fs=fs, prefix=prefix.rstrip("/"))
+
+    @property
+    def is_local(self) -> bool:
+        return self.folder is not None
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}"
+
+    def read(self, key: str) -> bytes:
+        """The whole stored bytes of chunk ``key`` (FileNotFoundError when absent)."""
+        if self.folder is not None:
+            return (self.folder / key).read_bytes()
+        assert self.fs is not None
+        return bytes(self.fs.cat_file(self._key(key)))
+
+    def exists(self, key: str) -> bool:
+        if self.folder is not None:
+            return (self.folder / key).is_file()
+        assert self.fs is not None
+        return bool(self.fs.exists(self._key(key)))
+
+    def tail(self, key: str, n: int) -> bytes:
+        """The last ``n`` bytes of chunk ``key`` (fewer when it is shorter), read alone."""
+        if self.folder is not None:
+            return last_bytes(self.folder / key, n)
+        assert self.fs is not None
+        size = int(self.fs.size(self._key(key)))
+        if size <= n:
+            return bytes(self.fs.cat_file(self._key(key)))
+        return bytes(self.fs.cat_file(self._key(key), start=size - n, end=size))
+
+    def write_new(self, key: str, data: bytes | memoryview) -> None:
+        """Write chunk ``key`` whole, in place (its folder made once per writer)."""
+        if self.folder is None:
+            assert self.fs is not None
+            self.fs.pipe_file(self._key(key), bytes(data))
+            return
+        path = self.folder / key
+        self._ensure_dir(path.parent)
+        write_file(path, data)
+
+    def replace(self, key: str, data: bytes | memoryview) -> None:
+        """Swap chunk ``key`` for ``data`` in one step (readers see the old or the new bytes)."""
+        if self.folder is None:
+            assert self.fs is not None
+            self.fs.pipe_file(self._key(key), bytes(data))
+            return
+        path = self.folder / key
+        self._ensure_dir(path.parent)
+        replace_file(path, data)
+
+    def _ensure_dir(self, folder: Path) -> None:
+        name = str(folder)
+        if name in self._dirs:
+            return
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+        with self._mutex:
+            self._dirs.add(name)
+
+
+def write_file(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` as the whole content of ``path`` in place (open, write, close)."""
+    view = memoryview(data).cast("B")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        done = 0
+        while done < len(view):
+            done += os.write(fd, view[done:])
+    finally:
+        os.close(fd)
+
+
+def replace_file(path: Path, data: bytes | memoryview) -> None:
+    """Replace ``path`` by a file holding ``data`` in one step (temporary file + rename; no
+    stray temporary file on disk full, permission error or interrupt)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def last_bytes(path: Path, n: int) -> bytes:
+    """The last ``n`` bytes of a local file (fewer when it is shorter), read alone."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        return os.pread(fh.fileno(), min(n, size), max(0, size - n))
