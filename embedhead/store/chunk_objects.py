@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,23 +75,23 @@ class ChunkObjects:
 
     def write_new(self, key: str, data: bytes | memoryview) -> None:
         """Write chunk ``key`` whole, in place (its folder made once per writer)."""
-        if self.folder is None:
-            assert self.fs is not None
-            self.fs.pipe_file(self._key(key), bytes(data))
-            return
-        path = self.folder / key
-        self._ensure_dir(path.parent)
-        write_file(path, data)
+        self._put(key, data, write_file)
 
     def replace(self, key: str, data: bytes | memoryview) -> None:
         """Swap chunk ``key`` for ``data`` in one step (readers see the old or the new bytes)."""
+        self._put(key, data, replace_file)
+
+    def _put(
+        self, key: str, data: bytes | memoryview, local: Callable[[Path, bytes | memoryview], None]
+    ) -> None:
+        """One object PUT at a URL (atomic by itself); ``local(path, data)`` in a folder."""
         if self.folder is None:
             assert self.fs is not None
             self.fs.pipe_file(self._key(key), bytes(data))
             return
         path = self.folder / key
         self._ensure_dir(path.parent)
-        replace_file(path, data)
+        local(path, data)
 
     def _ensure_dir(self, folder: Path) -> None:
         name = str(folder)
