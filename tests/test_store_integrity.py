@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 from embedhead.cli.main import main as cli
 from embedhead.errors import ConfigError, InputError, StoreDamaged, StoreWriteError
-from embedhead.store import layout, open_store, open_writer
+from embedhead.store import layout, open_store, open_writer, parts_dir
 from embedhead.store.verify import verify_store
 from embedhead.store.zarr_backend import ZarrEmbeddingStore
 from tests.test_store_roundtrip import make_attrs
@@ -230,6 +230,92 @@ def test_flipped_hdf5_chunk_is_refused_by_every_reader(tmp_path, pristine, name)
     if name != layout.LENGTHS:  # a damaged index refuses to open; data damage is listed
         report = verify_store(path)
         assert any(p.startswith(f"{name} rows") for p in report.problems), report.problems
+
+
+def _h5_copy_chunk_bytes(path: Path, name: str, src: int, dst: int) -> None:
+    """Overwrite chunk ``dst``'s bytes in the file with chunk ``src``'s (equal sizes)."""
+    (s_off, s_size), (d_off, d_size) = (_h5_chunk_offset(path, name, k) for k in (src, dst))
+    assert s_size == d_size
+    blob = bytearray(path.read_bytes())
+    blob[d_off : d_off + d_size] = blob[s_off : s_off + s_size]
+    path.write_bytes(bytes(blob))
+
+
+def _h5_copy_chunk_direct(path: Path, name: str, src: int, dst: int) -> None:
+    """Store chunk ``src``'s encoded bytes as chunk ``dst`` (h5py's direct chunk write)."""
+    with h5py.File(path, "r+") as f:
+        ds = f[name]
+        per = ds.chunks[0]
+        rest = (0,) * (ds.ndim - 1)
+        mask, raw = ds.id.read_direct_chunk((src * per, *rest))
+        ds.id.write_direct_chunk((dst * per, *rest), raw, mask)
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_hdf5_chunk_copied_over_another_is_refused(tmp_path, compression):
+    """A valid chunk in the wrong place passes fletcher32; its trailer is not the one recorded
+    in ``chunk_checksums`` for that place, so every reader and verify refuse it."""
+    path = tmp_path / "s.h5"
+    rng = np.random.default_rng(3)
+    data = [rng.standard_normal((n, D)).astype(np.float32) for n in LENGTHS]
+    attrs = {**make_attrs(D, "float32"), "compression": compression}
+    with open_writer(path, attrs) as writer:
+        writer.write(IDS, data, np.stack([x.mean(0) for x in data]))
+    with h5py.File(path, "r") as f:  # plain h5py sees one uint32 per chunk
+        assert f[f"{layout.CHUNK_CHECKSUMS}/{layout.POSITIONS}"].shape == (3,)
+        assert f[f"{layout.CHUNK_CHECKSUMS}/{layout.POOLED}"].shape == (1,)
+    read_everything(path)  # the record matches what was written
+    assert verify_store(path).ok
+    pristine_bytes = path.read_bytes()
+    copy = _h5_copy_chunk_bytes if compression == "none" else _h5_copy_chunk_direct
+    copy(path, layout.POSITIONS, 0, 1)
+    with open_store(path) as store:  # rows of chunk 0 still read (each chunk checked alone)
+        np.testing.assert_array_equal(store.get("s0"), data[0])
+        with pytest.raises(StoreDamaged, match="chunk 1 is not the chunk written there") as err:
+            store.get("s3")  # rows 1060..1759
+    assert str(path) in str(err.value) and "positions rows 1024..2047" in str(err.value)
+    with pytest.raises(StoreDamaged, match=r"positions rows 1024\.\.2047"):
+        read_everything(path)
+    report = verify_store(path)
+    assert any(
+        p.startswith("positions rows 1024..2047: chunk 1 is not the chunk written there")
+        for p in report.problems
+    ), report.problems
+    result = CliRunner().invoke(cli, ["store", "verify", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    damaged_bytes = path.read_bytes()
+    with pytest.raises(StoreDamaged, match="chunk 1 is not the chunk written there"):
+        open_writer(path, attrs)  # an append (embed resume) refuses before embedding anything
+    assert path.read_bytes() == damaged_bytes and not parts_dir(path).exists()
+    # a file without the record (written before it existed) opens unchecked; verify's
+    # pooled-vs-positions check still catches the copy and says the identity check is off
+    path.write_bytes(pristine_bytes)
+    with h5py.File(path, "r+") as f:
+        del f[layout.CHUNK_CHECKSUMS]
+    copy(path, layout.POSITIONS, 0, 1)
+    with open_store(path) as store:
+        assert not store.chunk_identity_known()
+        store.get("s3")  # read as it is stored
+    report = verify_store(path)
+    assert not report.ok and any("pooled" in p for p in report.problems), report.problems
+    assert any("chunk identity check unavailable" in n for n in report.notes), report.notes
+
+
+def test_hdf5_pooled_and_index_chunks_are_checked_too(tmp_path):
+    path = tmp_path / "s.h5"
+    rng = np.random.default_rng(4)
+    n = layout.INDEX_CHUNK + 10  # two chunks of offsets/lengths, two of pooled (1024 rows each)
+    rows = [rng.standard_normal((1, D)).astype(np.float32) for _ in range(n)]
+    attrs = {**make_attrs(D, "float32"), "compression": "none"}
+    with open_writer(path, attrs) as writer:
+        ids = [f"q{i}" for i in range(n)]
+        writer.write(ids, rows, np.concatenate(rows))
+    _h5_copy_chunk_direct(path, layout.POOLED, 0, 1)
+    with open_store(path) as store, pytest.raises(StoreDamaged, match=r"pooled rows 1024\.\.2047"):
+        store.get_pooled(["q1500"])
+    _h5_copy_chunk_direct(path, layout.OFFSETS, 1, 0)
+    with pytest.raises(StoreDamaged, match=r"offsets rows 0\.\.8191: chunk 0 is not the chunk"):
+        open_store(path)
 
 
 def test_cli_store_verify_reports_damage_and_exits_1(tmp_path, pristine):

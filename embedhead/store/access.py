@@ -190,6 +190,7 @@ def open_writer(path: str | Path, attrs: dict[str, Any], *, part: int | None = N
     if backend == "hdf5" and path.exists():
         with open_store(path) as existing:
             check_compatible(existing.attrs, attrs, path)
+            existing.check_chunk_identity()  # an append rewrites the file from these chunks
     if backend == "zarr" and path.exists():
         with open_store(path) as existing:
             check_compatible(existing.attrs, attrs, path)

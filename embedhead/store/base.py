@@ -205,8 +205,14 @@ class EmbeddingStore(_StoreAttrs, abc.ABC):
 
     def chunk_identity_known(self) -> bool:
         """True when reads check that each ``positions`` chunk is the one written there
-        (Zarr stores with ``chunk_crcs``); False for stores without that record."""
+        (Zarr stores with ``chunk_crcs``, HDF5 files with ``chunk_checksums``); False for
+        stores without that record."""
         return False
+
+    def check_chunk_identity(self) -> None:
+        """Cheap check (a few bytes per chunk) that every chunk committed rows use is the one
+        written there, before a writer trusts them; StoreDamaged for the first that is not.
+        A no-op for stores without the record."""
 
     def content_hashes(self) -> dict[str, str] | None:
         """id -> content hash (:func:`layout.content_hash`) of every entry that has one; None

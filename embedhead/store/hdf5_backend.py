@@ -8,7 +8,11 @@ run finishes, the file is re-assembled from the old file plus the journal into
 ``.STORE.h5.tmp-*``, fsynced and renamed over ``STORE.h5`` in one step, and the journal is
 removed. A killed run leaves the old file intact and its committed journal entries are reused
 by the next run. Root attributes are JSON strings (``json.loads(f.attrs["backbone"])``).
-Every numeric dataset carries the fletcher32 checksum filter.
+Every numeric dataset carries the fletcher32 checksum filter, and ``chunk_checksums/NAME``
+records the fletcher32 trailer each of its chunks was written with: a reader checks a chunk's
+trailer (4 bytes read from the file) against that record the first time it reads the chunk, so
+a valid chunk copied over another is refused like a damaged one (files without the record open
+unchecked).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,8 @@ class Hdf5EmbeddingStore(EmbeddingStore):
         if not Path(path).is_file():
             raise InputError("embedding store not found", path)
         self._datasets: dict[str, h5py.Dataset] = {}
+        self._checks: dict[str, _ChunkCheck | None] = {}
+        self._fd: int | None = None
         try:
             self._file = h5py.File(str(path), "r")
         except OSError as exc:
@@ -77,20 +84,100 @@ class Hdf5EmbeddingStore(EmbeddingStore):
 
     def _read(self, name: str, start: int, stop: int, rows: np.ndarray | None = None) -> Any:
         """Rows ``start:stop`` (or the rows ``rows``) of dataset ``name``; a chunk that fails
-        its fletcher32 checksum or does not decode (h5py raises OSError): StoreDamaged."""
+        its fletcher32 checksum or does not decode (h5py raises OSError), or whose trailer is
+        not the one recorded for it (:meth:`_check_chunks`): StoreDamaged."""
         dataset = self._dataset(name)
+        self._check_chunks(name, dataset, start, stop, rows)
         try:
             return np.asarray(dataset[start:stop] if rows is None else dataset[rows])
         except (OSError, ValueError, RuntimeError) as exc:
-            rows_text = f"rows {start}..{stop - 1}"
-            raise StoreDamaged(
-                f"damaged store: {name} {rows_text}: {exc}; the store cannot be trusted (run "
-                "`embedhead store verify` for every damaged chunk; re-embed into a fresh --store)",
-                self.path,
-                array=name,
-                rows=rows_text,
-                reason=str(exc),
-            ) from exc
+            raise self._damaged(name, start, stop, str(exc)) from exc
+
+    def _damaged(self, name: str, start: int, stop: int, why: str) -> StoreDamaged:
+        rows_text = f"rows {start}..{stop - 1}"
+        return StoreDamaged(
+            f"damaged store: {name} {rows_text}: {why}; the store cannot be trusted (run "
+            "`embedhead store verify` for every damaged chunk; re-embed into a fresh --store)",
+            self.path,
+            array=name,
+            rows=rows_text,
+            reason=why,
+        )
+
+    def _check(self, name: str) -> _ChunkCheck | None:
+        """The recorded trailers of dataset ``name`` (None when the file has no record)."""
+        if name not in self._checks:
+            record = self._file.get(f"{layout.CHUNK_CHECKSUMS}/{name}")
+            if not isinstance(record, h5py.Dataset):
+                self._checks[name] = None
+            else:
+                try:
+                    recorded = np.asarray(record[:], dtype=np.uint32)
+                except (OSError, ValueError, RuntimeError) as exc:
+                    raise StoreDamaged(
+                        f"damaged store: {layout.CHUNK_CHECKSUMS}/{name} is unreadable ({exc})",
+                        self.path,
+                        array=f"{layout.CHUNK_CHECKSUMS}/{name}",
+                        reason=str(exc),
+                    ) from exc
+                self._checks[name] = _ChunkCheck(recorded, np.zeros(recorded.size, dtype=bool))
+        return self._checks[name]
+
+    def _check_chunks(
+        self, name: str, dataset: h5py.Dataset, start: int, stop: int, rows: np.ndarray | None
+    ) -> None:
+        """Refuse a chunk of rows ``start:stop`` (or ``rows``) whose fletcher32 trailer is not
+        the one recorded for it; each chunk is checked once per open store (4 bytes read)."""
+        check = self._check(name)
+        if check is None or not dataset.chunks or stop <= start:
+            return
+        per = int(dataset.chunks[0])
+        wanted = (
+            np.arange(start // per, -(-stop // per))
+            if rows is None
+            else np.unique(np.asarray(rows, dtype=np.int64) // per)
+        )
+        inside = wanted[wanted < check.done.size]
+        todo = np.concatenate((inside[~check.done[inside]], wanted[wanted >= check.done.size]))
+        for k in todo.tolist():
+            lo, hi = k * per, min((k + 1) * per, int(dataset.shape[0]))
+            if k >= check.recorded.size:
+                raise self._damaged(name, lo, hi, f"chunk {k} has no recorded checksum")
+            got = self._trailer(dataset, lo)
+            if got is None:
+                raise self._damaged(name, lo, hi, f"chunk {k} is missing")
+            if got != int(check.recorded[k]):
+                raise self._damaged(
+                    name,
+                    lo,
+                    hi,
+                    f"chunk {k} is not the chunk written there (fletcher32 {got:08x}, written "
+                    f"as {int(check.recorded[k]):08x}): a chunk copied over another?",
+                )
+            check.done[k] = True
+
+    def _trailer(self, dataset: h5py.Dataset, row: int) -> int | None:
+        """The last 4 bytes (little-endian) of the stored chunk starting at ``row``; None when
+        the chunk is not allocated."""
+        info = dataset.id.get_chunk_info_by_coord((row,) + (0,) * (dataset.ndim - 1))
+        if info.byte_offset is None or not info.size:
+            return None
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        return int.from_bytes(os.pread(self._fd, 4, info.byte_offset + info.size - 4), "little")
+
+    def check_chunk_identity(self) -> None:
+        """Cheap check of every recorded chunk (an append, before any embedding): its trailer
+        is the one written there (4 bytes read per chunk). StoreDamaged for the first not."""
+        for name in (layout.POSITIONS, layout.POOLED, layout.OFFSETS, layout.LENGTHS):
+            if name in self._file:
+                dataset = self._dataset(name)
+                self._check_chunks(name, dataset, 0, int(dataset.shape[0]), None)
+
+    def chunk_identity_known(self) -> bool:
+        """True when reads check chunk identity (the file has its ``chunk_checksums``)."""
+        name = layout.POOLED if self.pooled_only else layout.POSITIONS
+        return self._check(name) is not None
 
     def _array_rows(self, name: str) -> int:
         return int(self._dataset(name).shape[0])
@@ -131,7 +218,34 @@ class Hdf5EmbeddingStore(EmbeddingStore):
 
     def close(self) -> None:
         self._datasets.clear()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         self._file.close()
+
+
+@dataclass(frozen=True)
+class _ChunkCheck:
+    """Recorded fletcher32 trailers of one dataset's chunks, and which chunks were checked."""
+
+    recorded: np.ndarray  # (C,) uint32
+    done: np.ndarray  # (C,) bool, set as chunks pass
+
+
+def chunk_trailers(dataset: h5py.Dataset, fd: int) -> np.ndarray:
+    """(C,) uint32: the fletcher32 trailer (last 4 bytes) of each chunk of a flushed dataset
+    along axis 0, read through ``fd`` (the file, opened for reading); 0 for a chunk never
+    written."""
+    per = int(dataset.chunks[0])
+    out = np.zeros(-(-int(dataset.shape[0]) // per), dtype=np.uint32)
+
+    def one(info: Any) -> None:
+        tail = os.pread(fd, 4, info.byte_offset + info.size - 4)
+        out[info.chunk_offset[0] // per] = int.from_bytes(tail, "little")
+
+    if out.size:
+        dataset.id.chunk_iter(one)
+    return out
 
 
 _H5_CODECS: dict[str, dict[str, Any]] = {
@@ -169,6 +283,25 @@ def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
     start = ds.shape[0]
     ds.resize((start + values.shape[0], *ds.shape[1:]))
     ds[start:] = values
+
+
+def _record_trailers(f: h5py.File, path: Path) -> None:
+    """Write ``chunk_checksums/NAME`` for every fletcher32 dataset of ``f`` (open at ``path``)."""
+    f.flush()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        tables = {
+            name: chunk_trailers(f[name], fd)
+            for name in (layout.POSITIONS, layout.POOLED, layout.OFFSETS, layout.LENGTHS)
+            if name in f and f[name].fletcher32
+        }
+    finally:
+        os.close(fd)
+    for name, table in tables.items():
+        f.create_dataset(
+            f"{layout.CHUNK_CHECKSUMS}/{name}", data=table, dtype="<u4", maxshape=(None,),
+            chunks=(max(1, min(table.size, layout.INDEX_CHUNK)),), fletcher32=True,
+        )  # fmt: skip
 
 
 def publish(tmp: Path, target: Path) -> None:
@@ -252,6 +385,7 @@ def assemble_hdf5(
             final = {**attrs, layout.N_SEQUENCES: n, layout.N_POSITIONS: p}
             for key, value in layout.attrs_to_hdf5(final).items():
                 f.attrs[key] = value
+            _record_trailers(f, tmp)
         publish(tmp, target)  # the h5py file is closed before this (and before any raise)
     except OSError as exc:  # disk full, permission denied, the temporary file vanished
         what = os.strerror(exc.errno) if exc.errno else str(exc)

@@ -9,6 +9,7 @@ Arrays (``N`` committed sequences, ``P`` committed positions, ``D`` = backbone `
     lengths    (N,)    int64           number of rows (nucleotides embedded, pads never stored)
     hashes     (N,)    utf-8 string    content hash of each sequence (Zarr; "" unknown)
     chunk_crcs (C,)    uint32          crc32c trailer of each positions chunk (Zarr; 0 unknown)
+    chunk_checksums/NAME (C,) uint32   fletcher32 trailer of each chunk of NAME (HDF5)
 
 Format 2 (see docs/store.md): every run plans its rows up front and gives each batch a region of
 ``positions`` that starts on a chunk boundary and spans whole chunks, so concurrent writers
@@ -64,6 +65,13 @@ CHUNK_CRCS = "chunk_crcs"
 (0 = unknown: no committed rows, or written where the crc is not known). Readers refuse a chunk
 whose trailer differs (a valid chunk copied over another). Stores written before it existed
 lack the array (their chunk identity check is skipped)."""
+
+CHUNK_CHECKSUMS = "chunk_checksums"
+"""HDF5 group: ``chunk_checksums/NAME`` (ceil(rows / chunk_rows),) uint32 holds, for each
+fletcher32 dataset NAME (positions, pooled, offsets, lengths), the fletcher32 trailer (the last
+4 bytes, little-endian) each stored chunk was written with. Readers refuse a chunk whose
+trailer differs (a valid chunk copied over another). Files written before it existed lack the
+group (their chunk identity check is skipped)."""
 
 N_SEQUENCES = "n_sequences"
 N_POSITIONS = "n_positions"

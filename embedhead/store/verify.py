@@ -180,7 +180,8 @@ def verify_store(path: str | Path, source: str | Path | None = None) -> VerifyRe
         notes: list[str] = []
         if not store.pooled_only and not store.chunk_identity_known():
             notes.append(
-                "chunk identity check unavailable for this store (it has no chunk_crcs record): "
+                "chunk identity check unavailable for this store (it has no chunk_crcs / "
+                "chunk_checksums record): "
                 "a valid positions chunk copied over another is caught only by the pooled = "
                 "mean(rows) check above, and not by the other readers"
             )
