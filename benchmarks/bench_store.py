@@ -99,7 +99,8 @@ def direct_read(path: Path, threads: int) -> tuple[float, int]:
     meta = json.loads((path / layout.POSITIONS / "zarr.json").read_text())
     rows = int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
     n_chunks = -(-int(meta["shape"][0]) // rows)
-    files = [path / layout.POSITIONS / "c" / str(k) / "0" for k in range(n_chunks)]
+    sep = meta["chunk_key_encoding"].get("configuration", {}).get("separator", "/")
+    files = [path / layout.POSITIONS / f"c{sep}{k}{sep}0" for k in range(n_chunks)]
     blosc = numcodecs.Blosc()
 
     def one(file: Path) -> int:

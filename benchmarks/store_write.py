@@ -6,7 +6,8 @@ per-batch commit records and fold, then fsyncs every file of the store. Against,
 disk and in the same run (medians of ``--repeats``):
 
 * the fair baseline: the same store-dtype bytes written as the same number of chunk files
-  (the store's ``c/<k>/0`` layout, one file per chunk), each fsync'ed, as the writer's store is;
+  (a new store's ``c.<k>.0`` layout: one file per chunk, all in the array's folder), each
+  fsync'ed, as the writer's store is;
 * ``tofile`` + fsync of all the bytes into one file (what the issue first measured);
 * both again without fsync (page cache only), and the CPU seconds (all threads) of each:
   the writer's own cost, which a loaded machine distorts far less than wall time.
@@ -70,12 +71,13 @@ def one_file(folder: Path, data: np.ndarray, sync: bool) -> float:
 
 
 def chunk_files(folder: Path, data: np.ndarray, chunk_rows: int, sync: bool) -> float:
-    """Seconds to write ``data`` as one new file per chunk (``c/<k>/0``), fsync'ed each."""
+    """Seconds to write ``data`` as one new file per chunk in one folder (a new store's
+    ``c.<k>.0`` layout), fsync'ed each."""
     root = folder / "baseline-chunks"
     start = time.perf_counter()
+    root.mkdir()
     for k in range(-(-data.shape[0] // chunk_rows)):
-        (root / "c" / str(k)).mkdir(parents=True)
-        with open(root / "c" / str(k) / "0", "wb") as fh:
+        with open(root / f"c.{k}.0", "wb") as fh:
             fh.write(data[k * chunk_rows : (k + 1) * chunk_rows].data)
             fh.flush()
             if sync:

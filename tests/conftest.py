@@ -64,6 +64,15 @@ def suffix(backend: Backend) -> str:
     return backend.suffix
 
 
+def chunk_file(store: Path, name: str, k: int) -> Path:
+    """The file of chunk ``k`` (along rows) of array ``name`` of a local Zarr store, named by
+    the array's own chunk key encoding (``c.<k>.0`` in new stores, ``c/<k>/0`` in older)."""
+    import zarr
+
+    array = zarr.open_array(str(store / name), mode="r")
+    return store / name / array.metadata.encode_chunk_key((k,) + (0,) * (array.ndim - 1))
+
+
 # ---------------------------------------------------------------------------------------------
 # dataset folders: a tiny dataset folder written with embedhead.dataset's
 # write_dataset, so stages after `prepare` can be tested without it. Session-scoped, deterministic.

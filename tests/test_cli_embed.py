@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from embedhead.cli.main import main
 from embedhead.store import open_store
+from tests.conftest import chunk_file
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_verify_ok_then_detects_problems(cli_store, tmp_path, tiny_dataset_dir):
     # record the rewritten chunk's crc32c as a writer would (else the chunk identity check
     # reports the chunk zarr rewrote before verify reads its values)
     k = (offset + 1) // positions.chunks[0]
-    trailer = (broken / "positions" / "c" / str(k) / "0").read_bytes()[-4:]
+    trailer = chunk_file(broken, "positions", k).read_bytes()[-4:]
     zarr.open_group(str(broken), mode="r+")["chunk_crcs"][k] = int.from_bytes(trailer, "little")
     bad = runner.invoke(main, ["store", "verify", str(broken)])
     assert bad.exit_code == 1

@@ -27,6 +27,7 @@ from embedhead.heads.data import (
 )
 from embedhead.heads.train import fit
 from embedhead.store import layout, open_store, open_writer
+from tests.conftest import chunk_file
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +276,7 @@ def test_damaged_chunk_is_a_clear_error_from_the_reader_threads(
     dataset, tmp_path, make_signal_store
 ):
     store = _write_real_store(tmp_path / "bad.zarr", make_signal_store(dataset, d_model=5))
-    chunk = tmp_path / "bad.zarr" / "positions" / "c" / "0" / "0"
+    chunk = chunk_file(tmp_path / "bad.zarr", "positions", 0)
     assert chunk.is_file()
     chunk.write_bytes(b"not a blosc frame")
     source = _load(dataset, store, "stream")["train"]

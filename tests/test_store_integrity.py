@@ -28,6 +28,7 @@ from embedhead.errors import ConfigError, InputError, StoreDamaged, StoreWriteEr
 from embedhead.store import layout, open_store, open_writer, parts_dir
 from embedhead.store.verify import verify_store
 from embedhead.store.zarr_backend import ZarrEmbeddingStore
+from tests.conftest import chunk_file
 from tests.test_store_roundtrip import make_attrs
 
 D = 256  # float32: 1024 rows = 1 MiB per positions chunk
@@ -62,11 +63,7 @@ def copy_of(pristine, suffix: str, tmp_path: Path) -> tuple[Path, dict[str, np.n
 
 
 def chunk(path: Path, name: str, k: int) -> Path:
-    return (
-        path / name / "c" / str(k) / "0"
-        if name in (layout.POSITIONS, layout.POOLED)
-        else path / name / "c" / str(k)
-    )
+    return chunk_file(path, name, k)
 
 
 def read_everything(path: Path) -> None:

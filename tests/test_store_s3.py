@@ -366,6 +366,14 @@ def test_two_torchrun_ranks_write_into_one_s3_store(
     assert list(tmp_path.iterdir()) == [clean]  # no local "s3:" folder
 
 
+def _chunk_key(fs: s3fs.S3FileSystem, store_key: str, name: str, k: int) -> str:
+    """The object key of row chunk ``k`` of a (rows, D) array, by the array's own chunk key
+    encoding (read from its zarr.json)."""
+    meta = json.loads(fs.cat_file(f"{store_key}/{name}/zarr.json"))
+    sep = meta["chunk_key_encoding"].get("configuration", {}).get("separator", "/")
+    return f"{store_key}/{name}/c{sep}{k}{sep}0"
+
+
 def _damage_object(fs: s3fs.S3FileSystem, key: str, how: str, source: str) -> None:
     if how == "deleted":
         fs.rm_file(key)
@@ -385,8 +393,13 @@ def test_damaged_chunk_objects_at_a_url_are_refused(s3_endpoint, how):
     build(url)  # type: ignore[arg-type]
     read_everything(url)  # sound before the damage
     fs = _s3fs(s3_endpoint)
-    root = f"{BUCKET}/damaged-{how}.zarr/{layout.POSITIONS}/c"
-    _damage_object(fs, f"{root}/1/0", how, f"{root}/0/0")
+    root = f"{BUCKET}/damaged-{how}.zarr"
+    _damage_object(
+        fs,
+        _chunk_key(fs, root, layout.POSITIONS, 1),
+        how,
+        _chunk_key(fs, root, layout.POSITIONS, 0),
+    )
     with pytest.raises(StoreDamaged) as err:
         read_everything(url)
     text = str(err.value)
@@ -402,6 +415,7 @@ def test_damaged_chunk_objects_at_a_url_are_refused(s3_endpoint, how):
 def test_a_deleted_pooled_object_at_a_url_is_refused(s3_endpoint):
     url = f"s3://{BUCKET}/pooled-gone.zarr"
     build(url)  # type: ignore[arg-type]
-    _s3fs(s3_endpoint).rm_file(f"{BUCKET}/pooled-gone.zarr/{layout.POOLED}/c/0/0")
+    fs = _s3fs(s3_endpoint)
+    fs.rm_file(_chunk_key(fs, f"{BUCKET}/pooled-gone.zarr", layout.POOLED, 0))
     with pytest.raises(StoreDamaged, match=r"pooled rows 0\.\.5"), open_store(url) as store:
         store.get_pooled(store.ids())  # refused on open already, or here

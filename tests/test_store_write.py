@@ -16,6 +16,7 @@ from embedhead.embed.config import EmbedConfig
 from embedhead.embed.run import embed_sequences, store_attrs
 from embedhead.store import layout, open_store, open_writer
 from embedhead.store.zarr_backend import ZarrStoreWriter
+from tests.conftest import chunk_file
 
 
 def _attrs(d_model: int, compression: str) -> dict[str, object]:
@@ -44,7 +45,7 @@ def test_a_rewritten_chunk_is_replaced_atomically(tmp_path: Path, compression: s
     base = writer.reserve(2 * rows)
     first = np.random.default_rng(0).standard_normal((2 * rows, 8)).astype(np.float16)
     writer.write_region(base, first)
-    chunk = path / layout.POSITIONS / "c" / str(base // rows) / "0"
+    chunk = chunk_file(path, layout.POSITIONS, base // rows)
     inode = chunk.stat().st_ino
     second = (first[:rows] + 1).astype(np.float16)
     writer.write_region(base, second)  # the padded last chunk of a unit that grew

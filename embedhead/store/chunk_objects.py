@@ -4,9 +4,9 @@ prefix of an fsspec filesystem (a store at a URL such as ``s3://bucket/cache.zar
 One interface for the raw chunk reader and the whole-chunk writer of
 :mod:`embedhead.store.zarr_backend`, so a store at a URL gets the same checks as a local one
 (an absent chunk of committed rows is damage, every crc32c trailer is checked, a chunk copied
-over another is refused). Keys are the array's own chunk keys (``c/<k>/0``); bytes in and out
-are the stored chunk bytes, codecs applied by the caller. An absent chunk raises
-FileNotFoundError from :meth:`ChunkObjects.read` and :meth:`ChunkObjects.tail`.
+over another is refused). Keys are the array's own chunk keys (``c.<k>.0``; older stores
+``c/<k>/0``); bytes in and out are the stored chunk bytes, codecs applied by the caller. An
+absent chunk raises FileNotFoundError from :meth:`ChunkObjects.read` and :meth:`ChunkObjects.tail`.
 
 Writes: :meth:`ChunkObjects.write_new` puts a chunk in place (a local file is opened, written
 and closed: no temporary file, see the writer for why that is safe); :meth:`ChunkObjects.replace`
@@ -73,21 +73,19 @@ class ChunkObjects:
             return bytes(self.fs.cat_file(self._key(key)))
         return bytes(self.fs.cat_file(self._key(key), start=size - n, end=size))
 
-    def write_new(self, key: str, data: bytes | memoryview) -> None:
+    def write_new(self, key: str, data: Chunk) -> None:
         """Write chunk ``key`` whole, in place (its folder made once per writer)."""
         self._put(key, data, write_file)
 
-    def replace(self, key: str, data: bytes | memoryview) -> None:
+    def replace(self, key: str, data: Chunk) -> None:
         """Swap chunk ``key`` for ``data`` in one step (readers see the old or the new bytes)."""
         self._put(key, data, replace_file)
 
-    def _put(
-        self, key: str, data: bytes | memoryview, local: Callable[[Path, bytes | memoryview], None]
-    ) -> None:
+    def _put(self, key: str, data: Chunk, local: Callable[[Path, Chunk], None]) -> None:
         """One object PUT at a URL (atomic by itself); ``local(path, data)`` in a folder."""
         if self.folder is None:
             assert self.fs is not None
-            self.fs.pipe_file(self._key(key), bytes(data))
+            self.fs.pipe_file(self._key(key), b"".join(_pieces(data)))
             return
         path = self.folder / key
         self._ensure_dir(path.parent)
@@ -107,25 +105,38 @@ class ChunkObjects:
             self._dirs.add(name)
 
 
-def write_file(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` as the whole content of ``path`` in place (open, write, close)."""
-    view = memoryview(data).cast("B")
+Chunk = bytes | memoryview | tuple[bytes | memoryview, ...]
+"""Stored chunk bytes, whole or as pieces stored one after another (body, crc32c trailer):
+pieces are written by one ``writev``, never joined into a fresh buffer first."""
+
+
+def _pieces(data: Chunk) -> list[memoryview]:
+    return [memoryview(p).cast("B") for p in (data if isinstance(data, tuple) else (data,))]
+
+
+def write_file(path: Path, data: Chunk) -> None:
+    """Write ``data`` as the whole content of ``path`` in place (open, writev, close)."""
+    pieces = _pieces(data)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     try:
-        done = 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
+        while pieces:
+            done = os.writev(fd, pieces)
+            while pieces and done >= len(pieces[0]):
+                done -= len(pieces.pop(0))
+            if pieces:
+                pieces[0] = pieces[0][done:]
     finally:
         os.close(fd)
 
 
-def replace_file(path: Path, data: bytes | memoryview) -> None:
+def replace_file(path: Path, data: Chunk) -> None:
     """Replace ``path`` by a file holding ``data`` in one step (temporary file + rename; no
     stray temporary file on disk full, permission error or interrupt)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            for piece in _pieces(data):
+                fh.write(piece)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
