@@ -12,6 +12,7 @@ resume, chunks swapped with identical content, stores appended to, stores withou
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,10 +20,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import pytest
+import zarr
 from click.testing import CliRunner
 
 from embedhead.cli.main import main as cli
@@ -31,6 +35,7 @@ from embedhead.embed.config import EmbedConfig
 from embedhead.embed.run import SLOW_ENV, embed_dataset
 from embedhead.errors import StoreDamaged
 from embedhead.store import layout, open_store, open_writer
+from embedhead.store.chunk_objects import ChunkObjects
 from embedhead.store.verify import verify_store
 from embedhead.store.zarr_backend import ZarrEmbeddingStore, ZarrStoreWriter, read_records
 from tests.test_embed_resume import committed
@@ -405,3 +410,113 @@ def test_kill_at_random_moments_then_resume_reads_everything(
     read_everything(store)
     assert verify_store(store, tiny_dataset_dir).ok
     assert not read_records(store).keys
+
+
+# --- pooled chunks: pooled_crcs ------------------------------------------------------------------
+def _pooled_store(path, n: int, *, pooled_only: bool = False, folds: int = 1):
+    """A store of ``n`` one-row sequences (``n > R``: two or more pooled chunks), written in
+    ``folds`` writer sessions (each fold after the first rewrites the last pooled chunk)."""
+    rng = np.random.default_rng(5)
+    rows = rng.standard_normal((n, D)).astype(np.float32)
+    attrs = make_attrs(D, "float32", pooled_only=pooled_only)
+    for part in np.array_split(np.arange(n), folds):
+        with open_writer(path, attrs) as writer:
+            writer.write([f"p{i}" for i in part], [rows[i : i + 1] for i in part], rows[part])
+    return rows
+
+
+def _pooled_chunk_key(store, k: int) -> str:
+    meta = json.loads(_fs_of(store).cat_file(f"{store}/{layout.POOLED}/zarr.json"))
+    sep = meta["chunk_key_encoding"].get("configuration", {}).get("separator", "/")
+    return f"{store}/{layout.POOLED}/c{sep}{k}{sep}0"
+
+
+def _fs_of(store):
+    return (
+        fsspec.filesystem("memory")
+        if str(store).startswith("memory://")
+        else fsspec.filesystem("file")
+    )
+
+
+@pytest.mark.parametrize("where", ["local", "memory-url", "pooled-only"])
+def test_a_copied_pooled_chunk_is_refused_by_every_reader(tmp_path, where):
+    store = (
+        f"memory://pooled-{uuid.uuid4().hex[:8]}.zarr"
+        if where == "memory-url"
+        else str(tmp_path / "p.zarr")
+    )
+    rows = _pooled_store(store, R + 300, pooled_only=where == "pooled-only", folds=2)
+    with open_store(store) as s:  # sound: both folds' trailers are recorded
+        np.testing.assert_array_equal(s.get_pooled(s.ids()), rows)
+    assert verify_store(store).ok
+    fs = _fs_of(store)
+    fs.pipe_file(_pooled_chunk_key(store, 1), fs.cat_file(_pooled_chunk_key(store, 0)))
+    with open_store(store) as s:
+        np.testing.assert_array_equal(s.get_pooled(["p3"]), rows[3:4])  # chunk 0 is intact
+        with pytest.raises(StoreDamaged, match=r"pooled rows 1024\.\.\d+: chunk 1 is not"):
+            s.get_pooled([f"p{R + 5}"])
+    with pytest.raises(StoreDamaged, match="pooled rows"), open_store(store) as s:
+        for _ in s.iter_chunks(positions=False):
+            pass
+    report = verify_store(store)
+    assert any(
+        p.startswith("pooled rows 1024..1323: chunk 1 is not the chunk written there")
+        for p in report.problems
+    ), report.problems
+    with pytest.raises(StoreDamaged, match="chunk 1 is not the chunk written there"):
+        open_writer(store, make_attrs(D, "float32", pooled_only=where == "pooled-only"))
+
+
+def test_pooled_crcs_keep_the_trailer_before_and_after_each_fold(tmp_path):
+    store = tmp_path / "p.zarr"
+    _pooled_store(store, R + 300, folds=3)
+    table = np.asarray(zarr.open_group(str(store), mode="r")[layout.POOLED_CRCS][:])
+    trailers = [
+        int.from_bytes(chunk(store, layout.POOLED, k).read_bytes()[-4:], "little") for k in (0, 1)
+    ]
+    assert table.shape == (2, 2) and list(table[:, 0]) == trailers
+    # folds of 442 rows: the 2nd and 3rd rewrote chunk 0 (its previous trailer is kept); the
+    # 3rd wrote chunk 1 new
+    assert table[0, 1] != 0 and table[0, 1] != table[0, 0] and table[1, 1] == 0
+
+
+@pytest.mark.parametrize("kill", ["before the chunk", "before the marker"])
+def test_a_fold_killed_midway_leaves_a_readable_store_and_resumes(tmp_path, monkeypatch, kill):
+    """The last pooled chunk holds folded rows when a fold rewrites it: killed after
+    pooled_crcs names its new trailer but before the chunk is replaced (the old bytes are
+    still accepted), or after the replace but before the marker (the new bytes are)."""
+    store = tmp_path / "p.zarr"
+    rows = _pooled_store(store, 700)  # one pooled chunk, 700 rows folded
+    more = np.random.default_rng(6).standard_normal((100, D)).astype(np.float32)
+    ids = [f"q{i}" for i in range(100)]
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    target = (
+        (ChunkObjects, "replace")
+        if kill == "before the chunk"
+        else (zarr.Group, "update_attributes")
+    )
+    writer = open_writer(store, make_attrs(D, "float32"))
+    writer.write(ids, [more[i : i + 1] for i in range(100)], more)
+    with monkeypatch.context() as patched:
+        patched.setattr(*target, die)
+        with pytest.raises(Killed):
+            writer.close()
+    writer.abandon()
+    with open_store(store) as s:  # the pending records and the rewritten (or not) chunk
+        assert len(s) == 800
+        np.testing.assert_array_equal(s.get_pooled([f"p{i}" for i in range(700)]), rows)
+        np.testing.assert_array_equal(s.get_pooled(ids), more)
+    assert verify_store(store).ok
+    with open_writer(store, make_attrs(D, "float32")):  # the next session folds them
+        pass
+    assert not read_records(store).ids
+    with open_store(store) as s:
+        np.testing.assert_array_equal(s.get_pooled(ids), more)
+    assert verify_store(store).ok

@@ -298,6 +298,7 @@ def test_embed_into_a_memory_url_equals_local_and_leaves_no_lock(
     names = {k.rsplit("/", 1)[-1] for k in fs.ls(root, detail=False)}
     assert names == {
         "zarr.json", "positions", "pooled", "ids", "offsets", "lengths", "hashes", "chunk_crcs",
+        "pooled_crcs",
     }  # fmt: skip
     assert read_records(url).n == 0
 

@@ -9,6 +9,7 @@ Arrays (``N`` committed sequences, ``P`` committed positions, ``D`` = backbone `
     lengths    (N,)    int64           number of rows (nucleotides embedded, pads never stored)
     hashes     (N,)    utf-8 string    content hash of each sequence (Zarr; "" unknown)
     chunk_crcs (C,)    uint32          crc32c trailer of each positions chunk (Zarr; 0 unknown)
+    pooled_crcs (Cp, 2) uint32         crc32c trailers each pooled chunk may hold (Zarr; 0 none)
     chunk_checksums/NAME (C,) uint32   fletcher32 trailer of each chunk of NAME (HDF5)
 
 Format 2 (see docs/store.md): every run plans its rows up front and gives each batch a region of
@@ -65,6 +66,13 @@ CHUNK_CRCS = "chunk_crcs"
 (0 = unknown: no committed rows, or written where the crc is not known). Readers refuse a chunk
 whose trailer differs (a valid chunk copied over another). Stores written before it existed
 lack the array (their chunk identity check is skipped)."""
+
+POOLED_CRCS = "pooled_crcs"
+"""(ceil(N / chunk_rows), 2) uint32: for each ``pooled`` chunk, the crc32c trailer it holds
+after the last fold and the one it held before (0 = none). A fold records a chunk's new trailer
+(keeping the old one) before it replaces the chunk, so a reader accepts the chunk before and
+after; any other trailer is a chunk copied over another. Stores written before it existed lack
+the array (their pooled chunks are not identity-checked)."""
 
 CHUNK_CHECKSUMS = "chunk_checksums"
 """HDF5 group: ``chunk_checksums/NAME`` (ceil(rows / chunk_rows),) uint32 holds, for each

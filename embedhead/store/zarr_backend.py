@@ -213,6 +213,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
         self._objects_lock = threading.Lock()  # not _ident_lock: identity loading needs objects
         self._ident: _Identity | bool | None = False  # expected chunk crcs (False: unread)
         self._ident_lock = threading.Lock()
+        self._pooled_crcs: np.ndarray | bool | None = False  # (C, 2) accepted (False: unread)
+        self._pooled_ok: set[int] = set()  # pooled chunks whose trailer passed
         self._pending = _unfolded(self._group, read_records(path), path)
         super().__init__(str(path))
 
@@ -370,9 +372,11 @@ class ZarrEmbeddingStore(EmbeddingStore):
             )
 
     def check_chunk_identity(self) -> None:
-        """Cheap check of every ``positions`` chunk committed rows use (embed resume): the
-        chunk file is there and its crc32c trailer is the one written (4 bytes read per chunk;
-        a local store with ``chunk_crcs`` only). StoreDamaged for the first that is not."""
+        """Cheap check of every ``positions`` and ``pooled`` chunk committed rows use (embed
+        resume): the chunk file is there and its crc32c trailer is the one written (4 bytes
+        read per chunk; stores with ``chunk_crcs`` / ``pooled_crcs``). StoreDamaged for the
+        first that is not."""
+        self._check_pooled(0, len(self) - self._pending.n)
         if self.pooled_only or not len(self):
             return
         raw = self._raw_chunks()
@@ -392,6 +396,58 @@ class ZarrEmbeddingStore(EmbeddingStore):
             if len(trailer) != 4:
                 raise self._damaged(layout.POSITIONS, lo, hi, "chunk file truncated")
             self._check_identity(int(k), trailer, lo, hi)
+
+    def _pooled_table(self, fresh: bool = False) -> np.ndarray | None:
+        """(C, 2) trailers each ``pooled`` chunk may hold (None: no ``pooled_crcs``)."""
+        with self._ident_lock:
+            if self._pooled_crcs is False or fresh:
+                if layout.POOLED_CRCS not in self._group:
+                    self._pooled_crcs = None
+                else:
+                    self._arrays.pop(layout.POOLED_CRCS, None)  # its current shape
+                    stored = int(self._array(layout.POOLED_CRCS).shape[0])
+                    self._check_present(layout.POOLED_CRCS, 0, stored)
+                    table = self._read(layout.POOLED_CRCS, 0, stored)
+                    self._pooled_crcs = np.asarray(table, dtype=np.uint32).reshape(-1, 2)
+            return self._pooled_crcs if isinstance(self._pooled_crcs, np.ndarray) else None
+
+    def _check_pooled(self, start: int, stop: int) -> None:
+        """StoreDamaged when a ``pooled`` chunk of folded rows ``start:stop`` holds a crc32c
+        trailer ``pooled_crcs`` does not name for it (a chunk copied over another); each
+        chunk checked once per open store (4 bytes read)."""
+        table = self._pooled_table()
+        if table is None or stop <= start:
+            return
+        array = self._array(layout.POOLED)
+        objects = self._objects(array)
+        if objects is None:
+            return
+        rows = int(array.chunks[0])
+        for k in range(start // rows, -(-stop // rows)):
+            if k in self._pooled_ok or k >= table.shape[0] or not table[k].any():
+                continue  # checked, or written where the trailer was not recorded
+            lo, hi = k * rows, min(stop, (k + 1) * rows)
+            try:
+                trailer = objects.tail(array.metadata.encode_chunk_key((k, 0)), 4)
+            except FileNotFoundError:
+                raise self._damaged(layout.POOLED, lo, hi, "chunk file missing") from None
+            except OSError as exc:
+                raise self._damaged(layout.POOLED, lo, hi, f"unreadable: {exc}") from exc
+            got = int.from_bytes(trailer, "little")
+            if got not in table[k]:  # a fold since this store was opened? look once more
+                fresh = self._pooled_table(fresh=True)
+                if fresh is not None and k < fresh.shape[0]:
+                    table = fresh
+            if len(trailer) != 4 or got == 0 or got not in table[k]:
+                named = " or ".join(f"{int(c):08x}" for c in table[k] if c)
+                raise self._damaged(
+                    layout.POOLED,
+                    lo,
+                    hi,
+                    f"chunk {k} is not the chunk written there (crc32c {got:08x}, written as "
+                    f"{named}): a chunk copied over another?",
+                )
+            self._pooled_ok.add(k)
 
     def _missing_chunks(self, name: str, start: int, stop: int) -> list[int]:
         """Chunks of rows ``start:stop`` of an array whose chunk object is absent (local
@@ -497,6 +553,7 @@ class ZarrEmbeddingStore(EmbeddingStore):
     def _read_folded_pooled(self, rows: np.ndarray) -> np.ndarray:
         pooled = self._array(layout.POOLED)
         lo, hi = int(rows[0]), int(rows[-1]) + 1
+        self._check_pooled(lo, hi)
         if hi - lo == rows.size:
             return self._read(layout.POOLED, lo, hi)
         if hi - lo <= 4 * rows.size:
@@ -536,6 +593,8 @@ class ZarrEmbeddingStore(EmbeddingStore):
                     if name == layout.POSITIONS:
                         self._read_block(k, lo, hi)
                     else:
+                        if name == layout.POOLED:
+                            self._check_pooled(lo, hi)
                         self._read(name, lo, hi)
                 except StoreDamaged as exc:
                     problems.append(f"{name} rows {lo}..{hi - 1}: {exc.reason}")
@@ -1133,6 +1192,10 @@ def create_zarr_store(path: str | Path, attrs: dict[str, Any]) -> None:
                 layout.CHUNK_CRCS, shape=(0,), chunks=(layout.INDEX_CHUNK,), dtype="uint32",
                 compressors=_INDEX_CODECS, fill_value=0,
             )  # fmt: skip
+        group.create_array(
+            layout.POOLED_CRCS, shape=(0, 2), chunks=(layout.INDEX_CHUNK, 2), dtype="uint32",
+            compressors=_INDEX_CODECS, fill_value=0,
+        )  # fmt: skip
         # one metadata write (``attrs.update`` rewrites zarr.json once per key: ~18 writes)
         group.update_attributes({**attrs, layout.N_SEQUENCES: 0, layout.N_POSITIONS: 0})
         os.rename(tmp, path)
@@ -1362,6 +1425,7 @@ class ZarrStoreWriter(StoreWriter):
         upgrade = attrs.get("format_version") != layout.FORMAT_VERSION
         if records.n:
             m = records.n
+            pooled_done = self._fold_pooled(n, records.pooled)
             for name, values in (
                 (layout.POOLED, records.pooled),
                 (layout.IDS, np.asarray(records.ids, dtype=str)),
@@ -1371,6 +1435,8 @@ class ZarrStoreWriter(StoreWriter):
             ):
                 if name == layout.HASHES and name not in self._group:
                     continue  # a store written before hashes existed keeps its layout
+                if name == layout.POOLED and pooled_done:
+                    continue
                 arr = _member_array(self._group, name, self.path).with_config(_WRITE_CONFIG)
                 if arr.shape[0] != n + m:
                     arr.resize((n + m, *arr.shape[1:]))
@@ -1388,6 +1454,49 @@ class ZarrStoreWriter(StoreWriter):
         for key in records.keys:  # every record read above, fully folded ones included
             remove_object(record_path(self.path, key))
         return records.n
+
+    def _fold_pooled(self, n: int, values: np.ndarray) -> bool:
+        """Write folded ``pooled`` rows ``n:n+m`` as whole chunks (the last chunk holding older
+        rows replaced atomically), recording in ``pooled_crcs`` before each chunk is written
+        the trailer it will hold and the one it holds. False (nothing written) for a store
+        without ``pooled_crcs`` or whose pooled chunks zarr must write."""
+        if layout.POOLED_CRCS not in self._group or not values.shape[0]:
+            return False
+        arr = self._writable(layout.POOLED)
+        objects = chunk_objects(arr, self.path)
+        if objects is None or not _ChunkFiles.usable(objects, arr) or not _has_crc(arr):
+            return False
+        rows, m = int(arr.chunks[0]), int(values.shape[0])
+        first, last = n // rows, (n + m - 1) // rows
+        head = n - first * rows  # older rows in the first chunk
+        block = np.zeros(((last - first + 1) * rows, arr.shape[1]), dtype=arr.dtype)
+        if head:
+            try:
+                block[:head] = np.asarray(arr[first * rows : n])
+            except _DAMAGE as exc:
+                raise damaged(self.path, layout.POOLED, first * rows, n, _why(exc)) from exc
+        block[head : head + m] = np.asarray(values, dtype=arr.dtype)
+        files = _ChunkFiles(objects, arr)
+        keys = arr.metadata.encode_chunk_key
+        chunks, table = [], []
+        for i, k in enumerate(range(first, last + 1)):
+            parts = files.encode(block[i * rows : (i + 1) * rows])
+            key = keys((k, 0))
+            held = 0
+            if i == 0 and head:
+                with contextlib.suppress(FileNotFoundError):
+                    held = int.from_bytes(objects.tail(key, 4), "little")
+            chunks.append((key, parts))
+            table.append((int.from_bytes(parts[-1], "little"), held))
+        if arr.shape[0] != n + m:
+            arr.resize((n + m, arr.shape[1]))
+        crcs = self._writable(layout.POOLED_CRCS)
+        if crcs.shape[0] < last + 1:
+            crcs.resize((last + 1, 2))
+        crcs[first : last + 1] = np.asarray(table, dtype=np.uint32)  # before the chunks
+        for key, parts in chunks:
+            objects.replace(key, parts)
+        return True
 
     def _fold_crcs(self, records: Records) -> None:
         """Merge the records' (and intents') chunk crcs into ``chunk_crcs``: one value per
