@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -62,6 +63,17 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 def suffix(backend: Backend) -> str:
     """The store path suffix of the current :func:`backend` (".zarr" or ".h5")."""
     return backend.suffix
+
+
+def row_chunk_key(fs: Any, store: str, name: str, k: int) -> str:
+    """The key of row chunk ``k`` of the (rows, D) array ``name`` of the Zarr store at
+    ``store`` on the fsspec filesystem ``fs``, by the array's own chunk key encoding (read
+    from its zarr.json)."""
+    import json
+
+    meta = json.loads(fs.cat_file(f"{store}/{name}/zarr.json"))
+    sep = meta["chunk_key_encoding"].get("configuration", {}).get("separator", "/")
+    return f"{store}/{name}/c{sep}{k}{sep}0"
 
 
 def chunk_file(store: Path, name: str, k: int) -> Path:

@@ -12,7 +12,6 @@ resume, chunks swapped with identical content, stores appended to, stores withou
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -38,6 +37,7 @@ from embedhead.store import layout, open_store, open_writer
 from embedhead.store.chunk_objects import ChunkObjects
 from embedhead.store.verify import verify_store
 from embedhead.store.zarr_backend import ZarrEmbeddingStore, ZarrStoreWriter, read_records
+from tests.conftest import row_chunk_key
 from tests.test_embed_resume import committed
 from tests.test_store_integrity import chunk, read_everything
 from tests.test_store_roundtrip import make_attrs
@@ -425,12 +425,6 @@ def _pooled_store(path, n: int, *, pooled_only: bool = False, folds: int = 1):
     return rows
 
 
-def _pooled_chunk_key(store, k: int) -> str:
-    meta = json.loads(_fs_of(store).cat_file(f"{store}/{layout.POOLED}/zarr.json"))
-    sep = meta["chunk_key_encoding"].get("configuration", {}).get("separator", "/")
-    return f"{store}/{layout.POOLED}/c{sep}{k}{sep}0"
-
-
 def _fs_of(store):
     return (
         fsspec.filesystem("memory")
@@ -451,7 +445,10 @@ def test_a_copied_pooled_chunk_is_refused_by_every_reader(tmp_path, where):
         np.testing.assert_array_equal(s.get_pooled(s.ids()), rows)
     assert verify_store(store).ok
     fs = _fs_of(store)
-    fs.pipe_file(_pooled_chunk_key(store, 1), fs.cat_file(_pooled_chunk_key(store, 0)))
+    fs.pipe_file(
+        row_chunk_key(fs, store, layout.POOLED, 1),
+        fs.cat_file(row_chunk_key(fs, store, layout.POOLED, 0)),
+    )
     with open_store(store) as s:
         np.testing.assert_array_equal(s.get_pooled(["p3"]), rows[3:4])  # chunk 0 is intact
         with pytest.raises(StoreDamaged, match=r"pooled rows 1024\.\.\d+: chunk 1 is not"):

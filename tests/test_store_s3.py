@@ -45,6 +45,7 @@ from embedhead.store.zarr_backend import (
     store_exists,
     url_fs,
 )
+from tests.conftest import row_chunk_key
 from tests.test_store_integrity import build, read_everything
 
 torch.set_num_threads(1)
@@ -367,14 +368,6 @@ def test_two_torchrun_ranks_write_into_one_s3_store(
     assert list(tmp_path.iterdir()) == [clean]  # no local "s3:" folder
 
 
-def _chunk_key(fs: s3fs.S3FileSystem, store_key: str, name: str, k: int) -> str:
-    """The object key of row chunk ``k`` of a (rows, D) array, by the array's own chunk key
-    encoding (read from its zarr.json)."""
-    meta = json.loads(fs.cat_file(f"{store_key}/{name}/zarr.json"))
-    sep = meta["chunk_key_encoding"].get("configuration", {}).get("separator", "/")
-    return f"{store_key}/{name}/c{sep}{k}{sep}0"
-
-
 def _damage_object(fs: s3fs.S3FileSystem, key: str, how: str, source: str) -> None:
     if how == "deleted":
         fs.rm_file(key)
@@ -397,9 +390,9 @@ def test_damaged_chunk_objects_at_a_url_are_refused(s3_endpoint, how):
     root = f"{BUCKET}/damaged-{how}.zarr"
     _damage_object(
         fs,
-        _chunk_key(fs, root, layout.POSITIONS, 1),
+        row_chunk_key(fs, root, layout.POSITIONS, 1),
         how,
-        _chunk_key(fs, root, layout.POSITIONS, 0),
+        row_chunk_key(fs, root, layout.POSITIONS, 0),
     )
     with pytest.raises(StoreDamaged) as err:
         read_everything(url)
@@ -417,6 +410,6 @@ def test_a_deleted_pooled_object_at_a_url_is_refused(s3_endpoint):
     url = f"s3://{BUCKET}/pooled-gone.zarr"
     build(url)  # type: ignore[arg-type]
     fs = _s3fs(s3_endpoint)
-    fs.rm_file(_chunk_key(fs, f"{BUCKET}/pooled-gone.zarr", layout.POOLED, 0))
+    fs.rm_file(row_chunk_key(fs, f"{BUCKET}/pooled-gone.zarr", layout.POOLED, 0))
     with pytest.raises(StoreDamaged, match=r"pooled rows 0\.\.5"), open_store(url) as store:
         store.get_pooled(store.ids())  # refused on open already, or here

@@ -43,10 +43,6 @@ class ChunkObjects:
     def at_url(fs: fsspec.AbstractFileSystem, prefix: str) -> ChunkObjects:
         return ChunkObjects(fs=fs, prefix=prefix.rstrip("/"))
 
-    @property
-    def is_local(self) -> bool:
-        return self.folder is not None
-
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}"
 

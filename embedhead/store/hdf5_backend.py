@@ -164,12 +164,12 @@ class Hdf5EmbeddingStore(EmbeddingStore):
             return None
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
-        return int.from_bytes(os.pread(self._fd, 4, info.byte_offset + info.size - 4), "little")
+        return _stored_trailer(self._fd, info)
 
     def check_chunk_identity(self) -> None:
         """Cheap check of every recorded chunk (an append, before any embedding): its trailer
         is the one written there (4 bytes read per chunk). StoreDamaged for the first not."""
-        for name in (layout.POSITIONS, layout.POOLED, layout.OFFSETS, layout.LENGTHS):
+        for name in _CHECKED:
             if name in self._file:
                 dataset = self._dataset(name)
                 self._check_chunks(name, dataset, 0, int(dataset.shape[0]), None)
@@ -232,7 +232,17 @@ class _ChunkCheck:
     done: np.ndarray  # (C,) bool, set as chunks pass
 
 
-def chunk_trailers(dataset: h5py.Dataset, fd: int) -> np.ndarray:
+_CHECKED = (layout.POSITIONS, layout.POOLED, layout.OFFSETS, layout.LENGTHS)
+"""The fletcher32 datasets whose chunk trailers ``chunk_checksums`` records."""
+
+
+def _stored_trailer(fd: int, info: Any) -> int:
+    """The last 4 bytes (little-endian) of the stored chunk ``info`` (h5py's StoreInfo) of the
+    file open at ``fd``: its fletcher32 checksum."""
+    return int.from_bytes(os.pread(fd, 4, info.byte_offset + info.size - 4), "little")
+
+
+def _chunk_trailers(dataset: h5py.Dataset, fd: int) -> np.ndarray:
     """(C,) uint32: the fletcher32 trailer (last 4 bytes) of each chunk of a flushed dataset
     along axis 0, read through ``fd`` (the file, opened for reading); 0 for a chunk never
     written."""
@@ -240,8 +250,7 @@ def chunk_trailers(dataset: h5py.Dataset, fd: int) -> np.ndarray:
     out = np.zeros(-(-int(dataset.shape[0]) // per), dtype=np.uint32)
 
     def one(info: Any) -> None:
-        tail = os.pread(fd, 4, info.byte_offset + info.size - 4)
-        out[info.chunk_offset[0] // per] = int.from_bytes(tail, "little")
+        out[info.chunk_offset[0] // per] = _stored_trailer(fd, info)
 
     if out.size:
         dataset.id.chunk_iter(one)
@@ -291,8 +300,8 @@ def _record_trailers(f: h5py.File, path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         tables = {
-            name: chunk_trailers(f[name], fd)
-            for name in (layout.POSITIONS, layout.POOLED, layout.OFFSETS, layout.LENGTHS)
+            name: _chunk_trailers(f[name], fd)
+            for name in _CHECKED
             if name in f and f[name].fletcher32
         }
     finally:

@@ -387,15 +387,24 @@ class ZarrEmbeddingStore(EmbeddingStore):
         rows = int(array.chunks[0])
         for k in ident.checked(_used_chunks(self._offsets, self._lengths, rows)):
             lo, hi = k * rows, min((k + 1) * rows, self.rows_end())
-            try:
-                trailer = raw.objects.tail(array.metadata.encode_chunk_key((int(k), 0)), 4)
-            except FileNotFoundError:
-                raise self._damaged(layout.POSITIONS, lo, hi, "chunk file missing") from None
-            except OSError as exc:
-                raise self._damaged(layout.POSITIONS, lo, hi, f"unreadable: {exc}") from exc
-            if len(trailer) != 4:
-                raise self._damaged(layout.POSITIONS, lo, hi, "chunk file truncated")
+            trailer = self._chunk_trailer(raw.objects, array, int(k), lo, hi)
             self._check_identity(int(k), trailer, lo, hi)
+
+    def _chunk_trailer(
+        self, objects: ChunkObjects, array: zarr.Array, k: int, lo: int, hi: int
+    ) -> bytes:
+        """The 4-byte crc32c trailer of row chunk ``k`` of ``array`` (rows ``lo:hi`` named in
+        the error): StoreDamaged when the chunk is missing, unreadable or truncated."""
+        name = array.basename
+        try:
+            trailer = objects.tail(array.metadata.encode_chunk_key((k, 0)), 4)
+        except FileNotFoundError:
+            raise self._damaged(name, lo, hi, "chunk file missing") from None
+        except OSError as exc:
+            raise self._damaged(name, lo, hi, f"unreadable: {exc}") from exc
+        if len(trailer) != 4:
+            raise self._damaged(name, lo, hi, "chunk file truncated")
+        return trailer
 
     def _pooled_table(self, fresh: bool = False) -> np.ndarray | None:
         """(C, 2) trailers each ``pooled`` chunk may hold (None: no ``pooled_crcs``)."""
@@ -427,18 +436,12 @@ class ZarrEmbeddingStore(EmbeddingStore):
             if k in self._pooled_ok or k >= table.shape[0] or not table[k].any():
                 continue  # checked, or written where the trailer was not recorded
             lo, hi = k * rows, min(stop, (k + 1) * rows)
-            try:
-                trailer = objects.tail(array.metadata.encode_chunk_key((k, 0)), 4)
-            except FileNotFoundError:
-                raise self._damaged(layout.POOLED, lo, hi, "chunk file missing") from None
-            except OSError as exc:
-                raise self._damaged(layout.POOLED, lo, hi, f"unreadable: {exc}") from exc
-            got = int.from_bytes(trailer, "little")
+            got = int.from_bytes(self._chunk_trailer(objects, array, k, lo, hi), "little")
             if got not in table[k]:  # a fold since this store was opened? look once more
                 fresh = self._pooled_table(fresh=True)
                 if fresh is not None and k < fresh.shape[0]:
                     table = fresh
-            if len(trailer) != 4 or got == 0 or got not in table[k]:
+            if got == 0 or got not in table[k]:
                 named = " or ".join(f"{int(c):08x}" for c in table[k] if c)
                 raise self._damaged(
                     layout.POOLED,
@@ -1425,18 +1428,17 @@ class ZarrStoreWriter(StoreWriter):
         upgrade = attrs.get("format_version") != layout.FORMAT_VERSION
         if records.n:
             m = records.n
-            pooled_done = self._fold_pooled(n, records.pooled)
-            for name, values in (
-                (layout.POOLED, records.pooled),
+            members = [
                 (layout.IDS, np.asarray(records.ids, dtype=str)),
                 (layout.OFFSETS, records.offsets),
                 (layout.LENGTHS, records.lengths),
                 (layout.HASHES, np.asarray(records.hashes, dtype=str)),
-            ):
+            ]
+            if not self._fold_pooled(n, records.pooled):  # else zarr writes pooled rows too
+                members.insert(0, (layout.POOLED, records.pooled))
+            for name, values in members:
                 if name == layout.HASHES and name not in self._group:
                     continue  # a store written before hashes existed keeps its layout
-                if name == layout.POOLED and pooled_done:
-                    continue
                 arr = _member_array(self._group, name, self.path).with_config(_WRITE_CONFIG)
                 if arr.shape[0] != n + m:
                     arr.resize((n + m, *arr.shape[1:]))
