@@ -11,6 +11,9 @@ absent chunk raises FileNotFoundError from :meth:`ChunkObjects.read` and :meth:`
 Writes: :meth:`ChunkObjects.write_new` puts a chunk in place (a local file is opened, written
 and closed: no temporary file, see the writer for why that is safe); :meth:`ChunkObjects.replace`
 swaps a chunk atomically (a local temporary file + rename; an object PUT, atomic by itself).
+A new local chunk file starts its writeback as soon as it is written
+(:func:`embedhead.fileio.start_writeback`): the disk writes while the writer lanes encode the
+next chunks, so neither a final fsync nor the kernel's dirty-page limits find a backlog.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import fsspec
+
+from embedhead.fileio import start_writeback
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,8 @@ def _pieces(data: Chunk) -> list[memoryview]:
 
 
 def write_file(path: Path, data: Chunk) -> None:
-    """Write ``data`` as the whole content of ``path`` in place (open, writev, close)."""
+    """Write ``data`` as the whole content of ``path`` in place (open, writev, start its
+    writeback, close)."""
     pieces = _pieces(data)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     try:
@@ -121,6 +127,7 @@ def write_file(path: Path, data: Chunk) -> None:
                 done -= len(pieces.pop(0))
             if pieces:
                 pieces[0] = pieces[0][done:]
+        start_writeback(fd)  # the disk works while the writer encodes the next chunks
     finally:
         os.close(fd)
 
