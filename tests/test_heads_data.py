@@ -392,6 +392,43 @@ def test_planned_reads_give_exact_rows_within_budget(planned_store, steps, budge
         reader.close()
 
 
+def test_planned_reads_start_the_next_steps_chunks_while_this_step_is_used(planned_store):
+    """Read-ahead: the chunks step t + 1 reads are submitted by take(t) (step 0's by the plan
+    itself), exactly those and each once, so reading overlaps the caller's work on step t."""
+    _, store = planned_store
+    offsets, lengths = store.offsets(), store.lengths()
+    row_bytes = store.d_model * 2
+    reader = BlockReader(store, cache_bytes=0)
+    submitted: list[int] = []
+    real_submit = reader.submit
+
+    def spy(k: int):
+        submitted.append(k)
+        return real_submit(k)
+
+    reader.submit = spy  # type: ignore[method-assign]
+    n = len(store.ids())
+    steps = [np.array([0, 1]), np.array([n // 2, n // 2 + 1]), np.array([n - 1]), np.array([0])]
+
+    def chunks(qs: np.ndarray) -> list[int]:
+        return sorted(
+            {k for q in qs.tolist() for k in reader.blocks_of(int(offsets[q]), int(lengths[q]))}
+        )
+
+    try:
+        plan = PlannedReads(reader, offsets, lengths, steps, 0, row_bytes)  # budget 0: keep none
+        assert submitted == chunks(steps[0])  # before the first take
+        for t in range(len(steps)):
+            before = len(submitted)
+            plan.take(t)
+            following = chunks(steps[t + 1]) if t + 1 < len(steps) else []
+            assert submitted[before:] == following  # nothing for step t itself: read ahead
+        assert reader.blocks_read == sum(len(chunks(s)) for s in steps)  # each read once
+    finally:
+        plan.close()
+        reader.close()
+
+
 def test_small_budget_reads_more_chunks_and_gives_the_same_batches(planned_store):
     ds, store = planned_store
     memory = _load(ds, store, "memory")["train"]

@@ -400,7 +400,9 @@ class PlannedReads:
     run is planned), never one the current step needs. So one random partner's chunk read also
     serves its neighbours' later batches, a budget as large as the rows read makes every chunk
     be read once, and the budget holds only rows that some later step reads. Memory:
-    ``budget`` (or one step's rows when larger) plus one step's raw chunks while they are read.
+    ``budget`` (or one step's rows when larger) plus the raw chunks of two steps: those of step
+    ``t + 1`` are read ahead in the pool as soon as :meth:`take` returns step ``t`` (read-ahead:
+    streamed / in-memory train epoch 1.23x -> 1.15x in benchmarks/bench_store.py's setting).
     Driven by one thread.
     """
 
@@ -448,6 +450,8 @@ class PlannedReads:
         self._heap: list[tuple[int, int]] = []  # (-next use, segment); stale entries skipped
         self.used = 0  # bytes of resident rows
         self.peak = 0  # most bytes of rows resident at once (for tests and benchmarks)
+        self._ahead: dict[int, Future[np.ndarray]] = {}  # chunks the next step reads
+        self._read_ahead(0)
 
     def _next_use(self, g: int) -> int:
         uses = self._uses[self._seg_q[g]]
@@ -477,10 +481,12 @@ class PlannedReads:
     def take(self, t: int) -> dict[int, list[np.ndarray]]:
         """Raw row pieces of the sequences of step ``t`` (steps are taken in order 0, 1, ...)."""
         need = self.steps[t].tolist()
-        missing = [g for q in need for g in self._segs[q] if g not in self._resident]
+        missing = self._missing(t)
         if missing:
             blocks = sorted({self._seg_k[g] for g in missing})
-            futures = [self.reader.submit(k) for k in blocks]
+            futures = [
+                self._ahead.pop(k) if k in self._ahead else self.reader.submit(k) for k in blocks
+            ]
             raw = {k: f.result() for k, f in zip(blocks, futures, strict=True)}
             for g in missing:
                 self._keep(g, raw[self._seg_k[g]])
@@ -506,10 +512,27 @@ class PlannedReads:
                     heapq.heappush(self._heap, (-uses[0], g))
                 else:
                     self._drop(g)  # no later step needs it
+        self._read_ahead(t + 1)
         return got
 
+    def _missing(self, t: int) -> list[int]:
+        """Segments step ``t`` needs that are not resident."""
+        return [g for q in self.steps[t].tolist() for g in self._segs[q] if g not in self._resident]
+
+    def _read_ahead(self, t: int) -> None:
+        """Start reading the chunks step ``t`` will read, so they decode in the pool while the
+        caller works on step ``t - 1``. Exact: nothing changes what is resident between the
+        end of one :meth:`take` and the start of the next."""
+        if t < len(self.steps):
+            for k in sorted({self._seg_k[g] for g in self._missing(t)}):
+                if k not in self._ahead:
+                    self._ahead[k] = self.reader.submit(k)
+
     def close(self) -> None:
-        """Drop every resident segment."""
+        """Drop every resident segment (and chunks read ahead for a step never taken)."""
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead.clear()
         self._resident.clear()
         self._heap.clear()
         self.used = 0
