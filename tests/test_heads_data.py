@@ -247,6 +247,31 @@ def test_real_store_training_identical_in_memory_and_streamed(dataset, real_stor
     assert memory.history == stream.history
 
 
+def test_streamed_batches_are_float32_for_a_cpu_model_and_raw_for_an_accelerator(
+    dataset, real_store
+):
+    """CPU: rows widened as they are copied in (float32, equal to in memory); another device
+    type: the storage dtype, half the bytes to move, widened there, to the same values."""
+    memory = _load(dataset, real_store, "memory")["train"]
+    seq_ids = list(_load(dataset, real_store, "memory").seq_ids)
+    index = np.arange(len(memory))[::-1].copy()
+    groups = [(memory.pairs.left[index[s : s + 3]], memory.pairs.right[index[s : s + 3]])
+              for s in range(0, len(index), 3)]  # fmt: skip
+    stored = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+    cpu = ChunkedSequences(real_store, seq_ids, 5, torch.device("cpu"))
+    other = ChunkedSequences(real_store, seq_ids, 5, torch.device("meta"))
+    for s, cpu_step, raw_step in zip(
+        range(0, len(index), 3), cpu.stream(groups), other.stream(groups), strict=True
+    ):
+        want = memory.batch(index[s : s + 3])
+        for (x, m), (r, rm), wx, wm in zip(
+            cpu_step, raw_step, (want.x1, want.x2), (want.m1, want.m2), strict=True
+        ):
+            assert x.dtype == torch.float32 and torch.equal(x, wx) and torch.equal(m, wm)
+            assert r.dtype == stored[real_store.dtype] and r.device.type == "cpu"
+            assert torch.equal(r.to(torch.float32), wx) and torch.equal(rm, wm)
+
+
 def test_streamed_epoch_reads_each_chunk_once_and_cache_stays_bounded(dataset, real_store):
     source = _load(dataset, real_store, "stream")["train"]
     seqs = source.sequences
