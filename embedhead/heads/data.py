@@ -896,8 +896,9 @@ class ChunkedSequences:
         rows cross the bus and are widened there; for a CPU model :meth:`_from_rows` built
         float32 rows already (each piece widened as it was copied in, one pass instead of a
         copy and a cast of the whole batch: train epoch 1.24x / 1.26x -> 1.18x / 1.19x of in
-        memory in two in-process A/Bs of 10 and 15 alternations), so nothing is left to do. float16 / bfloat16 -> float32 is exact, so
-        batches are the same as in memory bit for bit.
+        memory in two in-process A/Bs of 10 and 15 alternations), so nothing is left to do.
+        float16 / bfloat16 -> float32 is exact, so batches are the same as in memory bit for
+        bit.
         """
         return widen_rows(x, self.device)
 
