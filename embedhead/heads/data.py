@@ -870,12 +870,14 @@ class ChunkedSequences:
                     raw[row, at : at + len(piece)] = piece  # same dtype: a plain copy
                     at += len(piece)
             return rows_tensor(raw), mask
-        x = torch.zeros((len(index), width, self.d_model), dtype=torch.float32)
+        x = torch.empty((len(index), width, self.d_model), dtype=torch.float32)
         for row, i in enumerate(index.tolist()):
             at = 0
             for piece in rows[i]:
                 x[row, at : at + len(piece)].copy_(rows_tensor(piece))  # widened as copied
                 at += len(piece)
+            if at < width:
+                x[row, at:].zero_()  # only the pads are zeroed: no pass over the whole batch
         return x, mask
 
     def _assemble(
