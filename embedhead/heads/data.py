@@ -862,19 +862,12 @@ class ChunkedSequences:
         lengths = self.lengths[index]
         width = int(lengths.max())
         mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None])
-        if self.device.type != "cpu":
-            raw = np.zeros((len(index), width, self.d_model), dtype=self._raw_dtype)
-            for row, i in enumerate(index.tolist()):
-                at = 0
-                for piece in rows[i]:
-                    raw[row, at : at + len(piece)] = piece  # same dtype: a plain copy
-                    at += len(piece)
-            return rows_tensor(raw), mask
-        x = torch.empty((len(index), width, self.d_model), dtype=torch.float32)
+        dtype = torch.float32 if self.device.type == "cpu" else getattr(torch, self.reader.dtype)
+        x = torch.empty((len(index), width, self.d_model), dtype=dtype)
         for row, i in enumerate(index.tolist()):
             at = 0
             for piece in rows[i]:
-                x[row, at : at + len(piece)].copy_(rows_tensor(piece))  # widened as copied
+                x[row, at : at + len(piece)].copy_(rows_tensor(piece))  # widened if float32
                 at += len(piece)
             if at < width:
                 x[row, at:].zero_()  # only the pads are zeroed: no pass over the whole batch
@@ -903,10 +896,6 @@ class ChunkedSequences:
         bit.
         """
         return widen_rows(x, self.device)
-
-    @property
-    def _raw_dtype(self) -> np.dtype[Any]:
-        return raw_dtype(self.reader.dtype)
 
 
 class StreamedSequences:
