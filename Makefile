@@ -9,8 +9,9 @@ DEMO_OUT ?= demo-out
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	@# one resolve for everything; --no-compile: Python compiles only the modules that are
+	@# imported, on first import (byte-compiling all of torch at install took ~30 s here)
+	$(PY) -m pip install -q --no-compile torch==2.13.0 -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -345,7 +345,7 @@ with tempfile.TemporaryDirectory() as tmp:
         start_new_session=True,  # its own process group: a hang kills the workers too
     )
     try:
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
