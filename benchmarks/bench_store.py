@@ -12,7 +12,7 @@ with a storage neighbour and with a random partner), then measures in one run:
   budget users get by default (``BLOCK_CACHE_BYTES``) and with a small one (``--cache-mb``,
   below the store's size), with the chunk reads each streamed epoch makes;
 * peak RSS of a streamed epoch in a fresh process at 1x, 2x and 4x the dataset size (both
-  budgets).
+  budgets; ``--scales 1,2,4,8,16`` for more points).
 
 Figures are MB/s of stored (float16) payload; ratios against the direct read (target >= 0.5) and
 streamed / in-memory epoch time (target <= 1.2). Runs in about a minute on 2 CPU cores:
@@ -199,7 +199,7 @@ def bench_read(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-", dir=args.tmp) as tmp:
         root = Path(tmp)
         paths = {}
-        for scale in (1, 2, 4):
+        for scale in args.scales:
             say(f"writing the {scale}x store")
             paths[scale] = root / f"x{scale}.zarr"
             make_store(paths[scale], scale * args.sequences, args.min_len, args.max_len,
@@ -310,6 +310,12 @@ def main() -> None:
         help="threads of the direct read (default: those of the library reader)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scales",
+        type=lambda text: sorted({int(v) for v in text.split(",")} | {1}),
+        default=[1, 2, 4],
+        help="dataset sizes (x --sequences) of the peak-memory children (default 1,2,4)",
+    )
     parser.add_argument(
         "--cache-mb", type=float, default=16, help="small streamed budget (below the store size)"
     )
