@@ -9,9 +9,14 @@ DEMO_OUT ?= demo-out
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# one resolve for everything; --no-compile: Python compiles only the modules that are
-	@# imported, on first import (byte-compiling all of torch at install took ~30 s here)
+	@# one resolve for everything, then byte-compiled in parallel: pip compiles one file at a
+	@# time (~30 s for torch here), and where PYTHONDONTWRITEBYTECODE is set (this machine)
+	@# nothing is cached on import, so every process would compile torch again (~1.5 s each)
 	$(PY) -m pip install -q --no-compile torch==2.13.0 -e '.[dev]'
+	@# (a file only a newer Python parses, like torch's py312_intrinsics.py, is skipped, as
+	@# pip skips it)
+	$(PY) -m compileall -q -j 0 -x py312_intrinsics $(VENV)/lib embedhead > /dev/null \
+		|| echo 'compileall: some files did not compile (pip would skip them too)'
 	touch $(STAMP)
 
 install: $(STAMP)
