@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -427,6 +431,40 @@ def test_kmer_profile_and_distance():
     assert profile_distance(kmer_profile("AAAAA"), kmer_profile("CCCCC")) == 1.0
     assert profile_distance(kmer_profile("ACGACG"), kmer_profile("ACGACG")) == 0.0
     assert profile_distance({"AAA": 0.5, "CCC": 0.5}, {"AAA": 1.0}) == pytest.approx(0.5)
+
+
+_DISTANCES = """
+from tests.test_negatives import _composed_positives
+from embedhead.prepare.negatives import kmer_profile, profile_distance
+_, texts = _composed_positives(n=40)
+prof = [kmer_profile(t) for t in texts.values()]
+print(repr([profile_distance(a, b) for a in prof for b in prof]))
+"""
+
+
+def test_profile_distance_is_exact_whatever_the_order_and_hash_seed():
+    """The k-mer matching of ``prepare --match kmer`` compares these distances with the
+    tolerance and picks the nearest: they must not depend on the argument order or on the
+    string hash seed (a plain sum over the key set did: 0.2 vs 0.20000000000000004)."""
+    _, texts = _composed_positives(n=40)
+    prof = [kmer_profile(t) for t in texts.values()]
+    for a, b in itertools.combinations(prof, 2):
+        assert profile_distance(a, b) == profile_distance(b, a)
+        assert profile_distance(a, b) == 0.5 * math.fsum(
+            abs(a.get(w, 0.0) - b.get(w, 0.0)) for w in sorted(a.keys() | b.keys())
+        )
+    runs = {
+        seed: subprocess.run(
+            [sys.executable, "-c", _DISTANCES],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert runs["1"] == runs["2"] and runs["1"].startswith("[0.0, ")
 
 
 @pytest.mark.parametrize("method", ["swap", "shuffle", "adjacent"])
