@@ -6,6 +6,9 @@ import dataclasses
 import gzip
 import json
 import math
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -137,6 +140,24 @@ def test_prepare_is_deterministic_and_seeded(simulated_maf, tmp_path):
         prepare([simulated_maf], tmp_path / name, PrepareConfig(query="galGal6", seed=seed))
         fingerprints.append(load_dataset(tmp_path / name).fingerprint)
     assert fingerprints[0] == fingerprints[1] != fingerprints[2]
+
+
+def test_prepare_gives_the_same_bytes_whatever_the_hash_seed(simulated_maf, tmp_path):
+    """The same command in two processes with different string hash seeds writes the same
+    dataset folder byte for byte, k-mer matched negatives included (their distances once
+    depended on set order)."""
+    folders = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / "ds"
+        cmd = [sys.executable, "-m", "embedhead", "prepare", str(simulated_maf), "--query",
+               "galGal6", "--match", "kmer", "--negatives", "swap", "--out", str(out),
+               "--no-leak-check", "--quiet"]  # fmt: skip
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        folders.append({f.name: f.read_bytes() for f in sorted(out.iterdir())})
+        out.rename(tmp_path / f"ds{hash_seed}")
+    assert sorted(folders[0]) == ["dataset.json", "pairs.tsv.gz", "sequences.fa.gz"]
+    assert folders[0] == folders[1]
 
 
 @pytest.mark.parametrize("split_by", ["chrom", "random"])
